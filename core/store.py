@@ -1,0 +1,519 @@
+"""`ProjectStore`: a MaskLoop project as one crash-safe SQLite file (`NAME.maskloop`).
+
+Durability: every public mutation is one `BEGIN IMMEDIATE ... COMMIT` transaction on a WAL
+journal, so killing the process at any instant loses at most the change in flight and the
+file always opens afterwards. `synchronous=FULL` also makes each commit survive a power cut
+(NORMAL would only survive a process crash); the cost is one fsync per change, which is
+nothing at an annotator's pace and once per batch for an import.
+
+Threads: a `ProjectStore` owns one `sqlite3` connection, which must stay on the thread that
+opened it. The GUI thread opens one store; each worker thread (proposals, import, ...) opens
+its own `ProjectStore` on the same path. WAL lets readers run beside the one writer, and the
+busy timeout makes a second writer wait for the first instead of failing.
+
+Paths: the images folder is stored relative to the project file, and image file names
+relative to the images folder, so a folder of images and its project can move together.
+
+Image status: REVIEWED when the image's `reviewed` flag is set; else PROPOSED when it has a
+model proposal awaiting review (source=model, state=proposed); else UNLABELLED. An image with
+only human annotations that nobody marked reviewed therefore counts as UNLABELLED: it is not
+finished, and has no proposals waiting. COCO import sets the flag on every image the file
+gives an annotation, because imported ground truth is human-made and accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from core.errors import ProjectError
+from core.model import (
+    Annotation,
+    Category,
+    ImageRecord,
+    ImageStatus,
+    ReviewState,
+    Source,
+)
+from core.safe_paths import resolve_inside, unsafe_file_name_reason
+from core.store_project import ProjectRecordsMixin
+from core.store_rows import (
+    ANNOTATION_COLUMNS,
+    IMAGE_COLUMNS,
+    annotation_from_row,
+    annotation_params,
+    dumps_or_null,
+    image_from_row,
+    loads_or,
+)
+from core.store_schema import APPLICATION_ID, migrate
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a writer waits for another connection's transaction before giving up."""
+
+# Distinct, colour-blind-friendly hues (Okabe-Ito plus a few Tableau ones), assigned in order.
+CATEGORY_PALETTE = (
+    "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00",
+    "#cc79a7", "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#ff9da7",
+)  # fmt: skip
+
+_SQL_PARAM_CHUNK = 500  # stay well under SQLite's bound-parameter limit
+
+_HAS_PROPOSAL = (
+    "EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = images.id "
+    "AND a.source = 'model' AND a.state = 'proposed')"
+)  # literals, not parameters, so SQLite can use the partial index annotations_proposed
+
+
+class RecordNotFound(ProjectError, KeyError):
+    """An image, category or annotation id that the project does not hold."""
+
+    __str__ = Exception.__str__  # KeyError would print the message in quotes
+
+
+class ProjectStore(ProjectRecordsMixin):
+    """One open project. Not thread-safe: open one per thread (see the module docstring)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        rel = self._meta("images_dir")
+        if rel is None:
+            raise ProjectError(f"{path} is not a MaskLoop project (it names no images folder).")
+        self.images_dir = (path.parent / rel).resolve()
+
+    # ---------------------------------------------------------------- opening
+    @classmethod
+    def create(cls, path: str | os.PathLike, images_dir: str | os.PathLike) -> ProjectStore:
+        """A new, empty project at `path` whose images live in `images_dir`."""
+        path = Path(path).absolute()
+        if path.exists():
+            raise ProjectError(f"{path} already exists; open it instead of creating it.")
+        if not path.parent.is_dir():
+            raise ProjectError(f"Cannot create {path}: the folder {path.parent} does not exist.")
+        images_dir = Path(images_dir).absolute()
+        try:
+            rel = os.path.relpath(images_dir, path.parent)
+        except ValueError:  # another drive on Windows: only an absolute path works
+            rel = str(images_dir)
+        conn = _connect(path)
+        try:
+            migrate(
+                conn,
+                then=lambda c: c.execute(
+                    "INSERT INTO meta(key, value) VALUES ('images_dir', ?)", (rel,)
+                ),
+            )
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, conn)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> ProjectStore:
+        """Open an existing project, upgrading an older schema in place."""
+        path = Path(path).absolute()
+        if not path.is_file():
+            raise ProjectError(f"No project file at {path}.")
+        conn = _connect(path)
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            if app_id != APPLICATION_ID:
+                raise ProjectError(f"{path} is an SQLite file but not a MaskLoop project.")
+            migrate(conn)
+            return cls(path, conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ProjectError(f"{path} is not a MaskLoop project or is damaged: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike, images_dir: str | os.PathLike) -> ProjectStore:
+        return cls.open(path) if Path(path).exists() else cls.create(path, images_dir)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ProjectStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: all statements inside commit together or not at all.
+
+        IMMEDIATE takes the write lock up front, so two connections never deadlock upgrading
+        a read lock; the busy timeout makes the second one wait.
+        """
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise ProjectError(f"Cannot write to {self.path}: {exc}") from exc
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise ProjectError(f"Change refused by {self.path.name}: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise ProjectError(f"Cannot write to {self.path}: {exc}") from exc
+            raise
+
+    # ---------------------------------------------------------------- images
+    def add_image(
+        self,
+        file_name: str,
+        width: int,
+        height: int,
+        *,
+        image_id: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ImageRecord:
+        reason = unsafe_file_name_reason(file_name)
+        if reason is not None:
+            raise ProjectError(f"Cannot add image {file_name!r}: {reason}.")
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO images(id, file_name, width, height, extra) VALUES (?, ?, ?, ?, ?)",
+                (image_id, file_name, int(width), int(height), dumps_or_null(extra)),
+            )
+            new_id = int(cur.lastrowid)
+        return self.get_image(new_id)
+
+    def get_image(self, image_id: int) -> ImageRecord:
+        row = self._conn.execute(
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        if row is None:
+            raise RecordNotFound(f"The project has no image with id {image_id}.")
+        return image_from_row(row)
+
+    def image_by_file_name(self, file_name: str) -> ImageRecord | None:
+        row = self._conn.execute(
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE file_name = ?", (file_name,)
+        ).fetchone()
+        return None if row is None else image_from_row(row)
+
+    def image_count(self, status: ImageStatus | None = None) -> int:
+        where, params = _image_filter(status, None)
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM images{where}", params).fetchone()[0])
+
+    def image_ids(
+        self, *, status: ImageStatus | None = None, search: str | None = None
+    ) -> list[int]:
+        where, params = _image_filter(status, search)
+        rows = self._conn.execute(f"SELECT id FROM images{where} ORDER BY id", params)
+        return [r[0] for r in rows]
+
+    def list_images(
+        self,
+        offset: int = 0,
+        limit: int | None = None,
+        *,
+        status: ImageStatus | None = None,
+        search: str | None = None,
+    ) -> list[ImageRecord]:
+        where, params = _image_filter(status, search)
+        sql = f"SELECT {IMAGE_COLUMNS} FROM images{where} ORDER BY id LIMIT ? OFFSET ?"
+        rows = self._conn.execute(sql, (*params, -1 if limit is None else limit, offset))
+        return [image_from_row(r) for r in rows]
+
+    def image_status(self, image_id: int) -> ImageStatus:
+        statuses = self.image_statuses([image_id])
+        if image_id not in statuses:
+            raise RecordNotFound(f"The project has no image with id {image_id}.")
+        return statuses[image_id]
+
+    def image_statuses(self, image_ids: Iterable[int]) -> dict[int, ImageStatus]:
+        """Status of each id that exists (unknown ids are left out)."""
+        result: dict[int, ImageStatus] = {}
+        for chunk in _chunks(list(image_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT id, reviewed, {_HAS_PROPOSAL} FROM images WHERE id IN ({marks})", chunk
+            )
+            for image_id, reviewed, proposed in rows:
+                result[image_id] = (
+                    ImageStatus.REVIEWED
+                    if reviewed
+                    else ImageStatus.PROPOSED
+                    if proposed
+                    else ImageStatus.UNLABELLED
+                )
+        return result
+
+    def image_path(self, image_id: int) -> Path:
+        """Absolute path of the image file; never outside the images folder."""
+        return resolve_inside(self.images_dir, self.get_image(image_id).file_name)
+
+    def set_image_size(
+        self, image_id: int, width: int, height: int, *, checked: bool = True
+    ) -> None:
+        self._update_one(
+            "UPDATE images SET width = ?, height = ?, size_checked = ? WHERE id = ?",
+            (int(width), int(height), int(checked), image_id),
+            f"image {image_id}",
+        )
+
+    def set_reviewed(self, image_id: int, reviewed: bool = True) -> None:
+        self._update_one(
+            "UPDATE images SET reviewed = ? WHERE id = ?",
+            (int(reviewed), image_id),
+            f"image {image_id}",
+        )
+
+    def proposals_model(self, image_id: int) -> str | None:
+        row = self._conn.execute(
+            "SELECT proposals_model FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        if row is None:
+            raise RecordNotFound(f"The project has no image with id {image_id}.")
+        return row[0]
+
+    # ---------------------------------------------------------------- categories
+    def categories(self) -> list[Category]:
+        rows = self._conn.execute(
+            "SELECT id, name, supercategory, color, extra FROM categories ORDER BY id"
+        )
+        return [Category(r[0], r[1], r[2], r[3], loads_or(r[4], {})) for r in rows]
+
+    def get_category(self, category_id: int) -> Category:
+        for category in self.categories():
+            if category.id == category_id:
+                return category
+        raise RecordNotFound(f"The project has no category with id {category_id}.")
+
+    def add_category(
+        self,
+        name: str,
+        *,
+        category_id: int | None = None,
+        supercategory: str = "",
+        color: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> Category:
+        with self.transaction() as conn:
+            color = color or self._next_color()
+            cur = conn.execute(
+                "INSERT INTO categories(id, name, supercategory, color, extra) VALUES (?,?,?,?,?)",
+                (category_id, name, supercategory or "", color, dumps_or_null(extra)),
+            )
+            new_id = int(cur.lastrowid)
+        return self.get_category(new_id)
+
+    def rename_category(self, category_id: int, name: str) -> None:
+        self._update_one(
+            "UPDATE categories SET name = ? WHERE id = ?",
+            (name, category_id),
+            f"category {category_id}",
+        )
+
+    def set_category_color(self, category_id: int, color: str) -> None:
+        self._update_one(
+            "UPDATE categories SET color = ? WHERE id = ?",
+            (color, category_id),
+            f"category {category_id}",
+        )
+
+    def merge_categories(self, source_id: int, into_id: int) -> None:
+        """Move every annotation of `source_id` to `into_id`, then delete `source_id`."""
+        if source_id == into_id:
+            return
+        self.get_category(source_id), self.get_category(into_id)  # both must exist
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE annotations SET category_id = ? WHERE category_id = ?", (into_id, source_id)
+            )
+            conn.execute("DELETE FROM categories WHERE id = ?", (source_id,))
+
+    def _next_color(self) -> str:
+        used = {r[0] for r in self._conn.execute("SELECT color FROM categories")}
+        for color in CATEGORY_PALETTE:
+            if color not in used:
+                return color
+        count = self._conn.execute("SELECT COUNT(*) FROM categories").fetchone()[0]
+        return CATEGORY_PALETTE[count % len(CATEGORY_PALETTE)]
+
+    # ---------------------------------------------------------------- annotations
+    def annotations(self, image_id: int, *, include_rejected: bool = False) -> list[Annotation]:
+        """The image's annotations in id order (rejected ones only when asked)."""
+        sql = f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE image_id = ?"
+        if not include_rejected:
+            sql += " AND state != 'rejected'"
+        rows = self._conn.execute(sql + " ORDER BY id", (image_id,))
+        return [annotation_from_row(r) for r in rows]
+
+    def iter_annotations(self, *, include_rejected: bool = False) -> Iterator[Annotation]:
+        """Every annotation of the project in (image id, id) order, in one query (export)."""
+        where = "" if include_rejected else " WHERE state != 'rejected'"
+        sql = f"SELECT {ANNOTATION_COLUMNS} FROM annotations{where} ORDER BY image_id, id"
+        for row in self._conn.execute(sql):
+            yield annotation_from_row(row)
+
+    def get_annotation(self, annotation_id: int) -> Annotation:
+        row = self._conn.execute(
+            f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id = ?", (annotation_id,)
+        ).fetchone()
+        if row is None:
+            raise RecordNotFound(f"The project has no annotation with id {annotation_id}.")
+        return annotation_from_row(row)
+
+    def add_annotation(self, ann: Annotation) -> Annotation:
+        """Store `ann`. id None: a new id; id set: exactly that id (the undo of a delete)."""
+        with self.transaction() as conn:
+            new_id = self._insert_annotation(conn, ann)
+        return replace(ann, id=new_id)
+
+    def update_annotation(self, ann: Annotation) -> None:
+        """Overwrite the stored annotation `ann.id` with every field of `ann`.
+
+        An `area` carried over unchanged from before a mask edit would be stale, so when the
+        segmentation changes but the area does not, the area is cleared (recomputed on export).
+        """
+        if ann.id is None:
+            raise ProjectError("Cannot update an annotation that was never stored (id is None).")
+        old = self.get_annotation(ann.id)
+        if ann.segmentation != old.segmentation and ann.area == old.area:
+            ann = replace(ann, area=None)
+        params = annotation_params(ann)
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE annotations SET image_id=?, category_id=?, bbox_x=?, bbox_y=?, bbox_w=?, "
+                "bbox_h=?, segmentation=?, iscrowd=?, source=?, score=?, state=?, area=?, extra=? "
+                "WHERE id = ?",
+                (*params, ann.id),
+            )
+
+    def delete_annotation(self, annotation_id: int) -> None:
+        self._update_one(
+            "DELETE FROM annotations WHERE id = ?", (annotation_id,), f"annotation {annotation_id}"
+        )
+
+    def set_annotation_state(self, annotation_id: int, state: ReviewState) -> None:
+        self._update_one(
+            "UPDATE annotations SET state = ? WHERE id = ?",
+            (ReviewState(state).value, annotation_id),
+            f"annotation {annotation_id}",
+        )
+
+    def replace_proposals(
+        self, image_id: int, proposals: Sequence[Annotation], model_key: str
+    ) -> list[Annotation]:
+        """Swap the image's pending model proposals for `proposals` in one transaction.
+
+        Every stored proposal is forced to source=MODEL, state=PROPOSED and this image; human,
+        accepted and rejected annotations are never touched.
+        """
+        self.get_image(image_id)
+        stored = []
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM annotations WHERE image_id = ? AND source = 'model' "
+                "AND state = 'proposed'",
+                (image_id,),
+            )
+            for proposal in proposals:
+                ann = replace(
+                    proposal,
+                    id=None,
+                    image_id=image_id,
+                    source=Source.MODEL,
+                    state=ReviewState.PROPOSED,
+                )
+                stored.append(replace(ann, id=self._insert_annotation(conn, ann)))
+            conn.execute(
+                "UPDATE images SET proposals_model = ? WHERE id = ?", (model_key, image_id)
+            )
+        return stored
+
+    def clear_proposals(self, image_ids: Iterable[int] | None = None) -> int:
+        """Delete pending model proposals (of `image_ids`, or everywhere); returns how many."""
+        deleted = 0
+        with self.transaction() as conn:
+            pending = "source = 'model' AND state = 'proposed'"
+            if image_ids is None:
+                deleted = conn.execute(f"DELETE FROM annotations WHERE {pending}").rowcount
+                conn.execute("UPDATE images SET proposals_model = NULL")
+            else:
+                for chunk in _chunks(list(image_ids)):
+                    marks = ",".join("?" * len(chunk))
+                    deleted += conn.execute(
+                        f"DELETE FROM annotations WHERE {pending} AND image_id IN ({marks})", chunk
+                    ).rowcount
+                    conn.execute(
+                        f"UPDATE images SET proposals_model = NULL WHERE id IN ({marks})", chunk
+                    )
+        return deleted
+
+    def annotation_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM annotations").fetchone()[0])
+
+    def _insert_annotation(self, conn: sqlite3.Connection, ann: Annotation) -> int:
+        if (
+            ann.id is not None
+            and conn.execute("SELECT 1 FROM annotations WHERE id = ?", (ann.id,)).fetchone()
+        ):
+            raise ProjectError(f"An annotation with id {ann.id} already exists.")
+        cur = conn.execute(
+            "INSERT INTO annotations(image_id, category_id, bbox_x, bbox_y, bbox_w, bbox_h, "
+            "segmentation, iscrowd, source, score, state, area, extra, id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*annotation_params(ann), ann.id),
+        )
+        return int(cur.lastrowid)
+
+    # ---------------------------------------------------------------- internals
+    def _update_one(self, sql: str, params: tuple[Any, ...], what: str) -> None:
+        with self.transaction() as conn:
+            if conn.execute(sql, params).rowcount == 0:
+                raise RecordNotFound(f"The project has no {what}.")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        # isolation_level=None: no implicit transactions; ProjectStore.transaction() opens them.
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # Unicode-aware case folding for the image search (SQLite's lower() is ASCII only).
+        conn.create_function("casefold", 1, _casefold, deterministic=True)
+    except sqlite3.Error as exc:
+        raise ProjectError(f"Cannot open {path} as a project: {exc}") from exc
+    return conn
+
+
+def _image_filter(status: ImageStatus | None, search: str | None) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        status = ImageStatus(status)
+        if status is ImageStatus.REVIEWED:
+            clauses.append("reviewed = 1")
+        elif status is ImageStatus.PROPOSED:
+            clauses.append(f"reviewed = 0 AND {_HAS_PROPOSAL}")
+        else:
+            clauses.append(f"reviewed = 0 AND NOT {_HAS_PROPOSAL}")
+    if search:
+        clauses.append("instr(casefold(file_name), casefold(?)) > 0")
+        params.append(search)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _SQL_PARAM_CHUNK):
+        yield ids[start : start + _SQL_PARAM_CHUNK]

@@ -1,0 +1,173 @@
+"""The canvas's edit actions on the selection: accept, reject, delete, fill holes,
+change category, and the commits of item drags and handle resizes.
+
+Each action pushes exactly one command (a macro when several annotations are involved) on
+the document's undo stack, so one Ctrl+Z undoes one user action.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF
+
+from core.model import ReviewState
+from gui.canvas import mask_raster
+from gui.canvas.tools import full_mask
+from gui.commands import (
+    DeleteAnnotation,
+    EditAnnotation,
+    SetReviewState,
+    accept_all_above,
+    annotation_with_mask,
+    push,
+)
+from gui.document import is_proposal
+
+if TYPE_CHECKING:
+    from gui.canvas.items import AnnotationItem
+
+
+class EditActionsMixin:
+    """Mixed into CanvasView; relies on its document, selection and image size."""
+
+    def accept_selected(self) -> None:
+        """Accept the selected proposals (source and score are kept)."""
+        doc = self.document
+        if doc is None:
+            return
+        commands = [
+            SetReviewState(doc, item.ann_id, ReviewState.ACCEPTED)
+            for item in self.selected_items()
+            if is_proposal(item.annotation)
+        ]
+        push(doc, commands, f"Accept {len(commands)} proposals")
+
+    def reject_selected(self) -> None:
+        """Reject the selected proposals: they stay in the store as REJECTED and are hidden."""
+        doc = self.document
+        if doc is None:
+            return
+        commands = [
+            SetReviewState(doc, item.ann_id, ReviewState.REJECTED)
+            for item in self.selected_items()
+            if is_proposal(item.annotation)
+        ]
+        push(doc, commands, f"Reject {len(commands)} proposals")
+
+    def delete_selected(self) -> None:
+        """Delete the selection: a proposal is rejected (remembered), a label is deleted."""
+        doc = self.document
+        if doc is None:
+            return
+        commands = [
+            SetReviewState(doc, item.ann_id, ReviewState.REJECTED)
+            if is_proposal(item.annotation)
+            else DeleteAnnotation(doc, item.ann_id)
+            for item in self.selected_items()
+        ]
+        push(doc, commands, f"Delete {len(commands)} annotations")
+
+    def accept_all_above_threshold(self) -> None:
+        """Accept every proposal on this image whose score reaches the threshold, as one step."""
+        doc = self.document
+        if doc is None:
+            return
+        command = accept_all_above(doc, self.score_threshold)
+        if command is not None:
+            doc.undo_stack.push(command)
+
+    def fill_holes_selected(self) -> None:
+        """Fill the holes of the selected masks (background enclosed by the mask)."""
+        doc = self.document
+        if doc is None:
+            return
+        commands = []
+        for item in self.selected_items():
+            if not item.has_mask:
+                continue
+            ann = item.annotation
+            before = full_mask(self, ann)
+            after = mask_raster.fill_holes(before)
+            if not np.array_equal(before, after):
+                commands.append(
+                    EditAnnotation(doc, ann, annotation_with_mask(ann, after), "Fill holes")
+                )
+        push(doc, commands, "Fill holes")
+
+    def set_category_of_selected(self, category_id: int) -> None:
+        """Give the selected annotations another category."""
+        doc = self.document
+        if doc is None:
+            return
+        commands = []
+        for item in self.selected_items():
+            old = item.annotation
+            if old.category_id != category_id:
+                new = copy.deepcopy(old)
+                new.category_id = category_id
+                commands.append(EditAnnotation(doc, old, new, "Change category"))
+        push(doc, commands, "Change category")
+
+    # ---- commits of direct manipulation -----------------------------------------------
+    def _on_box_edited(self, ann_id: int, rect: QRectF) -> None:
+        """A handle resize ended: store the new box."""
+        doc = self.document
+        item = self.item_for(ann_id)
+        if doc is None or item is None:
+            return
+        old = item.annotation
+        new = copy.deepcopy(old)
+        new.bbox = _rounded_bbox(rect.intersected(self._image_rect()))
+        if new.bbox != tuple(old.bbox):
+            doc.undo_stack.push(EditAnnotation(doc, old, new, "Resize box"))
+        else:
+            item.set_annotation(old)
+
+    def commit_item_drags(self) -> None:
+        """Turn the offsets of dragged items into one 'Move' command (masks move by whole px)."""
+        doc = self.document
+        if doc is None:
+            return
+        moved = [item for item in self.selected_items() if item.pos() != QPointF(0, 0)]
+        commands = []
+        for item in moved:
+            command = self._move_command(item)
+            if command is None:
+                item.setPos(0, 0)
+            else:
+                commands.append(command)
+        push(doc, commands, "Move")
+
+    def _move_command(self, item: AnnotationItem):
+        doc, old = self.document, item.annotation
+        offset = item.pos()
+        if item.has_mask:
+            dx, dy = round(offset.x()), round(offset.y())
+            if dx == 0 and dy == 0:
+                return None
+            after = mask_raster.shift_mask(full_mask(self, old), dx, dy)
+            if not after.any():
+                return DeleteAnnotation(doc, old.id, "Move out of the image")
+            return EditAnnotation(doc, old, annotation_with_mask(old, after), "Move")
+        x, y, w, h = old.bbox
+        width, height = self.image_size
+        # Keep the whole box on the image: clamp the move, not the size.
+        nx = min(max(x + offset.x(), 0.0), max(width - w, 0.0))
+        ny = min(max(y + offset.y(), 0.0), max(height - h, 0.0))
+        new = copy.deepcopy(old)
+        new.bbox = _rounded_bbox(QRectF(nx, ny, w, h))
+        if new.bbox == tuple(old.bbox):
+            return None
+        return EditAnnotation(doc, old, new, "Move")
+
+    def _image_rect(self) -> QRectF:
+        width, height = self.image_size
+        return QRectF(0, 0, width, height)
+
+
+def _rounded_bbox(rect: QRectF) -> tuple[float, float, float, float]:
+    """A COCO box from a scene rect, rounded to 1/100 px so float noise does not leak in."""
+    return tuple(round(v, 2) for v in (rect.x(), rect.y(), rect.width(), rect.height()))

@@ -1,0 +1,405 @@
+"""The graphics item of one annotation: cached mask overlay, outline, box, handles, label.
+
+Rendering stays cheap with hundreds of masks on a large image because an item decodes its
+RLE once, when the annotation changes, into an ARGB image of its bounding box only plus a
+simplified outline path; `paint` then only blits that image and strokes that path.
+Item coordinates are scene (= image pixel) coordinates; `pos()` is non-zero only while
+the user drags the item, and the view turns that offset into an undoable edit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QStaticText,
+    QTransform,
+)
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from core import masks
+from core.model import Annotation
+from gui.canvas.mask_raster import (
+    MaskCrop,
+    crop_box,
+    outline_contours,
+    outline_path,
+    overlay_image,
+)
+from gui.colors import ACCEPTED_FILL_ALPHA, PROPOSAL_FILL_ALPHA, SELECTION_COLOR, with_alpha
+from gui.document import is_proposal
+
+HANDLE_ROLES = ("tl", "t", "tr", "r", "br", "b", "bl", "l")
+_HANDLE_PX = 8.0  # handle size on screen, whatever the zoom
+_ITEM_Z = 10.0
+_MIN_BOX = 1.0  # smallest box side a resize may leave, image px
+
+BoxEdited = Callable[[int, QRectF], None]
+
+
+def _cosmetic_pen(color: QColor, width: float, style: Qt.PenStyle) -> QPen:
+    pen = QPen(color, width, style)
+    pen.setCosmetic(True)
+    return pen
+
+
+def _handle_point(rect: QRectF, role: str) -> QPointF:
+    """Where a handle sits on the box: corners, edge midpoints."""
+    x = rect.center().x()
+    if role.endswith("l"):
+        x = rect.left()
+    elif role.endswith("r"):
+        x = rect.right()
+    y = rect.center().y()
+    if role.startswith("t"):
+        y = rect.top()
+    elif role.startswith("b"):
+        y = rect.bottom()
+    return QPointF(x, y)
+
+
+_HANDLE_CURSORS = {
+    "tl": Qt.CursorShape.SizeFDiagCursor,
+    "br": Qt.CursorShape.SizeFDiagCursor,
+    "tr": Qt.CursorShape.SizeBDiagCursor,
+    "bl": Qt.CursorShape.SizeBDiagCursor,
+    "t": Qt.CursorShape.SizeVerCursor,
+    "b": Qt.CursorShape.SizeVerCursor,
+    "l": Qt.CursorShape.SizeHorCursor,
+    "r": Qt.CursorShape.SizeHorCursor,
+}
+
+
+class HandleItem(QGraphicsItem):
+    """One of a box's eight resize handles: a fixed-size square that ignores zoom."""
+
+    def __init__(self, role: str, parent: AnnotationItem) -> None:
+        super().__init__(parent)
+        self.role = role
+        self._box = parent
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setCursor(_HANDLE_CURSORS[role])
+        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
+        self.setZValue(1)
+
+    def boundingRect(self) -> QRectF:
+        half = _HANDLE_PX / 2 + 1
+        return QRectF(-half, -half, 2 * half, 2 * half)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        half = _HANDLE_PX / 2
+        painter.setPen(QPen(QColor("#202020"), 1))
+        painter.setBrush(QBrush(SELECTION_COLOR))
+        painter.drawRect(QRectF(-half, -half, _HANDLE_PX, _HANDLE_PX))
+
+    def mousePressEvent(self, event) -> None:
+        self._box.begin_resize()
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:
+        self._box.resize_to(self.role, event.scenePos())
+
+    def mouseReleaseEvent(self, event) -> None:
+        self._box.end_resize()
+
+
+class AnnotationItem(QGraphicsItem):
+    """A box and, when the annotation has one, its mask, drawn in the category colour."""
+
+    def __init__(
+        self,
+        ann: Annotation,
+        image_size: tuple[int, int],
+        color: QColor,
+        category_name: str,
+        on_box_edited: BoxEdited,
+    ) -> None:
+        super().__init__()
+        self._image_w, self._image_h = image_size
+        self._color = QColor(color)
+        self._category_name = category_name
+        self._on_box_edited = on_box_edited
+        self._ann = ann
+        self._crop: MaskCrop | None = None
+        self._overlay: QImage | None = None
+        self._contours: list[np.ndarray] = []
+        self._outlines: dict[int, QPainterPath] = {}  # by level of detail
+        self._mask_rect = QRectF()
+        self._decoded = True
+        self._overlays: dict[int, QImage] = {}
+        self._pens: dict[str, QPen] = {}
+        self._label_background = QColor()
+        self._label_cache: tuple[str, QStaticText, QSizeF] | None = None
+        self._rect = QRectF()
+        self._bounds = QRectF()
+        self._resizing = False
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
+        # Qt keeps each item's rendering in a device-pixel pixmap: panning then blits pixmaps
+        # without calling paint() at all; only a zoom step or an edit repaints the item.
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self._handles = [HandleItem(role, self) for role in HANDLE_ROLES]
+        self.set_annotation(ann)
+
+    # ---- state ---------------------------------------------------------------------
+    @property
+    def annotation(self) -> Annotation:
+        return self._ann
+
+    @property
+    def ann_id(self) -> int:
+        return self._ann.id
+
+    @property
+    def has_mask(self) -> bool:
+        return bool(self._ann.segmentation)
+
+    @property
+    def needs_decode(self) -> bool:
+        """True until the mask's overlay image and outline have been built."""
+        return not self._decoded
+
+    @property
+    def mask_crop(self) -> MaskCrop | None:
+        self.ensure_decoded()
+        return self._crop
+
+    @property
+    def box_rect(self) -> QRectF:
+        return QRectF(self._rect)
+
+    def set_annotation(self, ann: Annotation) -> None:
+        """Take a changed annotation; its mask is decoded later, once (`ensure_decoded`)."""
+        self.prepareGeometryChange()
+        self._ann = ann
+        self._crop, self._overlay, self._contours, self._outlines = None, None, [], {}
+        self._mask_rect = QRectF()
+        self._decoded = not ann.segmentation
+        self._rebuild_overlay()
+        if ann.segmentation:
+            # pycocotools reads the box straight from the RLE, without decoding pixels.
+            self._mask_rect = QRectF(*masks.bbox_of(ann.segmentation, self._image_h, self._image_w))
+        x, y, w, h = ann.bbox
+        self._rect = QRectF(x, y, w, h)
+        self._update_bounds()
+        self.setPos(0, 0)
+        # Smaller instances above bigger ones, so a click inside both picks the small one.
+        self.setZValue(_ITEM_Z - min(self._rect.width() * self._rect.height(), 1e8) / 1e9)
+        self._update_handles()
+        self.update()
+
+    def set_style(self, color: QColor, category_name: str) -> None:
+        """A new category colour or name: repaint without decoding the mask again."""
+        self._color = QColor(color)
+        self._category_name = category_name
+        self._rebuild_overlay()
+        self.update()
+
+    def ensure_decoded(self) -> None:
+        """Decode the RLE once into the bbox-sized overlay image and the outline contours."""
+        if self._decoded:
+            return
+        self._decoded = True
+        full = masks.decode(self._ann.segmentation, self._image_h, self._image_w)
+        r = self._mask_rect
+        self._crop = crop_box(full, (r.x(), r.y(), r.width(), r.height()))
+        if self._crop is not None:
+            self._contours = outline_contours(self._crop)
+        self._rebuild_overlay()
+        self.update()
+
+    def _outline(self, lod: float = 1.0) -> QPainterPath:
+        """The outline simplified to about half a screen pixel at this zoom (cached per level)."""
+        level = 0 if lod >= 0.75 else min(6, math.ceil(math.log2(0.75 / lod)))
+        path = self._outlines.get(level)
+        if path is None:
+            path = self._outlines[level] = outline_path(self._contours, 0.5 * 2**level)
+        return path
+
+    def _rebuild_style(self) -> None:
+        """Pens and label colours for the current colour, state and proposal-ness."""
+        dash = Qt.PenStyle.DashLine if is_proposal(self._ann) else Qt.PenStyle.SolidLine
+        # Width-1 cosmetic pens take Qt's fast line rasteriser; wider ones are much slower.
+        self._pens = {
+            "outline": _cosmetic_pen(self._color, 1.0, dash),
+            "selected": _cosmetic_pen(SELECTION_COLOR, 2.5, dash),
+            "dotted": _cosmetic_pen(self._color, 1.0, Qt.PenStyle.DotLine),
+        }
+        self._label_background = with_alpha(self._color, 200)
+        self._label_cache = None
+
+    def _rebuild_overlay(self) -> None:
+        self._overlays = {}
+        self._rebuild_style()
+        if self._crop is None:
+            self._overlay = None
+            return
+        alpha = PROPOSAL_FILL_ALPHA if is_proposal(self._ann) else ACCEPTED_FILL_ALPHA
+        self._overlay = overlay_image(self._crop.mask, self._color, alpha)
+        self._overlays = {0: self._overlay}
+
+    def _update_handles(self) -> None:
+        show = self.isSelected() and not self.has_mask
+        for handle in self._handles:
+            handle.setVisible(show)
+            handle.setPos(_handle_point(self._rect, handle.role))
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self._update_handles()
+        return super().itemChange(change, value)
+
+    # ---- resize by handles -----------------------------------------------------------
+    def begin_resize(self) -> None:
+        self._resizing = True
+
+    def resize_to(self, role: str, scene_point: QPointF) -> None:
+        """Move the edges that `role` names to the point, clamped to the image."""
+        if not self._resizing:
+            return
+        p = self.mapFromScene(scene_point)
+        px = min(max(p.x(), 0.0), float(self._image_w))
+        py = min(max(p.y(), 0.0), float(self._image_h))
+        r = QRectF(self._rect)
+        if "l" in role:
+            r.setLeft(min(px, r.right() - _MIN_BOX))
+        if "r" in role:
+            r.setRight(max(px, r.left() + _MIN_BOX))
+        if role[0] == "t":
+            r.setTop(min(py, r.bottom() - _MIN_BOX))
+        if role[0] == "b":
+            r.setBottom(max(py, r.top() + _MIN_BOX))
+        self.prepareGeometryChange()
+        self._rect = r
+        self._update_bounds()
+        self._update_handles()
+        self.update()
+
+    def end_resize(self) -> None:
+        if not self._resizing:
+            return
+        self._resizing = False
+        x, y, w, h = self._ann.bbox
+        if self._rect != QRectF(x, y, w, h):
+            self._on_box_edited(self.ann_id, self._rect.translated(self.pos()))
+
+    # ---- QGraphicsItem ----------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        return self._bounds  # Qt asks for it several times per frame: keep it precomputed
+
+    def _update_bounds(self) -> None:
+        rect = QRectF(self._rect)
+        if self.has_mask:
+            rect = rect.united(self._mask_rect)
+        self._bounds = rect.adjusted(-1, -1, 1, 1)
+
+    def shape(self) -> QPainterPath:
+        if self.has_mask:
+            self.ensure_decoded()
+            return self._outline()
+        path = QPainterPath()
+        path.addRect(self._rect)
+        return path
+
+    def contains(self, point: QPointF) -> bool:
+        if not self.has_mask:
+            return self._rect.contains(point)
+        self.ensure_decoded()
+        c = self._crop
+        if c is None:
+            return False
+        col, row = int(point.x()) - c.x, int(point.y()) - c.y
+        return 0 <= row < c.height and 0 <= col < c.width and bool(c.mask[row, col])
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        selected = self.isSelected()
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if self._overlay is not None:
+            c = self._crop
+            painter.drawImage(QRectF(c.x, c.y, c.width, c.height), self._overlay_for(lod))
+        painter.setPen(self._pens["selected" if selected else "outline"])
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        # Outlines of instances smaller than a few screen pixels are noise: skip them.
+        big_enough = max(self._rect.width(), self._rect.height()) * lod >= 3
+        if self._crop is not None and big_enough:
+            painter.drawPath(self._outline(lod))
+        if not self._decoded:  # the view is still building this overlay: show where it goes
+            painter.setPen(self._pens["dotted"])
+            painter.drawRect(self._mask_rect)
+        if not self.has_mask or selected:
+            if self.has_mask:
+                painter.setPen(self._pens["dotted"])
+            painter.drawRect(self._rect)
+        if big_enough:
+            self._paint_label(painter, lod)
+
+    def _paint_label(self, painter: QPainter, lod: float) -> None:
+        """Score (proposals) and category name (selection), at a fixed screen size."""
+        label = self._label()
+        if label is None or lod <= 0:
+            return
+        static, size = label
+        # Inside the box, so the item's bounding rect covers it; skipped on tiny boxes.
+        if size.width() > self._rect.width() * lod or size.height() > self._rect.height() * lod:
+            return
+        painter.save()
+        painter.translate(self._rect.topLeft())
+        painter.scale(1 / lod, 1 / lod)
+        painter.fillRect(QRectF(QPointF(0, 0), size), self._label_background)
+        painter.setFont(_label_font())
+        painter.setPen(QColor("#000000"))
+        painter.drawStaticText(QPointF(3, 1), static)
+        painter.restore()
+
+    def _label(self) -> tuple[QStaticText, QSizeF] | None:
+        """The label's laid-out text, cached: text shaping is too slow to redo every frame."""
+        text = self._category_name if self.isSelected() else ""
+        if is_proposal(self._ann) and self._ann.score is not None:
+            text = f"{text} {self._ann.score:.2f}".strip()
+        if not text:
+            return None
+        if self._label_cache is None or self._label_cache[0] != text:
+            static = QStaticText(text)
+            static.setTextFormat(Qt.TextFormat.PlainText)
+            static.prepare(QTransform(), _label_font())
+            size = static.size()
+            self._label_cache = (text, static, QSizeF(size.width() + 6, size.height() + 2))
+        return self._label_cache[1], self._label_cache[2]
+
+    def _overlay_for(self, lod: float) -> QImage:
+        """The overlay, pre-shrunk by powers of two when zoomed out (cheaper to blit)."""
+        level = 0 if lod >= 0.5 else min(4, math.floor(math.log2(0.5 / lod)) + 1)
+        image = self._overlays.get(level)
+        if image is None:
+            w, h = self._overlay.width(), self._overlay.height()
+            image = self._overlay.scaled(
+                max(1, w >> level),
+                max(1, h >> level),
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            self._overlays[level] = image
+        return image
+
+
+_FONT: QFont | None = None
+
+
+def _label_font() -> QFont:
+    global _FONT  # one font for all labels, created once a QGuiApplication exists
+    if _FONT is None:
+        _FONT = QFont()
+        _FONT.setPixelSize(11)
+    return _FONT

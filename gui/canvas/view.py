@@ -1,0 +1,448 @@
+"""CanvasView: the image, its annotations as graphics items, zoom/pan, tools, edit actions.
+
+The view renders an `ImageDocument` and turns user gestures into undoable commands on the
+document's QUndoStack; it never writes the store itself. The window (gui/main_window.py)
+owns the QActions and shortcuts and calls the public methods here; keys that only make
+sense on the canvas (Tab, Escape, [ and ], Space to pan, Enter/Delete while drawing or
+hovering a vertex) are handled here and win over window shortcuts while the canvas has focus.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPixmap,
+    QPixmapCache,
+)
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+
+from core.model import Annotation, Category
+from gui.canvas.edit_actions import EditActionsMixin
+from gui.canvas.items import AnnotationItem
+from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
+from gui.canvas.polygon_tool import PolygonTool
+from gui.canvas.tools import BoxTool, BrushTool, EraserTool, SelectTool, Tool
+from gui.canvas.zoom import ZoomMixin
+from gui.colors import category_color
+from gui.document import ImageDocument, is_proposal
+
+TOOL_NAMES = ("select", "box", "polygon", "brush", "eraser")
+MIN_BRUSH, MAX_BRUSH = 1, 500
+PIXMAP_CACHE_KB = 256 * 1024
+_BRUSH_STEP = 1.25  # [ and ] scale the brush by this factor
+_CANVAS_KEYS = (
+    Qt.Key.Key_Tab,
+    Qt.Key.Key_Backtab,
+    Qt.Key.Key_Escape,
+    Qt.Key.Key_BracketLeft,
+    Qt.Key.Key_BracketRight,
+    Qt.Key.Key_Space,
+)
+
+
+class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
+    zoomChanged = Signal(float)  # scale factor, 1.0 = 100 %
+    cursorMoved = Signal(float, float)  # image pixel coordinates
+    selectionChanged = Signal(list)  # list[int] annotation ids
+    toolChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._scene = QGraphicsScene(self)
+        self.setScene(self._scene)
+        self._pixmap_item = QGraphicsPixmapItem()
+        self._pixmap_item.setZValue(-1)
+        self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
+        self._scene.addItem(self._pixmap_item)
+        self.polygon_item = PolygonItem(QColor("#ffffff"))
+        self.stroke_overlay = StrokeOverlay()
+        self.brush_cursor = BrushCursor()
+        self.rubber_band = RubberBand()
+        for overlay in (
+            self.polygon_item,
+            self.stroke_overlay,
+            self.brush_cursor,
+            self.rubber_band,
+        ):
+            self._scene.addItem(overlay)
+        self.polygon_item.setVisible(False)
+
+        self._document: ImageDocument | None = None
+        self._items: dict[int, AnnotationItem] = {}
+        self._categories: dict[int, Category] = {}
+        self._current_category_id = 1
+        self._threshold = 0.0
+        self._brush_size = 20
+        self._image_size = (0, 0)
+        self._pan_from: QPointF | None = None
+        self._space_held = False
+        self._tools: dict[str, Tool] = {
+            "select": SelectTool(self),
+            "box": BoxTool(self),
+            "polygon": PolygonTool(self),
+            "brush": BrushTool(self),
+            "eraser": EraserTool(self),
+        }
+        self._tool = self._tools["select"]
+
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setBackgroundBrush(QColor("#2b2b2b"))
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing)
+        self._scene.selectionChanged.connect(self._on_scene_selection)
+        # Room for the items' device-coordinate caches (Qt's default is 10 MB).
+        QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), PIXMAP_CACHE_KB))
+        # Masks are decoded in small batches between events, visible ones first, so opening
+        # an image with hundreds of masks never freezes the window.
+        self._decode_timer = QTimer(self)
+        self._decode_timer.setSingleShot(True)
+        self._decode_timer.setInterval(0)
+        self._decode_timer.timeout.connect(self._decode_some)
+
+    # ---- what the tools and edit actions read --------------------------------------------
+    @property
+    def document(self) -> ImageDocument | None:
+        return self._document
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) in image pixels: the document's record wins over the pixmap."""
+        if self._document is not None:
+            return self._document.image.width, self._document.image.height
+        return self._image_size
+
+    @property
+    def current_category_id(self) -> int:
+        return self._current_category_id
+
+    @property
+    def score_threshold(self) -> float:
+        return self._threshold
+
+    @property
+    def brush_size(self) -> int:
+        return self._brush_size
+
+    @property
+    def tool_name(self) -> str:
+        return self._tool.name
+
+    def category_color(self, category_id: int) -> QColor:
+        return category_color(self._categories.get(category_id), category_id)
+
+    def item_for(self, ann_id: int) -> AnnotationItem | None:
+        return self._items.get(ann_id)
+
+    def view_scale(self) -> float:
+        return self.transform().m11()
+
+    def clamp_to_image(self, pos: QPointF) -> QPointF:
+        w, h = self.image_size
+        return QPointF(min(max(pos.x(), 0.0), float(w)), min(max(pos.y(), 0.0), float(h)))
+
+    def push(self, command) -> None:
+        if self._document is not None:
+            self._document.undo_stack.push(command)
+
+    # ---- content -------------------------------------------------------------------------
+    def set_image(self, image: QImage) -> None:
+        """Show the image's pixels; the document (annotations) is left as it is."""
+        first = self._pixmap_item.pixmap().isNull()
+        resized = (image.width(), image.height()) != self._image_size
+        self._pixmap_item.setPixmap(QPixmap.fromImage(image))
+        self._image_size = (image.width(), image.height())
+        self._scene.setSceneRect(QRectF(0, 0, image.width(), image.height()))
+        if first or resized:
+            self.fit()
+
+    def set_document(self, doc: ImageDocument | None) -> None:
+        """Show another image's annotations (None: none); the tool's work in progress is dropped."""
+        self._tool.cancel()
+        if self._document is not None:
+            self._document.annotationAdded.disconnect(self._on_added)
+            self._document.annotationChanged.disconnect(self._on_changed)
+            self._document.annotationRemoved.disconnect(self._on_removed)
+            self._document.reset.disconnect(self._rebuild_items)
+        self._document = doc
+        if doc is not None:
+            doc.annotationAdded.connect(self._on_added)
+            doc.annotationChanged.connect(self._on_changed)
+            doc.annotationRemoved.connect(self._on_removed)
+            doc.reset.connect(self._rebuild_items)
+            if self._pixmap_item.pixmap().isNull():
+                self._scene.setSceneRect(QRectF(0, 0, doc.image.width, doc.image.height))
+        self._rebuild_items()
+
+    def set_categories(self, categories: list[Category]) -> None:
+        self._categories = {c.id: c for c in categories}
+        for item in self._items.values():
+            category_id = item.annotation.category_id
+            item.set_style(self.category_color(category_id), self._category_name(category_id))
+
+    def set_current_category(self, category_id: int) -> None:
+        """The category new boxes and masks get."""
+        self._current_category_id = category_id
+
+    def set_score_threshold(self, threshold: float) -> None:
+        """Hide proposals scoring below `threshold` (reviewed annotations always show)."""
+        self._threshold = threshold
+        for item in self._items.values():
+            self._apply_visibility(item)
+
+    def set_brush_size(self, size: int) -> None:
+        self._brush_size = int(min(max(size, MIN_BRUSH), MAX_BRUSH))
+        if self.brush_cursor.isVisible():
+            self.brush_cursor.place(self.brush_cursor.rect().center(), self._brush_size)
+
+    def set_tool(self, name: str) -> None:
+        if name not in self._tools:
+            raise ValueError(f"unknown canvas tool {name!r}; expected one of {TOOL_NAMES}")
+        if name == self._tool.name:
+            return
+        self._tool.deactivate()
+        self._tool = self._tools[name]
+        self._tool.activate()
+        self.viewport().setCursor(self._tool.cursor)
+        self.toolChanged.emit(name)
+
+    def _category_name(self, category_id: int) -> str:
+        category = self._categories.get(category_id)
+        return category.name if category is not None else str(category_id)
+
+    # ---- items mirror the document --------------------------------------------------------
+    def _rebuild_items(self) -> None:
+        self._tool.cancel()
+        for item in self._items.values():
+            self._scene.removeItem(item)
+        self._items = {}
+        if self._document is not None:
+            for ann in self._document.annotations():
+                self._add_item(ann)
+        self._decode_timer.start()
+        self._tool.selection_changed()
+        self._on_scene_selection()
+
+    def _add_item(self, ann: Annotation) -> None:
+        item = AnnotationItem(
+            ann,
+            self.image_size,
+            self.category_color(ann.category_id),
+            self._category_name(ann.category_id),
+            self._on_box_edited,
+        )
+        self._items[ann.id] = item
+        self._scene.addItem(item)
+        self._apply_visibility(item)
+
+    def pending_overlays(self) -> int:
+        """How many mask items still wait for their overlay to be built."""
+        return sum(item.needs_decode for item in self._items.values())
+
+    def build_pending_overlays(self) -> None:
+        """Build every waiting overlay now (benchmarks, screenshots)."""
+        self._decode_timer.stop()
+        for item in self._items.values():
+            item.ensure_decoded()
+
+    def _decode_some(self, budget_s: float = 0.03) -> None:
+        pending = [item for item in self._items.values() if item.needs_decode]
+        if not pending:
+            return
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        pending.sort(key=lambda item: not item.sceneBoundingRect().intersects(visible))
+        deadline = time.perf_counter() + budget_s
+        for item in pending:
+            item.ensure_decoded()
+            if time.perf_counter() > deadline:
+                break
+        if pending[-1].needs_decode:
+            self._decode_timer.start()
+
+    def _apply_visibility(self, item: AnnotationItem) -> None:
+        ann = item.annotation
+        score = ann.score if ann.score is not None else 1.0
+        visible = not (is_proposal(ann) and score < self._threshold)
+        if not visible and item.isSelected():
+            item.setSelected(False)
+        item.setVisible(visible)
+
+    def _on_added(self, ann_id: int) -> None:
+        if ann_id not in self._items:
+            self._add_item(self._document.annotation(ann_id))
+            self._items[ann_id].ensure_decoded()  # one new item: show it at once
+        self._tool.annotation_changed(ann_id)
+
+    def _on_changed(self, ann_id: int) -> None:
+        item = self._items.get(ann_id)
+        if item is None:
+            return self._on_added(ann_id)
+        ann = self._document.annotation(ann_id)
+        old_category = item.annotation.category_id
+        item.set_annotation(ann)
+        item.ensure_decoded()  # the user is looking at this edit: no lag
+        if ann.category_id != old_category:
+            item.set_style(
+                self.category_color(ann.category_id), self._category_name(ann.category_id)
+            )
+        self._apply_visibility(item)
+        self._tool.annotation_changed(ann_id)
+
+    def _on_removed(self, ann_id: int) -> None:
+        item = self._items.pop(ann_id, None)
+        if item is not None:
+            self._scene.removeItem(item)
+        self._tool.annotation_changed(ann_id)
+
+    # ---- selection ---------------------------------------------------------------------------
+    def selected_items(self) -> list[AnnotationItem]:
+        return sorted((i for i in self._items.values() if i.isSelected()), key=lambda i: i.ann_id)
+
+    def selected_ids(self) -> list[int]:
+        return [item.ann_id for item in self.selected_items()]
+
+    def select_annotation(self, ann_id: int | None) -> None:
+        """Select one annotation (None: clear) and scroll it into view if it is off screen."""
+        self._scene.clearSelection()
+        item = self._items.get(ann_id) if ann_id is not None else None
+        if item is None or not item.isVisible():
+            return
+        item.setSelected(True)
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        if not visible.intersects(item.sceneBoundingRect()):
+            self.centerOn(item.sceneBoundingRect().center())
+
+    def select_next(self, backwards: bool = False) -> None:
+        """Tab order: the visible annotations by id, wrapping around."""
+        ids = sorted(ann_id for ann_id, item in self._items.items() if item.isVisible())
+        if not ids:
+            return
+        current = self.selected_ids()
+        if not current:
+            self.select_annotation(ids[-1] if backwards else ids[0])
+            return
+        index = ids.index(current[0]) if current[0] in ids else -1
+        step = -1 if backwards else 1
+        self.select_annotation(ids[(index + step) % len(ids)])
+
+    def _on_scene_selection(self) -> None:
+        self._tool.selection_changed()
+        self.selectionChanged.emit(self.selected_ids())
+
+    # ---- zoom ----------------------------------------------------------------------------------
+    def _to_scene(self, view_point: QPointF) -> QPointF:
+        """Sub-pixel scene position of a viewport point (mapToScene rounds to integers)."""
+        inverse, _ = self.viewportTransform().inverted()
+        return inverse.map(view_point)
+
+    # ---- events ----------------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and self._space_held
+        ):
+            self._pan_from = event.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        if self._tool.press(event, self._to_scene(event.position())):
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pos = self._to_scene(event.position())
+        self.cursorMoved.emit(pos.x(), pos.y())
+        if self._pan_from is not None:
+            delta = event.position() - self._pan_from
+            self._pan_from = event.position()
+            self.horizontalScrollBar().setValue(
+                self.horizontalScrollBar().value() - round(delta.x())
+            )
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+            event.accept()
+            return
+        if self._tool.move(event, pos):
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
+            self._pan_from = None
+            cursor = Qt.CursorShape.OpenHandCursor if self._space_held else self._tool.cursor
+            self.viewport().setCursor(cursor)
+            event.accept()
+            return
+        if self._tool.release(event, self._to_scene(event.position())):
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.commit_item_drags()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self._tool.double_click(event, self._to_scene(event.position())):
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:
+        self._tool.leave()
+        super().leaveEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        kind = event.type()
+        if kind == QEvent.Type.ShortcutOverride and (
+            event.key() in _CANVAS_KEYS or self._tool.wants_key(event)
+        ):
+            event.accept()  # deliver it as a key press here, not to a window shortcut
+            return True
+        if kind == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+            # QWidget would move keyboard focus; on the canvas Tab walks the instances.
+            self.select_next(backwards=event.key() == Qt.Key.Key_Backtab)
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self._tool.key_press(event):
+            return
+        key = event.key()
+        if key == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space_held = True
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        elif key == Qt.Key.Key_Escape:
+            if not self._tool.cancel():
+                self._scene.clearSelection()
+        elif key == Qt.Key.Key_BracketLeft:
+            self.set_brush_size(min(self._brush_size - 1, round(self._brush_size / _BRUSH_STEP)))
+        elif key == Qt.Key.Key_BracketRight:
+            self.set_brush_size(max(self._brush_size + 1, round(self._brush_size * _BRUSH_STEP)))
+        # Fallbacks for a canvas used without the window's actions (Enter, Delete).
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.accept_selected()
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_selected()
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = False
+            if self._pan_from is None:
+                self.viewport().setCursor(self._tool.cursor)
+            return
+        super().keyReleaseEvent(event)

@@ -1,0 +1,158 @@
+"""Undoable edits of an image's annotations (QUndoCommand subclasses).
+
+Each command mutates only through `ImageDocument`, so an edit, its undo and its redo are
+all written to the project store at once. Commands keep whole `Annotation` copies (old and
+new), which makes undo exact: a brush stroke's undo restores the previous RLE verbatim.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+from PySide6.QtGui import QUndoCommand
+
+from core import masks
+from core.model import Annotation, ReviewState
+from gui.canvas.mask_raster import tight_bbox
+from gui.document import ImageDocument, is_proposal
+
+
+def annotation_with_mask(ann: Annotation, mask: np.ndarray) -> Annotation:
+    """A copy of `ann` whose segmentation is `mask` (compressed RLE) and whose box follows it."""
+    box = tight_bbox(mask)
+    if box is None:
+        raise ValueError("an empty mask has no annotation; delete the annotation instead")
+    return replace(
+        copy.deepcopy(ann),
+        segmentation=masks.encode_mask(mask),
+        bbox=tuple(float(v) for v in box),
+        area=float(np.count_nonzero(mask)),
+    )
+
+
+class AddAnnotation(QUndoCommand):
+    """Add a new annotation; undo deletes it, redo brings it back under the same id."""
+
+    def __init__(self, doc: ImageDocument, ann: Annotation, text: str = "Add annotation") -> None:
+        super().__init__(text)
+        self._doc = doc
+        self._ann = copy.deepcopy(ann)
+
+    @property
+    def annotation_id(self) -> int | None:
+        """The stored id, known after the first redo (push)."""
+        return self._ann.id
+
+    def redo(self) -> None:
+        self._ann = self._doc.add(self._ann)
+
+    def undo(self) -> None:
+        if self._ann.id is not None:
+            self._doc.remove(self._ann.id)
+
+
+class DeleteAnnotation(QUndoCommand):
+    """Delete an annotation; undo restores it field by field under its old id."""
+
+    def __init__(self, doc: ImageDocument, ann_id: int, text: str = "Delete annotation") -> None:
+        super().__init__(text)
+        self._doc = doc
+        self._ann = doc.stored_annotation(ann_id)
+
+    def redo(self) -> None:
+        self._doc.remove(self._ann.id)
+
+    def undo(self) -> None:
+        self._doc.add(self._ann)
+
+
+class EditAnnotation(QUndoCommand):
+    """Replace an annotation's fields (box move or resize, mask stroke, category, ...)."""
+
+    def __init__(
+        self, doc: ImageDocument, old: Annotation, new: Annotation, text: str = "Edit annotation"
+    ) -> None:
+        super().__init__(text)
+        if old.id is None or old.id != new.id:
+            raise ValueError("an edit must keep the annotation's id")
+        self._doc = doc
+        self._old = copy.deepcopy(old)
+        self._new = copy.deepcopy(new)
+
+    @property
+    def annotation_id(self) -> int:
+        return self._new.id
+
+    def redo(self) -> None:
+        self._doc.update(self._new)
+
+    def undo(self) -> None:
+        self._doc.update(self._old)
+
+
+class SetReviewState(QUndoCommand):
+    """Accept or reject an annotation; source and score stay as the model gave them."""
+
+    def __init__(
+        self, doc: ImageDocument, ann_id: int, state: ReviewState, text: str | None = None
+    ) -> None:
+        super().__init__(text or _STATE_TEXT.get(state, "Change review state"))
+        self._doc = doc
+        self._ann_id = ann_id
+        self._old_state = doc.stored_annotation(ann_id).state
+        self._new_state = state
+
+    def redo(self) -> None:
+        self._doc.set_state(self._ann_id, self._new_state)
+
+    def undo(self) -> None:
+        self._doc.set_state(self._ann_id, self._old_state)
+
+
+_STATE_TEXT = {
+    ReviewState.ACCEPTED: "Accept proposal",
+    ReviewState.REJECTED: "Reject proposal",
+    ReviewState.PROPOSED: "Re-propose",
+}
+
+
+class MacroCommand(QUndoCommand):
+    """Several commands undone and redone as one step (in reverse order on undo)."""
+
+    def __init__(self, text: str, commands: Sequence[QUndoCommand]) -> None:
+        super().__init__(text)
+        # Kept as plain Python references: the stack owns this command, this command owns these.
+        self._commands = list(commands)
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+    def redo(self) -> None:
+        for command in self._commands:
+            command.redo()
+
+    def undo(self) -> None:
+        for command in reversed(self._commands):
+            command.undo()
+
+
+def push(doc: ImageDocument, commands: Sequence[QUndoCommand], text: str) -> None:
+    """Push one command as is, several as one macro, none not at all."""
+    if not commands:
+        return
+    doc.undo_stack.push(commands[0] if len(commands) == 1 else MacroCommand(text, commands))
+
+
+def accept_all_above(doc: ImageDocument, threshold: float) -> MacroCommand | None:
+    """One command accepting every proposal whose score is at least `threshold`."""
+    commands = [
+        SetReviewState(doc, ann.id, ReviewState.ACCEPTED)
+        for ann in doc.annotations()
+        if is_proposal(ann) and (ann.score or 0.0) >= threshold
+    ]
+    if not commands:
+        return None
+    return MacroCommand(f"Accept {len(commands)} proposals", commands)

@@ -1,0 +1,139 @@
+"""The open image's annotations, mirrored from the project store.
+
+`ImageDocument` is the only way the canvas changes annotations. Every mutation is written
+to the store at once (one SQLite transaction), so there is never unsaved state; then a
+signal tells the canvas and the docks what changed. Undo commands (gui/commands.py) call
+the raw mutations here, and each image has its own unlimited QUndoStack.
+
+Rejected annotations are not part of the document's visible set: rejecting one emits
+`annotationRemoved`, un-rejecting it (undo) emits `annotationAdded`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from core.errors import ProjectError
+from core.model import Annotation, ImageRecord, ReviewState, Source
+
+if TYPE_CHECKING:
+    from core.store import ProjectStore
+
+
+def is_proposal(ann: Annotation) -> bool:
+    """A model suggestion nobody has reviewed yet."""
+    return ann.source == Source.MODEL and ann.state == ReviewState.PROPOSED
+
+
+class ImageDocument(QObject):
+    """One image's annotations; every change goes to the store before any signal fires."""
+
+    annotationAdded = Signal(int)
+    annotationChanged = Signal(int)
+    annotationRemoved = Signal(int)
+    reset = Signal()
+
+    def __init__(self, store: ProjectStore, image_id: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.image_id = image_id
+        self.undo_stack = QUndoStack(self)
+        self._image = store.get_image(image_id)
+        self._annotations: dict[int, Annotation] = {}
+        self._load()
+
+    @property
+    def image(self) -> ImageRecord:
+        return self._image
+
+    # ---- reading ---------------------------------------------------------------------
+    def annotations(self) -> list[Annotation]:
+        """The visible (not rejected) annotations in id order, as copies."""
+        return [copy.deepcopy(self._annotations[i]) for i in sorted(self._annotations)]
+
+    def annotation(self, ann_id: int) -> Annotation:
+        """A copy of one visible annotation; ProjectError when it is not in this image."""
+        try:
+            return copy.deepcopy(self._annotations[ann_id])
+        except KeyError:
+            raise ProjectError(
+                f"Annotation {ann_id} is not on image {self._image.file_name} "
+                "(it may have been deleted or rejected)."
+            ) from None
+
+    def has_annotation(self, ann_id: int) -> bool:
+        return ann_id in self._annotations
+
+    def reload(self) -> None:
+        """Re-read everything from the store (e.g. new proposals arrived) and emit `reset`.
+
+        The undo history is kept only when it still makes sense: commands refer to
+        annotations by id, and replaced proposals get new ids, so the stack is cleared.
+        """
+        self._image = self.store.get_image(self.image_id)
+        self._load()
+        self.undo_stack.clear()
+        self.reset.emit()
+
+    def _load(self) -> None:
+        self._annotations = {
+            ann.id: ann
+            for ann in self.store.annotations(self.image_id)
+            if ann.id is not None and ann.state != ReviewState.REJECTED
+        }
+
+    # ---- raw mutations: the store first, then the mirror, then the signal ---------------
+    def add(self, ann: Annotation) -> Annotation:
+        """Store `ann` (a new id when ann.id is None, else that id) and return the stored copy."""
+        if ann.image_id != self.image_id:
+            raise ProjectError(
+                f"An annotation of image {ann.image_id} cannot be added to "
+                f"image {self._image.file_name}."
+            )
+        stored = self.store.add_annotation(copy.deepcopy(ann))
+        if stored.state != ReviewState.REJECTED:
+            self._annotations[stored.id] = copy.deepcopy(stored)
+            self.annotationAdded.emit(stored.id)
+        return copy.deepcopy(stored)
+
+    def update(self, ann: Annotation) -> None:
+        """Write a changed annotation (same id) to the store."""
+        if ann.id is None:
+            raise ProjectError("An annotation must be stored before it can be changed.")
+        self.store.update_annotation(copy.deepcopy(ann))
+        was_visible = ann.id in self._annotations
+        if ann.state == ReviewState.REJECTED:
+            self._forget(ann.id)
+            return
+        self._annotations[ann.id] = copy.deepcopy(ann)
+        (self.annotationChanged if was_visible else self.annotationAdded).emit(ann.id)
+
+    def remove(self, ann_id: int) -> None:
+        """Delete an annotation from the store."""
+        self.store.delete_annotation(ann_id)
+        self._forget(ann_id)
+
+    def set_state(self, ann_id: int, state: ReviewState) -> None:
+        """Accept, reject or re-propose an annotation; source and score are kept."""
+        self.store.set_annotation_state(ann_id, state)
+        if state == ReviewState.REJECTED:
+            self._forget(ann_id)
+            return
+        if ann_id in self._annotations:
+            self._annotations[ann_id].state = state
+            self.annotationChanged.emit(ann_id)
+        else:  # un-rejecting: it becomes visible again
+            self._annotations[ann_id] = self.store.get_annotation(ann_id)
+            self.annotationAdded.emit(ann_id)
+
+    def stored_annotation(self, ann_id: int) -> Annotation:
+        """The annotation as the store has it, rejected ones included."""
+        return self.store.get_annotation(ann_id)
+
+    def _forget(self, ann_id: int) -> None:
+        if self._annotations.pop(ann_id, None) is not None:
+            self.annotationRemoved.emit(ann_id)

@@ -190,6 +190,30 @@ class ProjectStore(ProjectRecordsMixin):
             new_id = int(cur.lastrowid)
         return self.get_image(new_id)
 
+    def add_images(
+        self, images: Iterable[tuple[str, int, int]], *, size_checked: bool = False
+    ) -> int:
+        """Add many (file_name, width, height) images in one transaction; returns how many.
+
+        Names already in the project are skipped, so adding a folder twice adds nothing.
+        One transaction for the lot keeps a 100,000-image folder to seconds rather than the
+        minutes that one synchronous commit per image would take.
+        """
+        rows = []
+        for file_name, width, height in images:
+            reason = unsafe_file_name_reason(file_name)
+            if reason is not None:
+                raise ProjectError(f"Cannot add image {file_name!r}: {reason}.")
+            rows.append((file_name, int(width), int(height), int(size_checked)))
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO images(file_name, width, height, size_checked) "
+                "VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            return conn.total_changes - before
+
     def get_image(self, image_id: int) -> ImageRecord:
         row = self._conn.execute(
             f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)

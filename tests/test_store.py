@@ -130,6 +130,17 @@ def test_image_fields_round_trip(store: ProjectStore) -> None:
     assert (again.width, again.height, again.size_checked, again.reviewed) == (41, 31, True, True)
 
 
+def test_add_images_adds_a_batch_once_and_skips_names_already_there(store: ProjectStore) -> None:
+    assert store.add_images([("a.png", 10, 20), ("b/c.png", 30, 40)], size_checked=True) == 2
+    assert store.add_images([("a.png", 10, 20), ("d.png", 5, 6)]) == 1
+    b = store.image_by_file_name("b/c.png")
+    assert b is not None and (b.width, b.height, b.size_checked) == (30, 40, True)
+    assert store.image_count() == 3
+    with pytest.raises(ProjectError, match="Cannot add image"):
+        store.add_images([("ok.png", 1, 1), ("../escape.png", 1, 1)])
+    assert store.image_by_file_name("ok.png") is None
+
+
 @pytest.mark.parametrize("name", ["../x.png", "/etc/passwd", "a/../../b.png", "C:\\x.png"])
 def test_image_names_leading_outside_the_images_folder_are_refused(
     store: ProjectStore, name: str

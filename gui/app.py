@@ -1,0 +1,33 @@
+"""`run_app(path)`: the QApplication, the main window, and the event loop."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from gui.settings import APPLICATION, ORGANIZATION
+
+
+def ensure_application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("MaskLoop")
+    return app  # type: ignore[return-value]
+
+
+def run_app(path: str | None) -> int:
+    """Open the window (on `path` when given: project, image folder or COCO file) and run."""
+    app = ensure_application()
+    from gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if path:
+        # Once the event loop runs, so progress dialogs for a folder or COCO import can show.
+        QTimer.singleShot(0, lambda: window.open_path(path))
+    return app.exec()

@@ -1,0 +1,1 @@
+"""Dialogs of the annotator window: export, model choice, shortcut sheet, error messages."""

@@ -1,0 +1,103 @@
+"""File > Export COCO…: the same options as `maskloop export`, then core.coco_export."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from core.errors import MaskLoopError
+from gui.dialogs.errors import show_error
+
+
+def run_export(
+    store: Any, out_path: Path, *, masks: str, reviewed_only: bool, include_proposals: bool
+) -> Any:
+    """Call export_coco with the options it supports (include_proposals is optional there)."""
+    from core.coco_export import export_coco
+
+    options: dict[str, Any] = {"masks": masks, "reviewed_only": reviewed_only}
+    if "include_proposals" in inspect.signature(export_coco).parameters:
+        options["include_proposals"] = include_proposals
+    return export_coco(store, out_path, **options)
+
+
+class ExportDialog(QDialog):
+    """Asks for the output file and options, exports on OK; errors keep the dialog open."""
+
+    def __init__(self, store: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.report: Any = None
+        self.setWindowTitle("Export COCO")
+        form = QFormLayout(self)
+        row = QHBoxLayout()
+        # Never default to <project>.json: for an imported project that is the user's source file.
+        default = Path(store.path).with_name(f"{Path(store.path).stem}-export.json")
+        self.path_edit = QLineEdit(str(default), self)
+        self.path_edit.setObjectName("export_path")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Output file:", row)
+        self.masks_combo = QComboBox(self)
+        self.masks_combo.setObjectName("export_masks")
+        self.masks_combo.addItem("RLE (exact)", "rle")
+        self.masks_combo.addItem("Polygons (RLE where a mask has holes)", "polygon")
+        form.addRow("Masks:", self.masks_combo)
+        self.reviewed_only = QCheckBox("Only reviewed images", self)
+        self.reviewed_only.setObjectName("export_reviewed_only")
+        form.addRow("", self.reviewed_only)
+        self.include_proposals = QCheckBox("Include unreviewed proposals (with scores)", self)
+        self.include_proposals.setObjectName("export_include_proposals")
+        form.addRow("", self.include_proposals)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+        self.resize(520, 0)
+
+    def accept(self) -> None:
+        text = self.path_edit.text().strip()
+        if not text:
+            show_error(self, "Choose an output file.", "Export COCO")
+            return
+        try:
+            self.report = run_export(
+                self.store,
+                Path(text),
+                masks=self.masks_combo.currentData(),
+                reviewed_only=self.reviewed_only.isChecked(),
+                include_proposals=self.include_proposals.isChecked(),
+            )
+        except MaskLoopError as exc:
+            show_error(self, exc, "Export failed")
+            return
+        except OSError as exc:
+            show_error(self, f"Cannot write {text}: {exc.strerror or exc}", "Export failed")
+            return
+        super().accept()
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export COCO", self.path_edit.text(), "COCO JSON (*.json)"
+        )
+        if path:
+            self.path_edit.setText(path)

@@ -1,0 +1,305 @@
+"""The image list dock: every image with its status, a status filter and a name search.
+
+Virtualised for very large projects: the model holds only the ordered list of image ids
+(one SQLite query, ints only) and reads file names and statuses page by page, when the view
+first paints those rows. 100,000 images open at once; scrolling reads one page (256 rows)
+at a time and keeps at most `MAX_CACHED_PAGES` pages.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.model import ImageStatus
+
+PAGE_SIZE = 256
+MAX_CACHED_PAGES = 64
+
+STATUS_COLORS = {
+    ImageStatus.UNLABELLED: "#9e9e9e",  # grey: nothing yet
+    ImageStatus.PROPOSED: "#f0a30a",  # amber: proposals wait for review
+    ImageStatus.REVIEWED: "#3aa655",  # green: done
+}
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+
+SortKey = Callable[[int], Any]
+
+
+def _status_icon(color: str) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor(color))
+    painter.setPen(QColor(color).darker(140))
+    painter.drawEllipse(1, 1, 10, 10)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class ImageListModel(QAbstractListModel):
+    """Rows are image ids in display order; names and statuses are read lazily by page."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._store: Any = None
+        self._ids: list[int] = []
+        self._row_of: dict[int, int] | None = None  # built on first lookup
+        self._pages: OrderedDict[int, list[tuple[str, ImageStatus]]] = OrderedDict()
+        self._status_filter: ImageStatus | None = None
+        self._search = ""
+        self._sort_key: SortKey | None = None
+        self._icons: dict[ImageStatus, QIcon] = {}
+
+    # ---- configuration -----------------------------------------------------------------
+    def set_store(self, store: Any) -> None:
+        self._store = store
+        self.reload()
+
+    def set_filter(self, status: ImageStatus | None, search: str) -> None:
+        self._status_filter = status
+        self._search = search
+        self.reload()
+
+    def set_sort_key(self, key: SortKey | None) -> None:
+        self._sort_key = key
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read which images match (after a filter change or images being added)."""
+        self.beginResetModel()
+        self._pages.clear()
+        self._row_of = None
+        if self._store is None:
+            self._ids = []
+        else:
+            self._ids = self._store.image_ids(
+                status=self._status_filter, search=self._search or None
+            )
+            if self._sort_key is not None:
+                self._ids.sort(key=self._sort_key)
+        self.endResetModel()
+
+    # ---- lookups -----------------------------------------------------------------------
+    def image_ids(self) -> list[int]:
+        return list(self._ids)
+
+    def image_id_at(self, row: int) -> int | None:
+        return self._ids[row] if 0 <= row < len(self._ids) else None
+
+    def row_of(self, image_id: int) -> int | None:
+        if self._row_of is None:
+            self._row_of = {image_id: row for row, image_id in enumerate(self._ids)}
+        return self._row_of.get(image_id)
+
+    def status_of(self, image_id: int) -> ImageStatus | None:
+        row = self.row_of(image_id)
+        return None if row is None else self._row_entry(row)[1]
+
+    def refresh_images(self, image_ids: list[int]) -> None:
+        """Re-read the status of these images (after an edit, a review, new proposals)."""
+        for image_id in image_ids:
+            row = self.row_of(image_id)
+            if row is None:
+                continue
+            page = self._pages.get(row // PAGE_SIZE)
+            if page is not None:
+                name = page[row % PAGE_SIZE][0]
+                page[row % PAGE_SIZE] = (name, self._store.image_status(image_id))
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
+
+    # ---- QAbstractListModel ------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._ids)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._ids):
+            return None
+        row = index.row()
+        if role == IMAGE_ID_ROLE:
+            return self._ids[row]
+        if role not in (
+            Qt.ItemDataRole.DisplayRole,
+            Qt.ItemDataRole.DecorationRole,
+            Qt.ItemDataRole.ToolTipRole,
+            STATUS_ROLE,
+        ):
+            return None
+        name, status = self._row_entry(row)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return name
+        if role == Qt.ItemDataRole.DecorationRole:
+            if status not in self._icons:
+                self._icons[status] = _status_icon(STATUS_COLORS[status])
+            return self._icons[status]
+        if role == STATUS_ROLE:
+            return status
+        return f"{name}\n{status.value}"
+
+    def _row_entry(self, row: int) -> tuple[str, ImageStatus]:
+        page_index = row // PAGE_SIZE
+        page = self._pages.get(page_index)
+        if page is None:
+            page = self._read_page(page_index)
+            self._pages[page_index] = page
+            while len(self._pages) > MAX_CACHED_PAGES:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page_index)
+        return page[row % PAGE_SIZE]
+
+    def _read_page(self, page_index: int) -> list[tuple[str, ImageStatus]]:
+        ids = self._ids[page_index * PAGE_SIZE : (page_index + 1) * PAGE_SIZE]
+        statuses = self._store.image_statuses(ids)
+        names = self._names_of(page_index * PAGE_SIZE, ids)
+        return [(names.get(i, f"#{i}"), statuses.get(i, ImageStatus.UNLABELLED)) for i in ids]
+
+    def _names_of(self, offset: int, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        if self._sort_key is None:
+            # Unsorted rows are in id order, the store's own order: one ranged query.
+            records = self._store.list_images(
+                offset, len(ids), status=self._status_filter, search=self._search or None
+            )
+            names = {r.id: r.file_name for r in records}
+            if all(i in names for i in ids):
+                return names
+        return {i: self._store.get_image(i).file_name for i in ids}
+
+
+class ImageListDock(QDockWidget):
+    """Signals: imageActivated(int image_id) when the user picks an image."""
+
+    imageActivated = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Images", parent)
+        self.setObjectName("dock_images")
+        self.model = ImageListModel(self)
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        self.status_filter = QComboBox(body)
+        self.status_filter.setObjectName("image_status_filter")
+        self.status_filter.addItem("All images", None)
+        for status in ImageStatus:
+            self.status_filter.addItem(status.value.capitalize(), status)
+        self.status_filter.setToolTip("Show only images with this status")
+        self.search = QLineEdit(body)
+        self.search.setObjectName("image_search")
+        self.search.setPlaceholderText("Search file names")
+        self.search.setClearButtonEnabled(True)
+        row.addWidget(self.status_filter)
+        row.addWidget(self.search, 1)
+        layout.addLayout(row)
+        self.view = QListView(body)
+        self.view.setObjectName("image_list_view")
+        self.view.setUniformItemSizes(True)  # lets QListView skip measuring 100k rows
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setModel(self.model)
+        # A light selection keeps the status marker of the current row readable.
+        self.view.setStyleSheet("QListView::item:selected { background: #cfe3f7; color: black; }")
+        layout.addWidget(self.view, 1)
+        self.count_label = QLabel(body)
+        layout.addWidget(self.count_label)
+        body.setMinimumWidth(220)
+        self.setWidget(body)
+        self.status_filter.currentIndexChanged.connect(self._apply_filter)
+        self.search.textChanged.connect(self._apply_filter)
+        self.view.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.model.modelReset.connect(self._update_count)
+        self._selecting = False
+
+    def set_store(self, store: Any) -> None:
+        self.model.set_store(store)
+
+    def set_sort_key(self, key: SortKey | None) -> None:
+        """Order hook for the fine-tune helper ("unsure first"); None restores id order."""
+        current = self.current_image_id()
+        self.model.set_sort_key(key)
+        if current is not None:
+            self.select_image(current)
+
+    def set_status_filter(self, status: ImageStatus | None) -> None:
+        self.status_filter.setCurrentIndex(self.status_filter.findData(status))
+
+    def current_image_id(self) -> int | None:
+        index = self.view.currentIndex()
+        return self.model.image_id_at(index.row()) if index.isValid() else None
+
+    def select_image(self, image_id: int) -> bool:
+        """Make `image_id` the current row without emitting imageActivated."""
+        row = self.model.row_of(image_id)
+        if row is None:
+            self.view.clearSelection()
+            return False
+        self._selecting = True
+        try:
+            index = self.model.index(row)
+            self.view.setCurrentIndex(index)
+            self.view.scrollTo(index)
+        finally:
+            self._selecting = False
+        return True
+
+    def neighbour(self, image_id: int | None, step: int) -> int | None:
+        """The image `step` rows away in display order (the first one when not listed)."""
+        ids_count = self.model.rowCount()
+        if ids_count == 0:
+            return None
+        row = self.model.row_of(image_id) if image_id is not None else None
+        if row is None:
+            return self.model.image_id_at(0)
+        return self.model.image_id_at(row + step)
+
+    def following(self, image_id: int, count: int) -> list[int]:
+        """Up to `count` images after `image_id` in display order (for prefetching)."""
+        row = self.model.row_of(image_id)
+        if row is None:
+            return []
+        ids = (self.model.image_id_at(r) for r in range(row + 1, row + 1 + count))
+        return [i for i in ids if i is not None]
+
+    def refresh_images(self, image_ids: list[int]) -> None:
+        self.model.refresh_images(image_ids)
+
+    def reload(self) -> None:
+        current = self.current_image_id()
+        self.model.reload()
+        if current is not None:
+            self.select_image(current)
+
+    def _apply_filter(self) -> None:
+        current = self.current_image_id()
+        self.model.set_filter(self.status_filter.currentData(), self.search.text().strip())
+        if current is not None:
+            self.select_image(current)
+
+    def _update_count(self) -> None:
+        self.count_label.setText(f"{self.model.rowCount():,} images")
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self._selecting or not current.isValid():
+            return
+        image_id = self.model.image_id_at(current.row())
+        if image_id is not None:
+            self.imageActivated.emit(image_id)

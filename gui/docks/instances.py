@@ -1,0 +1,157 @@
+"""The instances dock: the annotations of the open image, selection kept in step with the canvas.
+
+Follows the document's signals, so an edit on the canvas (or an undo) updates the table
+without the window having to tell it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from core.model import ReviewState, Source
+from gui.colors import category_color
+
+COLUMNS = ("#", "Category", "Score", "Source", "State")
+STATE_COLORS = {
+    ReviewState.PROPOSED: QColor("#b36b00"),
+    ReviewState.ACCEPTED: QColor("#2e7d32"),
+    ReviewState.REJECTED: QColor("#9e9e9e"),
+}
+
+
+class InstancesDock(QDockWidget):
+    """Signals: selectionChanged(list[int]) with the annotation ids the user selected here."""
+
+    selectionChanged = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Instances", parent)
+        self.setObjectName("dock_instances")
+        self._document: Any = None
+        self._names: dict[int, Any] = {}
+        self._syncing = False
+        self._threshold = 0.0
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setObjectName("instances_table")
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setMinimumHeight(140)
+        self.table.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keep single-key shortcuts alive
+        self.setWidget(self.table)
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+
+    def set_categories(self, categories: list[Any]) -> None:
+        self._names = {c.id: c for c in categories}
+        self.reload()
+
+    def set_document(self, document: Any) -> None:
+        if self._document is not None:
+            for signal in (
+                self._document.annotationAdded,
+                self._document.annotationChanged,
+                self._document.annotationRemoved,
+                self._document.reset,
+            ):
+                with contextlib.suppress(RuntimeError, TypeError):
+                    signal.disconnect(self.reload)
+        self._document = document
+        if document is not None:
+            document.annotationAdded.connect(self.reload)
+            document.annotationChanged.connect(self.reload)
+            document.annotationRemoved.connect(self.reload)
+            document.reset.connect(self.reload)
+        self.reload()
+
+    def reload(self, *_args: Any) -> None:
+        selected = set(self.selected_ids())
+        annotations = self._document.annotations() if self._document is not None else []
+        self._syncing = True
+        try:
+            self.table.setRowCount(len(annotations))
+            for row, ann in enumerate(annotations):
+                category = self._names.get(ann.category_id)
+                name = category.name if category is not None else f"id {ann.category_id}"
+                cells = (
+                    str(ann.id),
+                    name,
+                    "" if ann.score is None else f"{ann.score:.2f}",
+                    Source(ann.source).value,
+                    ReviewState(ann.state).value,
+                )
+                for column, text in enumerate(cells):
+                    item = QTableWidgetItem(text)
+                    item.setData(Qt.ItemDataRole.UserRole, ann.id)
+                    if column == 1:
+                        item.setForeground(category_color(category, ann.category_id).darker(130))
+                    if column == 4:
+                        item.setForeground(STATE_COLORS[ReviewState(ann.state)])
+                    self.table.setItem(row, column, item)
+            self._select_rows(selected)
+            self._hide_below_threshold(annotations)
+        finally:
+            self._syncing = False
+
+    def set_score_threshold(self, threshold: float) -> None:
+        """Hide the rows of proposals the canvas hides (score below the threshold)."""
+        self._threshold = threshold
+        if self._document is not None:
+            self._hide_below_threshold(self._document.annotations())
+
+    def _hide_below_threshold(self, annotations: list[Any]) -> None:
+        for row, ann in enumerate(annotations):
+            below = (
+                ann.state == ReviewState.PROPOSED
+                and ann.score is not None
+                and ann.score < self._threshold
+            )
+            self.table.setRowHidden(row, below)
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        ids = []
+        for row in rows:
+            item = self.table.item(row, 0)
+            if item is not None:
+                ids.append(int(item.data(Qt.ItemDataRole.UserRole)))
+        return ids
+
+    def show_selection(self, ann_ids: list[int]) -> None:
+        """Mirror the canvas selection (does not emit selectionChanged)."""
+        self._syncing = True
+        try:
+            self._select_rows(set(ann_ids))
+        finally:
+            self._syncing = False
+
+    def _select_rows(self, ann_ids: set[int]) -> None:
+        model = self.table.selectionModel()
+        model.clearSelection()
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is not None and int(item.data(Qt.ItemDataRole.UserRole)) in ann_ids:
+                model.select(self.table.model().index(row, 0), flags)
+                self.table.scrollToItem(item)
+
+    def _on_table_selection(self) -> None:
+        if not self._syncing:
+            self.selectionChanged.emit(self.selected_ids())

@@ -1,0 +1,1 @@
+"""Parts of the main window, split by responsibility (menus, navigation, proposals, status)."""

@@ -1,0 +1,1 @@
+"""Background work: the proposal worker thread and the training process."""

@@ -1,0 +1,130 @@
+"""The proposal worker thread: job order, stale requests, skips, Propose all, shutdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from _window_helpers import make_lite_checkpoint, make_project, wait_until  # noqa: E402
+
+from core.store import ProjectStore  # noqa: E402
+from gui.workers.proposal_worker import ProposalQueue, ProposalService  # noqa: E402
+
+
+@pytest.fixture
+def project_and_model(tmp_path: Path) -> tuple[Path, Path]:
+    project = make_project(tmp_path, count=5)
+    with ProjectStore.open(project) as store:
+        checkpoint = make_lite_checkpoint(tmp_path / "lite.pt", store.categories())
+    return project, checkpoint
+
+
+@pytest.fixture
+def service(qtbot, project_and_model):
+    project, checkpoint = project_and_model
+    service = ProposalService(project, score_threshold=0.01)
+    with qtbot.waitSignal(service.worker.modelLoaded, timeout=60_000):
+        service.load_model(str(checkpoint))
+    yield service
+    service.stop()
+
+
+def test_new_focus_supersedes_pending_current_and_prefetch_jobs():
+    queue = ProposalQueue()
+    queue.set_batch([10, 11])
+    queue.set_focus(3, [4, 5])
+    generation = queue.set_focus(7, [8])
+    jobs = []
+    while (job := queue.take()) is not None:
+        jobs.append((job.image_id, job.kind))
+    assert jobs == [(7, "current"), (8, "prefetch"), (10, "batch"), (11, "batch")]
+    assert queue.generation == generation
+
+
+def test_cancel_batch_keeps_focus_jobs():
+    queue = ProposalQueue()
+    queue.set_batch([1, 2, 3])
+    queue.set_focus(9, [])
+    assert queue.cancel_batch() is True
+    assert queue.take().image_id == 9
+    assert queue.take() is None
+    assert queue.cancel_batch() is False  # nothing running any more
+
+
+def test_worker_stores_proposals_then_skips_images_it_already_proposed(
+    qtbot, service, project_and_model
+):
+    project, _ = project_and_model
+    with qtbot.waitSignal(service.worker.proposalsReady, timeout=30_000) as ready:
+        service.focus(1, [])
+    image_id, count = ready.args
+    assert image_id == 1 and count > 0
+    with ProjectStore.open(project) as store:
+        assert store.proposals_model(1) is not None
+        assert len(store.annotations(1)) == count
+    before = service.worker.inference_count
+    with qtbot.waitSignal(service.worker.idle, timeout=30_000):
+        service.focus(1, [])  # stored proposals from this model: no inference
+    assert service.worker.inference_count == before
+
+
+def test_reviewed_images_are_never_proposed_automatically(qtbot, service, project_and_model):
+    project, _ = project_and_model
+    with ProjectStore.open(project) as store:
+        store.set_reviewed(2)
+    started: list[int] = []
+    service.worker.inferenceStarted.connect(started.append)
+    with qtbot.waitSignal(service.worker.idle, timeout=30_000):
+        service.focus(2, [3])
+    wait_until(qtbot, lambda: 3 in started)
+    assert 2 not in started
+    with ProjectStore.open(project) as store:
+        assert store.annotations(2) == []
+
+
+def test_propose_all_reports_progress_and_can_be_cancelled(qtbot, service):
+    progress: list[tuple[int, int]] = []
+    service.worker.batchProgress.connect(lambda d, t: progress.append((d, t)))
+    with qtbot.waitSignal(service.worker.batchFinished, timeout=60_000) as finished:
+        service.propose_all([1, 2, 3])
+    assert finished.args == [3, False]
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_cancelled_propose_all_stops_early_and_keeps_what_was_done(
+    qtbot, service, project_and_model
+):
+    project, _ = project_and_model
+    with qtbot.waitSignal(service.worker.batchFinished, timeout=30_000) as cancelled:
+        service.propose_all([1, 2, 3, 4, 5])  # about a second per image: cancel comes first
+        service.cancel_batch()
+    done, was_cancelled = cancelled.args
+    assert was_cancelled is True and done < 5
+    assert service.stop()  # waits for the image in flight
+    with ProjectStore.open(project) as store:
+        assert store.proposals_model(5) is None
+
+
+def test_stop_joins_the_thread_and_closes_its_store(qtbot, service):
+    service.propose_all([1, 2, 3, 4, 5])
+    assert service.stop()
+    assert service.thread.isFinished()
+    assert service.worker._store is None
+
+
+def test_failed_model_load_reports_the_error_and_keeps_the_thread(
+    qtbot, project_and_model, tmp_path
+):
+    project, _ = project_and_model
+    service = ProposalService(project)
+    try:
+        with qtbot.waitSignal(service.worker.modelFailed, timeout=30_000) as failed:
+            service.load_model(str(tmp_path / "missing.pt"))
+        spec, message, kind = failed.args
+        assert kind == "CheckpointError" and "missing.pt" in message
+        assert service.thread.isRunning()
+    finally:
+        service.stop()

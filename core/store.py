@@ -304,6 +304,24 @@ class ProjectStore(ProjectRecordsMixin):
             raise RecordNotFound(f"The project has no image with id {image_id}.")
         return row[0]
 
+    def proposal_margins(
+        self, image_ids: Iterable[int] | None = None
+    ) -> list[tuple[int, bool, bool, float | None]]:
+        """Per image: (id, reviewed, a model has run on it, mean proposal margin or None).
+
+        The margin of a pending proposal with score s is 1 - |2s - 1| (1 at s = 0.5, 0 at 0 or
+        1); None when the image has no pending proposals. One aggregate query over the
+        partial proposals index, so "unsure first" ranks 100k images without a loop.
+        """
+        if image_ids is None:
+            raw = self._conn.execute(_MARGIN_SQL.format(where="")).fetchall()
+        else:
+            raw = []
+            for chunk in _chunks(list(dict.fromkeys(int(i) for i in image_ids))):
+                where = f"WHERE images.id IN ({','.join('?' * len(chunk))})"
+                raw += self._conn.execute(_MARGIN_SQL.format(where=where), chunk).fetchall()
+        return [(int(i), bool(r), bool(p), None if m is None else float(m)) for i, r, p, m in raw]
+
     # ---------------------------------------------------------------- categories
     def categories(self) -> list[Category]:
         rows = self._conn.execute(
@@ -501,6 +519,23 @@ class ProjectStore(ProjectRecordsMixin):
         with self.transaction() as conn:
             if conn.execute(sql, params).rowcount == 0:
                 raise RecordNotFound(f"The project has no {what}.")
+
+
+# Images LEFT JOIN their pending proposals; the join uses literals so SQLite can use the
+# partial index on proposed model annotations. A proposal stored without a score counts as a
+# coin flip rather than as certain.
+_MARGIN_SQL = """
+SELECT images.id,
+       images.reviewed != 0,
+       images.proposals_model IS NOT NULL,
+       AVG(CASE WHEN a.id IS NULL THEN NULL
+                ELSE 1.0 - ABS(2.0 * MIN(MAX(COALESCE(a.score, 0.5), 0.0), 1.0) - 1.0) END)
+FROM images
+LEFT JOIN annotations a
+       ON a.image_id = images.id AND a.source = 'model' AND a.state = 'proposed'
+{where}
+GROUP BY images.id
+"""
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -97,9 +97,13 @@ class ProposalsMixin:
             f"Model {_display_name(self.model_spec or model_key)} ready on {device}."
         )
         self.request_proposals(self.current_image_id, self._prefetch_ids())
+        if getattr(self, "_refresh_when_loaded", False):
+            self._refresh_when_loaded = False
+            self.propose_all()
 
     def _on_model_failed(self: Any, spec: str, message: str, kind: str) -> None:
         self.model_ready = False
+        self._refresh_when_loaded = False
         self._show_model_state(None, "")
         self.work_status.show_message("No model: label by hand or choose one under Model.")
         if is_weights_error(kind):
@@ -141,8 +145,15 @@ class ProposalsMixin:
         self.work_status.show_progress("Proposing", 0, len(ids))
 
     def refresh_unreviewed_proposals(self: Any) -> None:
-        """Re-run the (new) model on every unreviewed image (fine-tune hook)."""
-        self.propose_all()
+        """Re-run the (new) model on every unreviewed image (fine-tune hook).
+
+        Called right after set_model, while the worker is still loading: the refresh is then
+        remembered and runs as soon as the model is ready.
+        """
+        if self.model_ready:
+            self.propose_all()
+        else:
+            self._refresh_when_loaded = True
 
     def cancel_work(self: Any) -> None:
         if self.proposals is not None:

@@ -1,0 +1,259 @@
+"""Everything a fine-tuning run needs from the project, and what it gives back.
+
+A run lives in its own folder beside the project (`NAME.runs/<UTC timestamp>/`) holding the
+reviewed labels exported as COCO and split into `train.json` / `val.json`, and the trained
+`model.pt`. The split is by image (never by annotation, or the validation AP would be
+measured on images the model trained on) and seeded, so the same labels give the same split.
+
+This module also holds the before/after evaluation the fine-tune dialog shows when the
+trainer did not report the base model's AP, and the bookkeeping that records a run in the
+project. Nothing here imports Qt; torch is imported only by `evaluate_model_ap`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import TrainingError
+
+if TYPE_CHECKING:  # imported for type hints only: keeps `import core.finetune_data` light
+    from core.model import ModelRun
+    from core.store import ProjectStore
+
+TRAIN_FILE = "train.json"
+VAL_FILE = "val.json"
+CHECKPOINT_FILE = "model.pt"
+DEFAULT_VAL_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class FinetuneData:
+    """A run folder with its exported training and validation sets."""
+
+    run_dir: Path
+    train_json: Path
+    val_json: Path
+    images_dir: Path  # the project's images folder; file_name in the JSONs is relative to it
+    train_images: int
+    val_images: int
+    train_annotations: int
+    val_annotations: int
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the trainer writes the best model of this run."""
+        return self.run_dir / CHECKPOINT_FILE
+
+
+def runs_dir(project_path: Path) -> Path:
+    """The folder beside `NAME.maskloop` that holds its fine-tuning runs: `NAME.runs`."""
+    project_path = Path(project_path)
+    return project_path.with_name(project_path.stem + ".runs")
+
+
+def new_run_dir(project_path: Path, *, now: datetime | None = None) -> Path:
+    """Create and return a fresh, uniquely named run folder (UTC timestamp, suffixed if taken)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    parent = runs_dir(project_path)
+    parent.mkdir(parents=True, exist_ok=True)
+    candidate, suffix = parent / stamp, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            suffix += 1
+            candidate = parent / f"{stamp}-{suffix}"
+
+
+def split_coco(
+    dataset: dict[str, Any], *, val_fraction: float, seed: int = 0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a COCO dataset by image into (train, val); both keep every category.
+
+    Only images with at least one annotation are used: an image without labels teaches the
+    detector nothing as a training sample here and makes AP undefined as a validation one.
+    With val_fraction > 0 the validation set gets at least one image and training keeps at
+    least one; val_fraction == 0 gives an empty validation set.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise TrainingError(f"The validation share must be between 0 and 1, not {val_fraction}.")
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    for ann in dataset.get("annotations", []):
+        by_image.setdefault(int(ann["image_id"]), []).append(ann)
+    labelled = [img for img in dataset.get("images", []) if int(img["id"]) in by_image]
+    minimum = 2 if val_fraction > 0 else 1
+    if len(labelled) < minimum:
+        raise TrainingError(
+            f"Fine-tuning needs at least {minimum} labelled image(s) to train"
+            + (" and validate on" if minimum > 1 else "")
+            + f"; the chosen images have {len(labelled)}. Review more images first."
+        )
+    order = sorted(labelled, key=lambda img: int(img["id"]))
+    random.Random(seed).shuffle(order)
+    n_val = (
+        0 if val_fraction == 0 else min(len(order) - 1, max(1, round(len(order) * val_fraction)))
+    )
+    val_ids = {int(img["id"]) for img in order[:n_val]}
+
+    def subset(keep: Callable[[int], bool]) -> dict[str, Any]:
+        images = [
+            img for img in dataset["images"] if int(img["id"]) in by_image and keep(int(img["id"]))
+        ]
+        ids = {int(img["id"]) for img in images}
+        part = {
+            key: value for key, value in dataset.items() if key not in ("images", "annotations")
+        }
+        part["images"] = images
+        part["annotations"] = [a for a in dataset["annotations"] if int(a["image_id"]) in ids]
+        return part
+
+    return subset(lambda i: i not in val_ids), subset(lambda i: i in val_ids)
+
+
+def prepare_finetune_data(
+    store: ProjectStore,
+    run_dir: Path,
+    *,
+    reviewed_only: bool = True,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    seed: int = 0,
+) -> FinetuneData:
+    """Export the project's labels into `run_dir` as train.json and val.json.
+
+    reviewed_only=True (the default) uses only images an annotator marked reviewed, so
+    unchecked model proposals never become training targets.
+    """
+    from core.coco_export import export_coco
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    full_json = run_dir / "labels.json"
+    export_coco(store, full_json, masks="rle", reviewed_only=reviewed_only)
+    dataset = json.loads(full_json.read_text(encoding="utf-8"))
+    train, val = split_coco(dataset, val_fraction=val_fraction, seed=seed)
+    train_json, val_json = run_dir / TRAIN_FILE, run_dir / VAL_FILE
+    for path, part in ((train_json, train), (val_json, val)):
+        path.write_text(json.dumps(part), encoding="utf-8")
+    return FinetuneData(
+        run_dir=run_dir,
+        train_json=train_json,
+        val_json=val_json,
+        images_dir=Path(store.images_dir),
+        train_images=len(train["images"]),
+        val_images=len(val["images"]),
+        train_annotations=len(train["annotations"]),
+        val_annotations=len(val["annotations"]),
+    )
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What the user chose in the fine-tune dialog, as `maskloop train` arguments."""
+
+    base_model: str  # architecture name or checkpoint path
+    epochs: int | None = 10
+    minutes: float | None = None  # a time budget instead of (or capping) the epochs
+    device: str = "cpu"
+    amp: bool = False  # autocast (mixed precision), CUDA only
+    extra_args: Sequence[str] = field(default_factory=tuple)
+
+
+def train_cli_args(data: FinetuneData, options: TrainOptions) -> list[str]:
+    """The `maskloop train ...` argument list for this run (without the program)."""
+    args = [
+        "train",
+        str(data.train_json),
+        "--images",
+        str(data.images_dir),
+        "--model",
+        options.base_model,
+        "--out",
+        str(data.checkpoint_path),
+        "--device",
+        options.device,
+        "--progress",
+        "jsonl",
+    ]
+    if data.val_images:
+        args += ["--val", str(data.val_json)]
+    if options.epochs is not None:
+        args += ["--epochs", str(options.epochs)]
+    if options.minutes is not None:
+        args += ["--minutes", f"{options.minutes:g}"]
+    if options.amp:
+        args.append("--amp")
+    return [*args, *options.extra_args]
+
+
+def evaluate_model_ap(
+    model: str,
+    val_json: Path,
+    images_dir: Path,
+    *,
+    device: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> float:
+    """Mask AP of `model` (architecture name or checkpoint) on a validation COCO file.
+
+    The model's categories are matched to the file's by name, as proposals are matched to a
+    project's, so a base model trained elsewhere is judged on the classes it shares.
+    """
+    from core.detector import Detector
+    from core.evaluate import evaluate
+    from core.images import read_image
+
+    dataset = json.loads(Path(val_json).read_text(encoding="utf-8"))
+    if not dataset.get("images") or not dataset.get("annotations"):
+        raise TrainingError("The validation set is empty; nothing to evaluate on.")
+    detector = Detector.load(model, device=device)
+    by_name = {c["name"]: int(c["id"]) for c in dataset.get("categories", [])}
+    to_dataset = {c.id: by_name[c.name] for c in detector.categories if c.name in by_name}
+    results: list[dict[str, Any]] = []
+    for image in dataset["images"]:
+        if should_stop():
+            from core.errors import Cancelled
+
+            raise Cancelled("Evaluation was cancelled.")
+        pixels = read_image(Path(images_dir) / image["file_name"])
+        (detections,) = detector.predict([pixels])
+        for det in detections:
+            if det.category_id in to_dataset:
+                results.append(
+                    {
+                        "image_id": int(image["id"]),
+                        "category_id": to_dataset[det.category_id],
+                        "bbox": [float(v) for v in det.bbox],
+                        "segmentation": det.rle,
+                        "score": float(det.score),
+                    }
+                )
+    return float(evaluate(Path(val_json), results, iou_type="segm").ap)
+
+
+def record_run(
+    store: ProjectStore,
+    data: FinetuneData,
+    *,
+    base_model: str,
+    checkpoint: str | Path,
+    ap_before: float | None,
+    ap_after: float | None,
+    extra: dict[str, Any] | None = None,
+) -> ModelRun:
+    """Record a finished (or cancelled, checkpoint kept) run in the project's history."""
+    return store.add_model_run(
+        base_model=base_model,
+        checkpoint_path=str(checkpoint),
+        train_images=data.train_images,
+        val_images=data.val_images,
+        ap_before=ap_before,
+        ap_after=ap_after,
+        extra={"run_dir": str(data.run_dir), **(extra or {})},
+    )

@@ -1,0 +1,1 @@
+"""Reusable widgets that are neither docks nor dialogs (e.g. the live training charts)."""

@@ -1,0 +1,518 @@
+"""Fine-tuning from the app: the dialog driven with a scripted trainer (tests/_fake_trainer.py)
+and, marked slow, with the real `maskloop train`; hot-swapping the model; the model history;
+the "unsure first" image order."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QMainWindow, QMenu  # noqa: E402
+
+from core.masks import encode_mask  # noqa: E402
+from core.model import Annotation, ReviewState, Source  # noqa: E402
+from core.store import ProjectStore  # noqa: E402
+from core.uncertainty import unsure_first_order  # noqa: E402
+from gui.dialogs.finetune_dialog import FinetuneDialog  # noqa: E402
+from gui.dialogs.model_history_dialog import ModelHistoryDialog  # noqa: E402
+from gui.finetune_integration import install_finetune  # noqa: E402
+from gui.workers import training_process  # noqa: E402
+from gui.workers.training_process import TrainerCommand  # noqa: E402
+
+FAKE_TRAINER = Path(__file__).with_name("_fake_trainer.py")
+RUN_TIMEOUT_MS = 30_000  # generous: two shared cores
+
+
+class FakeWindow:
+    """What the dialogs need from MainWindow. With `propose=True`, set_model loads the real
+    detector and refresh_unreviewed_proposals re-proposes every unreviewed image with it,
+    synchronously, as the window's proposal worker does in its thread."""
+
+    def __init__(self, store: ProjectStore, *, propose: bool = False) -> None:
+        self.store = store
+        self.models: list[str] = []
+        self.refreshes = 0
+        self.detector = None
+        self._propose = propose
+
+    def set_model(self, spec: str) -> None:
+        self.models.append(spec)
+        self.store.set_setting("model", spec)
+        if self._propose:
+            from core.detector import Detector
+
+            self.detector = Detector.load(spec, device="cpu")
+
+    def refresh_unreviewed_proposals(self) -> None:
+        self.refreshes += 1
+        if self.detector is not None:
+            from core.proposals import propose_images, unreviewed_image_ids
+
+            propose_images(
+                self.store, self.detector, unreviewed_image_ids(self.store), score_threshold=0.01
+            )
+
+
+def _square(size: int = 16) -> dict:
+    mask = np.zeros((size, size), dtype=bool)
+    mask[2:9, 3:11] = True
+    return encode_mask(mask)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Six reviewed images with one labelled square each (the trainer here never reads pixels)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    with ProjectStore.create(tmp_path / "shapes.maskloop", images) as s:
+        s.add_category("square", category_id=1)
+        for image_id in range(1, 7):
+            s.add_image(f"{image_id}.png", 16, 16, image_id=image_id)
+            s.add_annotation(Annotation(image_id, 1, (3.0, 2.0, 8.0, 7.0), segmentation=_square()))
+            s.set_reviewed(image_id)
+        yield s
+
+
+def _fake_command(*trainer_args: str):
+    def command(data, options) -> TrainerCommand:
+        args = [str(FAKE_TRAINER), "--checkpoint", str(data.checkpoint_path), *trainer_args]
+        return TrainerCommand(sys.executable, args)
+
+    return command
+
+
+def _never_called(*args, **kwargs) -> float:
+    raise AssertionError("the trainer reported ap_before; no evaluation should run")
+
+
+def _dialog(qtbot, window, *trainer_args: str, evaluator=_never_called) -> FinetuneDialog:
+    dialog = FinetuneDialog(
+        window, trainer_command=_fake_command(*trainer_args), ap_evaluator=evaluator
+    )
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def _run(qtbot, dialog: FinetuneDialog, on_event=None):
+    with qtbot.waitSignal(dialog.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        assert dialog.start()
+        if on_event is not None:
+            dialog.process.event.connect(on_event)
+    return finished.args[0]
+
+
+def test_dialog_is_non_modal_and_defaults_to_reviewed_images(qtbot, store):
+    dialog = _dialog(qtbot, FakeWindow(store))
+    assert not dialog.isModal()
+    assert dialog.images_combo.currentData() is True
+    assert dialog.base_model_combo.currentData() == "lite"
+    assert [dialog.device_combo.itemData(i) for i in range(dialog.device_combo.count())][0] == "cpu"
+
+
+def test_progress_events_grow_the_charts_and_the_run_ends_with_before_and_after_ap(qtbot, store):
+    window = FakeWindow(store)
+    dialog = _dialog(qtbot, window, "--steps", "12", "--interval", "0.02", "--eval-every", "4")
+    loss_counts: list[int] = []
+
+    def on_event(event: dict) -> None:
+        if event["event"] == "step":
+            loss_counts.append(dialog.charts.point_count("loss", "total"))
+
+    outcome = _run(qtbot, dialog, on_event)
+
+    assert outcome.status == "finished"
+    assert loss_counts == list(range(1, 13))  # one more point on the curve per step
+    assert set(dialog.charts.series_names("loss")) == {"total", "loss_mask", "loss_box_reg"}
+    assert dialog.charts.point_count("loss", "loss_mask") == 12
+    assert dialog.charts.point_count("ap", "mask AP") == 3
+    assert dialog.charts.point_count("speed", "images/s") == 12
+    assert dialog.progress_bar.value() == dialog.progress_bar.maximum()
+    assert "before 0.100, after 0.600 (+0.500)" in dialog.result_label.text()
+    # the labels were exported to a run folder beside the project
+    run_dir = dialog.data.run_dir
+    assert run_dir.parent == store.path.with_name("shapes.runs")
+    assert (run_dir / "train.json").is_file() and (run_dir / "val.json").is_file()
+    assert (dialog.data.train_images, dialog.data.val_images) == (5, 1)
+    (run,) = store.model_runs()
+    assert (run.base_model, run.ap_before, run.ap_after) == ("lite", 0.1, pytest.approx(0.6))
+    assert run.checkpoint_path == str(run_dir / "model.pt") and Path(run.checkpoint_path).is_file()
+    assert (run.train_images, run.val_images) == (5, 1)
+    assert dialog.use_model_button.isEnabled()
+    assert window.models == []  # nothing is swapped until the user asks
+
+
+def test_cancel_stops_the_trainer_and_keeps_the_last_checkpoint(qtbot, store):
+    dialog = _dialog(
+        qtbot, FakeWindow(store), "--steps", "100000", "--interval", "0.02", "--eval-every", "3"
+    )
+    steps: list[int] = []
+    assert dialog.start()
+    dialog.process.event.connect(
+        lambda e: steps.append(e["step"]) if e["event"] == "step" else None
+    )
+    qtbot.waitUntil(lambda: dialog.process.last_checkpoint is not None, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(dialog.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    outcome = finished.args[0]
+
+    assert outcome.status == "cancelled"
+    assert not dialog.process.is_running()
+    assert steps[-1] < 100000
+    assert outcome.checkpoint is not None and Path(outcome.checkpoint).read_bytes().startswith(
+        b"fake"
+    )
+    assert (
+        "cancelled" in dialog.status_label.text()
+        and outcome.checkpoint in dialog.status_label.text()
+    )
+    (run,) = store.model_runs()
+    assert run.extra["cancelled"] is True
+    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+
+
+def test_a_trainer_that_ignores_cancel_is_killed_after_the_grace_period(qtbot, store, monkeypatch):
+    monkeypatch.setattr(training_process, "CANCEL_GRACE_MS", 300)
+    dialog = _dialog(
+        qtbot,
+        FakeWindow(store),
+        "--steps",
+        "100000",
+        "--interval",
+        "0.02",
+        "--eval-every",
+        "2",
+        "--hang",
+        evaluator=lambda *args, **kwargs: 0.05,
+    )
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.process.last_checkpoint is not None, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(dialog.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        dialog.cancel()
+    outcome = finished.args[0]
+    assert outcome.status == "cancelled"
+    assert outcome.exit_code is None  # killed, not exited
+    assert outcome.checkpoint is not None and Path(outcome.checkpoint).is_file()
+    assert outcome.best_segm_ap is not None  # from the last checkpoint event
+    # no "done" event carried ap_before: it is measured, then the run is recorded
+    qtbot.waitUntil(lambda: len(store.model_runs()) == 1, timeout=RUN_TIMEOUT_MS)
+    assert store.model_runs()[0].ap_before == 0.05, dialog.result_label.text()
+
+
+def test_trainer_crash_is_reported_and_the_session_goes_on(qtbot, store):
+    dialog = _dialog(
+        qtbot, FakeWindow(store), "--steps", "50", "--interval", "0.01", "--fail-at", "3"
+    )
+    outcome = _run(qtbot, dialog)
+    assert outcome.status == "failed"
+    assert "Out of memory at step 3" in outcome.message
+    assert "CUDA out of memory" in outcome.message  # the stderr tail is shown too
+    assert "annotations are safe" in dialog.status_label.text()
+    assert store.model_runs() == []
+    assert not dialog.use_model_button.isEnabled()
+    assert dialog.start_button.isEnabled()
+    assert store.image_count() == 6  # the GUI thread's store is untouched and still works
+
+
+def test_a_trainer_that_cannot_start_is_a_failed_run(qtbot, store, tmp_path):
+    def missing(data, options):
+        return TrainerCommand(str(tmp_path / "no-such-python"), ["train"])
+
+    dialog = FinetuneDialog(FakeWindow(store), trainer_command=missing, ap_evaluator=_never_called)
+    qtbot.addWidget(dialog)
+    outcome = _run(qtbot, dialog)
+    assert outcome.status == "failed"
+    assert "could not be started" in outcome.message
+
+
+def test_too_few_reviewed_images_explains_instead_of_starting(qtbot, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    with ProjectStore.create(tmp_path / "empty.maskloop", images) as empty:
+        dialog = _dialog(qtbot, FakeWindow(empty))
+        assert not dialog.start()
+        assert "Review more images" in dialog.status_label.text()
+        assert dialog.process is None
+
+
+def test_missing_ap_before_is_measured_off_the_gui_thread(qtbot, store):
+    calls = []
+
+    def evaluator(model, val_json, images_dir, *, device, should_stop):
+        calls.append(
+            (
+                model,
+                Path(val_json).name,
+                device,
+                threading.current_thread() is threading.main_thread(),
+            )
+        )
+        return 0.25
+
+    dialog = _dialog(
+        qtbot, FakeWindow(store), "--steps", "4", "--interval", "0.01", "--eval-every", "2",
+        "--omit-ap-before", evaluator=evaluator,
+    )  # fmt: skip
+    with qtbot.waitSignal(dialog.runRecorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        assert dialog.start()
+    assert calls == [("lite", "val.json", "cpu", False)]
+    assert recorded.args[0].ap_before == 0.25
+    assert "before 0.250" in dialog.result_label.text()
+
+
+def test_use_this_model_swaps_the_model_and_refreshes_proposals(qtbot, store):
+    window = FakeWindow(store)
+    dialog = _dialog(qtbot, window, "--steps", "4", "--interval", "0.01", "--eval-every", "2")
+    outcome = _run(qtbot, dialog)
+    with qtbot.waitSignal(dialog.modelApplied) as applied:
+        qtbot.mouseClick(dialog.use_model_button, Qt.MouseButton.LeftButton)
+    assert window.models == [outcome.checkpoint] == [applied.args[0]]
+    assert window.refreshes == 1
+    assert store.get_setting("model") == outcome.checkpoint
+
+
+def _annotation_rows(store: ProjectStore, image_ids: list[int]) -> list[tuple]:
+    marks = ",".join("?" * len(image_ids))
+    return store._conn.execute(
+        f"SELECT * FROM annotations WHERE image_id IN ({marks}) ORDER BY id", image_ids
+    ).fetchall()
+
+
+def _perturbed_checkpoint(source: Path, target: Path) -> Path:
+    """A second, different model: the same checkpoint with its class scores shifted."""
+    import torch
+
+    from core.checkpoint import load_checkpoint, save_checkpoint
+
+    state_dict, meta = load_checkpoint(source)
+    torch.manual_seed(1)
+    state_dict = {
+        k: v + 0.5 * torch.randn_like(v) if "box_predictor" in k else v
+        for k, v in state_dict.items()
+    }
+    return save_checkpoint(target, state_dict, meta)
+
+
+def test_hot_swap_replaces_unreviewed_proposals_and_never_touches_reviewed_labels(qtbot, tmp_path):
+    from _window_helpers import make_lite_checkpoint, make_project
+
+    from core.detector import Detector
+    from core.proposals import propose_images
+
+    project = make_project(tmp_path / "p", count=4)
+    with ProjectStore.open(project) as store:
+        old_model = make_lite_checkpoint(tmp_path / "old.pt", store.categories())
+        old_detector = Detector.load(str(old_model), device="cpu")
+        propose_images(store, old_detector, [3, 4], score_threshold=0.05)
+        for image_id in (1, 2):  # reviewed: model labels in every state, and a hand-made one
+            for state, score in (
+                (ReviewState.ACCEPTED, 0.9),
+                (ReviewState.REJECTED, 0.2),
+                (ReviewState.PROPOSED, 0.5),
+            ):
+                store.add_annotation(
+                    Annotation(
+                        image_id,
+                        1,
+                        (2.0, 3.0, 9.0, 9.0),
+                        source=Source.MODEL,
+                        score=score,
+                        state=state,
+                    )
+                )
+            store.add_annotation(
+                Annotation(image_id, 2, (4.0, 4.0, 20.0, 20.0), segmentation=_square())
+            )
+            store.set_reviewed(image_id)
+        reviewed_before = _annotation_rows(store, [1, 2])
+        unreviewed_before = _annotation_rows(store, [3, 4])
+        assert unreviewed_before  # the random model proposes something at 0.05
+        new_model = _perturbed_checkpoint(old_model, tmp_path / "new.pt")
+
+        window = FakeWindow(store, propose=True)
+        dialog = _dialog(
+            qtbot, window, "--steps", "4", "--interval", "0.01", "--eval-every", "2",
+            "--copy-from", str(new_model),
+        )  # fmt: skip
+        outcome = _run(qtbot, dialog)
+        qtbot.mouseClick(dialog.use_model_button, Qt.MouseButton.LeftButton)
+
+        assert window.models == [outcome.checkpoint]
+        assert _annotation_rows(store, [1, 2]) == reviewed_before  # byte for byte
+        unreviewed_after = _annotation_rows(store, [3, 4])
+        assert unreviewed_after and unreviewed_after != unreviewed_before
+        kinds = store._conn.execute(
+            "SELECT DISTINCT source, state FROM annotations WHERE image_id IN (3, 4)"
+        ).fetchall()
+        assert kinds == [("model", "proposed")]
+        new_key = window.detector.model_key
+        assert new_key != old_detector.model_key
+        assert [store.proposals_model(i) for i in (1, 2, 3, 4)] == [None, None, new_key, new_key]
+
+
+def _history_store(store: ProjectStore, tmp_path: Path) -> list:
+    for name in ("a.pt", "b.pt"):
+        (tmp_path / name).write_bytes(b"x")
+    common = {"train_images": 4, "val_images": 1}
+    return [
+        store.add_model_run(base_model="lite", checkpoint_path=str(tmp_path / "a.pt"), ap_before=0.0, ap_after=0.3, **common),
+        store.add_model_run(base_model=str(tmp_path / "a.pt"), checkpoint_path=str(tmp_path / "b.pt"), ap_before=0.3, ap_after=0.5, **common),
+        store.add_model_run(base_model="lite", checkpoint_path=str(tmp_path / "gone.pt"), ap_before=None, ap_after=0.1, **common),
+    ]  # fmt: skip
+
+
+def test_model_history_lists_runs_and_switches_back_to_an_earlier_model(qtbot, store, tmp_path):
+    first, second, missing = _history_store(store, tmp_path)
+    window = FakeWindow(store)
+    store.set_setting("model", second.checkpoint_path)
+    dialog = ModelHistoryDialog(window)
+    qtbot.addWidget(dialog)
+    assert dialog.table.rowCount() == 3
+    assert [run.id for run in dialog.runs] == [missing.id, second.id, first.id]  # newest first
+    assert dialog.table.item(1, 5).text() == "0.500"
+    assert dialog.table.item(2, 4).text() == "0.000"
+    assert dialog.table.item(0, 4).text() == "n/a"
+    assert dialog.table.item(1, 0).font().bold()  # the model in use
+    dialog.select_run(missing.id)
+    assert not dialog.use_button.isEnabled()  # its checkpoint file is gone
+    dialog.select_run(first.id)
+    with qtbot.waitSignal(dialog.modelApplied):
+        qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert window.models == [first.checkpoint_path]
+    assert window.refreshes == 1
+    assert dialog.table.item(2, 0).font().bold() and not dialog.table.item(1, 0).font().bold()
+
+
+class _ImageList:
+    def __init__(self) -> None:
+        self.keys: list = []
+
+    def set_sort_key(self, key) -> None:
+        self.keys.append(key)
+
+
+def test_install_finetune_adds_model_menu_entries_and_sorts_unsure_first(qtbot, store):
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    window.store = store
+    window.model_menu = QMenu("Model", window)
+    window.image_list = _ImageList()
+    window.set_model = lambda spec: None
+    window.refresh_unreviewed_proposals = lambda: None
+    for image_id, score in ((1, 0.9), (2, 0.5), (3, 0.7)):
+        store.set_reviewed(image_id, False)
+        proposal = Annotation(
+            image_id, 1, (0, 0, 2, 2), source=Source.MODEL, score=score, state=ReviewState.PROPOSED
+        )
+        store.replace_proposals(image_id, [proposal], "m")
+    integration = install_finetune(window)
+
+    texts = [a.text() for a in window.model_menu.actions() if not a.isSeparator()]
+    assert texts == ["Fine-tune…", "Model history…", "Unsure images first"]
+    integration.unsure_first_action.setChecked(True)
+    key = window.image_list.keys[-1]
+    assert sorted(range(1, 7), key=key) == [2, 3, 1, 4, 5, 6] == unsure_first_order(store)
+    integration.unsure_first_action.setChecked(False)
+    assert window.image_list.keys[-1] is None
+
+    dialog = integration.show_finetune()
+    assert dialog is integration.show_finetune()  # one dialog per window, kept while it trains
+    assert dialog.isVisible() and not dialog.isModal()
+    history = integration.show_history()
+    assert history.table.rowCount() == 0
+
+
+def test_the_real_main_window_offers_fine_tuning_in_its_model_menu(qtbot, tmp_path):
+    main_window = pytest.importorskip("gui.main_window")
+    from gui.settings import AppSettings
+
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    window = main_window.MainWindow(settings)
+    qtbot.addWidget(window)
+    texts = [a.text() for a in window.model_menu.actions()]
+    assert "Fine-tune…" in texts and "Model history…" in texts
+    assert window.finetune.unsure_first_action.isEnabled()
+
+
+@pytest.mark.slow
+def test_real_lite_training_through_the_dialog_measures_before_after_and_hot_swaps(qtbot, tmp_path):
+    from core.coco_import import import_coco
+    from core.demo_data import generate_shapes_dataset
+
+    coco = generate_shapes_dataset(tmp_path / "data", n_images=7, seed=0, min_size=64, max_size=80)
+    with ProjectStore.create(tmp_path / "shapes.maskloop", tmp_path / "data" / "images") as store:
+        import_coco(coco, store)  # imported ground truth arrives reviewed
+        store.set_reviewed(7, False)
+        window = FakeWindow(store, propose=True)
+        dialog = FinetuneDialog(window)  # the real `maskloop train` and the real evaluation
+        qtbot.addWidget(dialog)
+        dialog.epochs_spin.setValue(2)
+        steps: list[int] = []
+        with qtbot.waitSignal(dialog.runRecorded, timeout=120_000) as recorded:
+            assert dialog.start()
+            dialog.process.event.connect(
+                lambda e: steps.append(e["step"]) if e["event"] == "step" else None
+            )
+
+        assert dialog.outcome.status == "finished", dialog.outcome.message
+        assert steps == [1, 2] and dialog.charts.point_count("loss", "total") == 2
+        assert dialog.charts.point_count("ap", "mask AP") >= 1
+        run = recorded.args[0]
+        assert (run.train_images, run.val_images) == (5, 1)  # image 7 is not reviewed
+        assert run.ap_before is not None and 0.0 <= run.ap_before <= 1.0  # measured in a worker
+        assert run.ap_after is not None and Path(run.checkpoint_path).is_file()
+        reviewed_before = _annotation_rows(store, [1, 2, 3, 4, 5, 6])
+        qtbot.mouseClick(dialog.use_model_button, Qt.MouseButton.LeftButton)
+        assert store.proposals_model(7) == window.detector.model_key
+        assert _annotation_rows(store, [1, 2, 3, 4, 5, 6]) == reviewed_before
+
+
+def test_use_this_model_in_the_real_window_re_proposes_every_unreviewed_image(qtbot, tmp_path):
+    """End to end through MainWindow: its proposal worker loads the new checkpoint in its
+    thread and re-proposes all unreviewed images (not just the ones around the current one)."""
+    main_window = pytest.importorskip("gui.main_window")
+    from _window_helpers import make_lite_checkpoint, make_project
+
+    from gui.settings import AppSettings
+
+    # more unreviewed images than the window prefetches around the current one (3)
+    project = make_project(tmp_path / "p", count=8, size=(64, 48))
+    with ProjectStore.open(project) as setup:
+        old_model = make_lite_checkpoint(tmp_path / "old.pt", setup.categories())
+        setup.set_setting("model", str(old_model))
+        for image_id in (7, 8):  # two reviewed images to train and validate on
+            setup.add_annotation(Annotation(image_id, 1, (1.0, 1.0, 9.0, 9.0), segmentation=None))
+            setup.set_reviewed(image_id)
+    new_model = _perturbed_checkpoint(old_model, tmp_path / "new.pt")
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    window = main_window.MainWindow(settings, proposal_score_threshold=0.3)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open_project(project)
+    store = window.store
+    qtbot.waitUntil(lambda: store.proposals_model(1) is not None, timeout=RUN_TIMEOUT_MS)
+    old_key = store.proposals_model(1)
+    reviewed_before = _annotation_rows(store, [7, 8])
+
+    dialog = window.finetune.show_finetune()
+    dialog._trainer_command = _fake_command(
+        "--steps", "2", "--interval", "0.01", "--eval-every", "1", "--copy-from", str(new_model)
+    )
+    _run(qtbot, dialog)
+    qtbot.mouseClick(dialog.use_model_button, Qt.MouseButton.LeftButton)
+
+    def all_unreviewed_re_proposed() -> bool:
+        keys = {store.proposals_model(i) for i in range(1, 7)}
+        return len(keys) == 1 and None not in keys and old_key not in keys
+
+    qtbot.waitUntil(all_unreviewed_re_proposed, timeout=RUN_TIMEOUT_MS)
+    assert store.get_setting("model") == dialog.outcome.checkpoint
+    assert _annotation_rows(store, [7, 8]) == reviewed_before
+    window.close()

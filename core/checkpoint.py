@@ -1,0 +1,204 @@
+"""MaskLoop checkpoints: one file holding a model's weights and what they mean.
+
+Layout (a plain dict, so `torch.load(..., weights_only=True)` can read it without running
+any pickled code)::
+
+    {"format": "maskloop-checkpoint", "version": 1,
+     "meta": {"arch", "label_category_ids", "categories", "min_size", "max_size", "training"},
+     "state_dict": {name: tensor}}
+
+`label_category_ids[label]` is the project category id a model label stands for (index 0 is
+the background), so checkpoints keep the project's own, possibly non-contiguous, ids. Like a
+torchvision weights enum, a checkpoint carries its own categories.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.errors import CheckpointError
+from core.model import Category
+from core.models import ARCHITECTURES
+
+FORMAT = "maskloop-checkpoint"
+VERSION = 1
+BACKGROUND_ID = 0  # label_category_ids[0]: the background label has no category
+
+
+@dataclass
+class CheckpointMeta:
+    """What a checkpoint's weights mean. Plain values only, so weights_only loading works."""
+
+    arch: str
+    label_category_ids: list[int]  # [0, id of label 1, id of label 2, ...]
+    categories: list[Category]  # dicts {"id", "name", "supercategory"} are accepted too
+    min_size: int
+    max_size: int
+    training: dict[str, Any] = field(default_factory=dict)  # how it was trained (free form)
+
+    def __post_init__(self) -> None:
+        self.categories = [
+            c if isinstance(c, Category) else _category_from_dict(c) for c in self.categories
+        ]
+        self.label_category_ids = [int(i) for i in self.label_category_ids]
+
+    @property
+    def num_classes(self) -> int:
+        """Model labels, background included."""
+        return len(self.label_category_ids)
+
+    def label_names(self) -> list[str]:
+        """One name per model label (index 0 "__background__"), as `core.models` matches them."""
+        names = {c.id: c.name for c in self.categories}
+        return ["__background__"] + [
+            names.get(cid, f"category {cid}") for cid in self.label_category_ids[1:]
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch": self.arch,
+            "label_category_ids": list(self.label_category_ids),
+            "categories": [
+                {"id": c.id, "name": c.name, "supercategory": c.supercategory}
+                for c in self.categories
+            ],
+            "min_size": int(self.min_size),
+            "max_size": int(self.max_size),
+            "training": _plain(self.training),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckpointMeta:
+        missing = [
+            k
+            for k in ("arch", "label_category_ids", "categories", "min_size", "max_size")
+            if k not in data
+        ]
+        if missing:
+            raise CheckpointError(f"checkpoint metadata lacks {', '.join(missing)}")
+        return cls(
+            arch=str(data["arch"]),
+            label_category_ids=list(data["label_category_ids"]),
+            categories=list(data["categories"]),
+            min_size=int(data["min_size"]),
+            max_size=int(data["max_size"]),
+            training=dict(data.get("training") or {}),
+        )
+
+
+def _category_from_dict(data: Mapping[str, Any]) -> Category:
+    return Category(
+        id=int(data["id"]), name=str(data["name"]), supercategory=str(data.get("supercategory", ""))
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Turn tuples, paths and numpy scalars into the plain types weights_only loading allows."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    return str(value)
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], state_dict: Mapping[str, torch.Tensor], meta: CheckpointMeta
+) -> Path:
+    """Write a checkpoint atomically: a reader sees the old file or the complete new one.
+
+    The tensors are moved to the CPU so the file loads on any machine.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "meta": meta.to_dict(),
+        "state_dict": {k: v.detach().to("cpu") for k, v in state_dict.items()},
+    }
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            torch.save(payload, tmp)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
+    """Read a checkpoint without executing anything it contains.
+
+    Raises CheckpointError if the file is missing, not a MaskLoop checkpoint, carries pickled
+    code (refused by `weights_only=True`), or its metadata does not fit its weights.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it contains pickled code or objects other than "
+            "weights and plain metadata, which MaskLoop never runs. Only load checkpoints "
+            f"MaskLoop wrote. ({str(exc).splitlines()[0]})"
+        ) from exc
+    except Exception as exc:  # truncated zip, not a torch file at all, ...
+        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a MaskLoop checkpoint (a torchvision state dict alone lacks the "
+            "categories; train or export it with MaskLoop)"
+        )
+    version = payload.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version!r}; this MaskLoop reads up to "
+            f"version {VERSION}, update MaskLoop"
+        )
+    meta = CheckpointMeta.from_dict(payload.get("meta") or {})
+    state_dict = payload.get("state_dict")
+    if not isinstance(state_dict, dict) or not all(
+        isinstance(v, torch.Tensor) for v in state_dict.values()
+    ):
+        raise CheckpointError(f"checkpoint {path} has no valid state dict")
+    _check_consistent(path, state_dict, meta)
+    return state_dict, meta
+
+
+def _check_consistent(
+    path: Path, state_dict: dict[str, torch.Tensor], meta: CheckpointMeta
+) -> None:
+    if meta.arch not in ARCHITECTURES:
+        raise CheckpointError(
+            f"checkpoint {path} is for architecture {meta.arch!r}, which this MaskLoop does not "
+            f"know ({', '.join(ARCHITECTURES)})"
+        )
+    if len(meta.label_category_ids) < 2 or meta.label_category_ids[0] != BACKGROUND_ID:
+        raise CheckpointError(
+            f"checkpoint {path}: label_category_ids must start with 0 (background) "
+            "and name at least one category"
+        )
+    scores = state_dict.get("roi_heads.box_predictor.cls_score.weight")
+    if scores is not None and scores.shape[0] != meta.num_classes:
+        raise CheckpointError(
+            f"checkpoint {path}: the weights predict {scores.shape[0]} labels but the metadata "
+            f"lists {meta.num_classes}"
+        )

@@ -1,0 +1,162 @@
+"""Turning a detector's output into proposals stored in a project.
+
+The detector speaks its own categories (COCO's for torchvision's weights, a checkpoint's
+for fine-tuned models); the project has its own. They are matched by name, ignoring case,
+so a COCO model proposes `person` and `car` in a project that has those categories before
+any fine-tuning. A project with no categories yet adopts the model's categories that are
+actually detected (keeping the model's id when it is free). Detections of categories the
+project does not have are otherwise dropped.
+
+Each image's proposals replace that image's previous proposals in one store transaction as
+soon as it is done, so stopping midway keeps everything finished so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from core.detector import Detection, Detector
+from core.errors import ImageReadError
+from core.images import check_image_size, read_image
+from core.model import Annotation, Category, ReviewState, Source
+
+if TYPE_CHECKING:  # the store is only needed for type checking; no import cycle at runtime
+    from core.store import ProjectStore
+
+ProgressCallback = Callable[[int, int, int], None]
+"""progress(done, total, image_id) after each image."""
+
+
+class CategoryMapper:
+    """Maps a detector's category ids to a project's, by case-insensitive name."""
+
+    def __init__(self, store: ProjectStore, detector_categories: Sequence[Category]) -> None:
+        self._store = store
+        self._model_categories = {c.id: c for c in detector_categories}
+        project = store.categories()
+        # An empty project learns its categories from what the model finds.
+        self.adopts_new_categories = not project
+        by_name = {c.name.strip().casefold(): c.id for c in project}
+        self._mapping: dict[int, int | None] = {
+            model_id: by_name.get(c.name.strip().casefold())
+            for model_id, c in self._model_categories.items()
+        }
+
+    def project_category(self, model_category_id: int) -> int | None:
+        """The project category id for a model category, or None to drop the detection."""
+        mapped = self._mapping.get(model_category_id)
+        if mapped is not None or not self.adopts_new_categories:
+            return mapped
+        model_category = self._model_categories.get(model_category_id)
+        if model_category is None:
+            return None
+        taken = {c.id for c in self._store.categories()}
+        added = self._store.add_category(
+            model_category.name,
+            category_id=model_category.id if model_category.id not in taken else None,
+            supercategory=model_category.supercategory,
+        )
+        self._mapping[model_category_id] = added.id
+        return added.id
+
+    def matched(self) -> dict[int, int]:
+        """Model category id -> project category id, for the ones mapped so far."""
+        return {m: p for m, p in self._mapping.items() if p is not None}
+
+
+def detections_to_annotations(
+    detections: Sequence[Detection], image_id: int, mapper: CategoryMapper
+) -> list[Annotation]:
+    """Proposal annotations (source model, state proposed) for the detections kept."""
+    annotations = []
+    for detection in detections:
+        category_id = mapper.project_category(detection.category_id)
+        if category_id is None:
+            continue
+        annotations.append(
+            Annotation(
+                image_id=image_id,
+                category_id=category_id,
+                bbox=tuple(round(v, 2) for v in detection.bbox),
+                segmentation=dict(detection.rle),
+                source=Source.MODEL,
+                score=round(detection.score, 4),
+                state=ReviewState.PROPOSED,
+                area=detection.area,
+            )
+        )
+    return annotations
+
+
+@dataclass
+class ProposalReport:
+    images_done: int = 0
+    images_total: int = 0
+    proposals: int = 0
+    cancelled: bool = False
+    warnings: list[str] = field(default_factory=list)  # size corrections, unreadable images
+    failed_images: list[int] = field(default_factory=list)
+
+
+def unreviewed_image_ids(store: ProjectStore) -> list[int]:
+    """Ids of the images no annotator has marked reviewed, in id order."""
+    return [image.id for image in store.list_images() if not image.reviewed]
+
+
+def propose_images(
+    store: ProjectStore,
+    detector: Detector,
+    image_ids: Sequence[int],
+    *,
+    score_threshold: float = 0.05,
+    max_detections: int = 100,
+    batch_size: int = 2,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    mapper: CategoryMapper | None = None,
+) -> ProposalReport:
+    """Predict `image_ids` in batches and store each image's proposals as it finishes.
+
+    An unreadable image is skipped with a warning; `should_stop` is checked between
+    batches and ends the run with `cancelled=True`, keeping what was stored.
+    """
+    mapper = mapper or CategoryMapper(store, detector.categories)
+    report = ProposalReport(images_total=len(image_ids))
+    for start in range(0, len(image_ids), batch_size):
+        if should_stop is not None and should_stop():
+            report.cancelled = True
+            break
+        batch_ids: list[int] = []
+        pixels = []
+        for image_id in image_ids[start : start + batch_size]:
+            try:
+                warning = check_image_size(store, image_id)
+                pixels.append(read_image(store.image_path(image_id)))
+            except ImageReadError as exc:
+                report.warnings.append(str(exc))
+                report.failed_images.append(image_id)
+                report.images_done += 1
+                if progress is not None:
+                    progress(report.images_done, report.images_total, image_id)
+                continue
+            if warning:
+                report.warnings.append(warning)
+            batch_ids.append(image_id)
+        if not pixels:
+            continue
+        detections = detector.predict(
+            pixels,
+            score_threshold=score_threshold,
+            max_detections=max_detections,
+            batch_size=batch_size,
+        )
+        for image_id, found in zip(batch_ids, detections, strict=True):
+            proposals = detections_to_annotations(found, image_id, mapper)
+            store.replace_proposals(image_id, proposals, detector.model_key)
+            report.proposals += len(proposals)
+            report.images_done += 1
+            if progress is not None:
+                progress(report.images_done, report.images_total, image_id)
+    return report

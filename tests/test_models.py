@@ -1,0 +1,109 @@
+"""core.models: the named architectures and adapting class heads to new categories."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.models.detection import MaskRCNN
+
+from core.models import (
+    ARCHITECTURES,
+    build_model,
+    image_size_settings,
+    label_index_map,
+    load_state_dict_remapped,
+    replace_predictors,
+)
+
+BOX_WEIGHT = "roi_heads.box_predictor.cls_score.weight"
+REG_WEIGHT = "roi_heads.box_predictor.bbox_pred.weight"
+MASK_WEIGHT = "roi_heads.mask_predictor.mask_fcn_logits.weight"
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_architecture_builds_a_maskrcnn_with_the_asked_class_count(arch):
+    model = build_model(arch, num_classes=5)
+    assert isinstance(model, MaskRCNN)
+    assert model.roi_heads.box_predictor.cls_score.out_features == 5
+    assert model.roi_heads.mask_predictor.mask_fcn_logits.out_channels == 5
+
+
+def test_lite_is_slim_and_sized_for_small_images():
+    lite = build_model("lite", num_classes=4)
+    r50 = build_model("r50-fpn", num_classes=4)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(lite) < count(r50) / 3
+    assert lite.backbone.out_channels == 64
+    assert all(p.requires_grad for p in lite.backbone.parameters())  # trainable from scratch
+    assert image_size_settings(lite) == (256, 640)
+
+
+def test_lite_forward_returns_masks_at_image_size():
+    torch.manual_seed(0)
+    model = build_model("lite", num_classes=3, box_score_thresh=0.0).eval()
+    with torch.inference_mode():
+        (out,) = model([torch.rand(3, 96, 130)])
+    assert out["masks"].shape[1:] == (1, 96, 130)
+    assert out["boxes"].shape[1] == 4
+
+
+def test_overrides_reach_torchvision_maskrcnn():
+    model = build_model("lite", num_classes=3, min_size=128, max_size=200, box_detections_per_img=7)
+    assert image_size_settings(model) == (128, 200)
+    assert model.roi_heads.detections_per_img == 7
+
+
+def test_unknown_architecture_and_missing_background_are_refused():
+    with pytest.raises(ValueError, match="lite, r50-fpn, r50-fpn-v2"):
+        build_model("resnet9000", num_classes=3)
+    with pytest.raises(ValueError, match="background"):
+        build_model("lite", num_classes=1)
+
+
+def test_label_index_map_matches_names_case_insensitively():
+    mapping = label_index_map(
+        ["__background__", "person", "car", "dog"], ["bg", "Dog", "cat", "PERSON"]
+    )
+    assert mapping == {0: 0, 1: 3, 3: 1}
+
+
+def test_replace_predictors_copies_rows_of_kept_classes():
+    torch.manual_seed(0)
+    model = build_model("lite", num_classes=4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    replace_predictors(
+        model,
+        source_labels=["__background__", "circle", "square", "triangle"],
+        target_labels=["__background__", "triangle", "star"],
+    )
+    after = model.state_dict()
+    assert after[BOX_WEIGHT].shape[0] == 3
+    torch.testing.assert_close(after[BOX_WEIGHT][0], before[BOX_WEIGHT][0])
+    torch.testing.assert_close(after[BOX_WEIGHT][1], before[BOX_WEIGHT][3])
+    torch.testing.assert_close(after[REG_WEIGHT][4:8], before[REG_WEIGHT][12:16])
+    torch.testing.assert_close(after[MASK_WEIGHT][1], before[MASK_WEIGHT][3])
+    assert not torch.equal(after[BOX_WEIGHT][2], before[BOX_WEIGHT][2])  # "star" is new
+    # Everything that is not class-specific is untouched.
+    key = "roi_heads.mask_predictor.conv5_mask.weight"
+    torch.testing.assert_close(after[key], before[key])
+    with torch.inference_mode():
+        model.eval()([torch.rand(3, 64, 64)])  # still a working model
+
+
+def test_load_state_dict_remapped_loads_shared_layers_exactly():
+    torch.manual_seed(1)
+    source = build_model("lite", num_classes=4).state_dict()
+    target = build_model("lite", num_classes=3)
+    load_state_dict_remapped(
+        target,
+        source,
+        source_labels=["__background__", "circle", "square", "triangle"],
+        target_labels=["__background__", "Square", "hexagon"],
+    )
+    loaded = target.state_dict()
+    torch.testing.assert_close(
+        loaded["backbone.fpn.layer_blocks.0.0.weight"],
+        source["backbone.fpn.layer_blocks.0.0.weight"],
+    )
+    torch.testing.assert_close(loaded[BOX_WEIGHT][1], source[BOX_WEIGHT][2])
+    torch.testing.assert_close(loaded[MASK_WEIGHT][1], source[MASK_WEIGHT][2])

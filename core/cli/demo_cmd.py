@@ -1,0 +1,74 @@
+"""`maskloop demo`: write a ready-to-explore demo project, then open it in the app.
+
+    maskloop demo [DIR] [--no-open] [--images N] [--labelled N] [--train-seconds S]
+
+Synthetic images, the first ones labelled, the rest waiting for proposals, and a briefly
+trained model (see core.demo_project). Running it again on the same folder reuses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core.demo_project import (
+    DEFAULT_IMAGES,
+    DEFAULT_LABELLED,
+    DEFAULT_TRAIN_SECONDS,
+    create_demo_project,
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="create a demo project with a first model and open it",
+        description="Write synthetic shape images, label some of them, train a first small "
+        "model briefly, and open the project so proposals can be reviewed and the model "
+        "fine-tuned. An existing demo folder is reused.",
+    )
+    parser.add_argument(
+        "folder",
+        nargs="?",
+        type=Path,
+        default=Path("maskloop-demo"),
+        help="where to write the demo (default ./maskloop-demo)",
+    )
+    parser.add_argument("--no-open", action="store_true", help="only write the project")
+    parser.add_argument("--images", type=int, default=DEFAULT_IMAGES, help="images in total")
+    parser.add_argument(
+        "--labelled", type=int, default=DEFAULT_LABELLED, help="images imported as labelled"
+    )
+    parser.add_argument(
+        "--train-seconds",
+        type=float,
+        default=DEFAULT_TRAIN_SECONDS,
+        help="how long the first model trains",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run, open_path=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.training.progress import TerminalReporter
+
+    def say(line: str) -> None:
+        print(f"maskloop demo: {line}", file=sys.stderr, flush=True)
+
+    demo = create_demo_project(
+        args.folder,
+        n_images=args.images,
+        n_labelled=args.labelled,
+        train_seconds=args.train_seconds,
+        seed=args.seed,
+        on_event=TerminalReporter(),
+        say=say,
+    )
+    say(
+        f"project {demo.project}: {demo.labelled_images} labelled images, "
+        f"{demo.unlabelled_images} to review; model {demo.checkpoint}"
+    )
+    if not args.no_open:
+        args.open_path = demo.project
+    return 0

@@ -1,0 +1,203 @@
+"""Building the model a run starts from, and the data loaders it trains and validates on.
+
+Starting points (`--model`):
+- `lite`: randomly initialised, trained from scratch;
+- `r50-fpn`, `r50-fpn-v2`: torchvision's COCO weights, class layers adapted to the dataset;
+- a MaskLoop checkpoint: its weights, class layers adapted when its categories differ.
+Class layers are adapted by name (`core.models.replace_predictors`): a category the start
+model knows keeps what it learnt, a new one starts fresh.
+
+Also here: the device and seeding a run uses, and the weights digest the distributed test
+compares between replicas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+from torchvision.models.detection import MaskRCNN
+
+from core.checkpoint import load_checkpoint
+from core.distributed import DistContext
+from core.errors import TrainingError
+from core.models import (
+    ARCHITECTURES,
+    DEFAULT_IMAGE_SIZES,
+    build_model,
+    image_size_settings,
+    replace_predictors,
+)
+from core.training.data import CocoTrainingSet, EvalImages, InstanceDataset, collate
+from core.training.sampler import GroupedBatchSampler, aspect_ratio_groups
+
+
+@dataclass
+class StartModel:
+    model: MaskRCNN
+    arch: str
+    base_model: str  # what the user named: an architecture or a checkpoint path
+    fine_tuning: bool  # False only when training from scratch
+
+
+def _round_to(value: float, multiple: int) -> int:
+    return int(multiple * max(1, round(value / multiple)))
+
+
+def data_image_sizes(arch: str, dataset: CocoTrainingSet) -> tuple[int, int]:
+    """Image sizes for a model trained from scratch: the architecture's, but never upscaling.
+
+    Upscaling small images to the default 256 px buys no detail and costs four times the
+    compute, so lite trains at the data's median short side (a multiple of 32, at least 128).
+    """
+    default_min, default_max = DEFAULT_IMAGE_SIZES[arch]
+    short = statistics.median(min(s.width, s.height) for s in dataset.samples)
+    min_size = min(default_min, max(128, _round_to(short, 32)))
+    max_size = max(min_size, round(default_max * min_size / default_min))
+    return min_size, max_size
+
+
+def _size_overrides(min_size: int | None, max_size: int | None) -> dict[str, int]:
+    overrides = {}
+    if min_size is not None:
+        overrides["min_size"] = int(min_size)
+    if max_size is not None:
+        overrides["max_size"] = int(max_size)
+    return overrides
+
+
+def build_start_model(
+    spec: str,
+    dataset: CocoTrainingSet,
+    *,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    hub_dir: Path | None = None,
+) -> StartModel:
+    """The model `spec` names, with one output per category of `dataset` (plus background)."""
+    target_labels = dataset.label_names
+    num_classes = len(target_labels)
+    if spec in ARCHITECTURES:
+        if spec == "lite":
+            if min_size is None and max_size is None:
+                min_size, max_size = data_image_sizes(spec, dataset)
+            model = build_model(
+                spec, num_classes=num_classes, **_size_overrides(min_size, max_size)
+            )
+            return StartModel(model, spec, spec, fine_tuning=False)
+        from core.weights import COCO_WEIGHTS, load_coco_state_dict
+
+        state_dict = load_coco_state_dict(spec, hub_dir=hub_dir)
+        coco_labels = list(COCO_WEIGHTS[spec].meta["categories"])
+        model = build_model(
+            spec, num_classes=len(coco_labels), **_size_overrides(min_size, max_size)
+        )
+        model.load_state_dict(state_dict)
+        replace_predictors(model, source_labels=coco_labels, target_labels=target_labels)
+        return StartModel(model, spec, f"{spec} (COCO weights)", fine_tuning=True)
+
+    path = Path(spec)
+    if not path.is_file():
+        raise TrainingError(
+            f"--model {spec!r} is neither an architecture ({', '.join(ARCHITECTURES)}) nor an "
+            "existing checkpoint file"
+        )
+    state_dict, meta = load_checkpoint(path)
+    sizes = {"min_size": meta.min_size, "max_size": meta.max_size}
+    sizes.update(_size_overrides(min_size, max_size))
+    model = build_model(meta.arch, num_classes=meta.num_classes, **sizes)
+    model.load_state_dict(state_dict)
+    if meta.label_names() != target_labels:
+        replace_predictors(model, source_labels=meta.label_names(), target_labels=target_labels)
+    return StartModel(model, meta.arch, str(path), fine_tuning=True)
+
+
+def model_sizes(model: MaskRCNN) -> tuple[int, int]:
+    return image_size_settings(model)
+
+
+def _ignore_interrupts_in_worker(_worker_id: int) -> None:
+    # Ctrl+C reaches the whole process group; only the main process decides how to stop.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@dataclass
+class TrainLoader:
+    loader: DataLoader
+    batch_sampler: GroupedBatchSampler
+    distributed_sampler: DistributedSampler | None
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.distributed_sampler is not None:
+            self.distributed_sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+
+def make_train_loader(
+    dataset: InstanceDataset, *, batch_size: int, workers: int, seed: int, ctx: DistContext
+) -> TrainLoader:
+    distributed: DistributedSampler | None = None
+    if ctx.is_distributed:
+        distributed = DistributedSampler(
+            dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed
+        )
+        base = distributed
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        base = RandomSampler(dataset, generator=generator)
+    groups = aspect_ratio_groups(dataset.image_sizes())
+    batch_sampler = GroupedBatchSampler(base, groups, batch_size)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batch_sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        persistent_workers=workers > 0,
+        worker_init_fn=_ignore_interrupts_in_worker if workers > 0 else None,
+    )
+    return TrainLoader(loader, batch_sampler, distributed)
+
+
+def make_eval_loader(dataset: CocoTrainingSet, *, batch_size: int = 2) -> DataLoader:
+    images = EvalImages(dataset.samples)
+    return DataLoader(
+        images, batch_size=batch_size, sampler=SequentialSampler(images), collate_fn=collate
+    )
+
+
+def resolve_device(requested: str | None, ctx: DistContext) -> torch.device:
+    if requested is None:
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainingError("--device cuda was asked for but no CUDA GPU is available")
+        if requested == "cuda":
+            return torch.device("cuda", ctx.local_rank if ctx.is_distributed else 0)
+    elif requested != "cpu":
+        raise TrainingError(f"--device must be cpu or cuda, got {requested!r}")
+    return torch.device(requested)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def state_dict_digest(model: torch.nn.Module) -> str:
+    """SHA-256 over every parameter and buffer, in name order (equal weights, equal digest)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -33,8 +33,8 @@ PROJECT_FILE = "demo.maskloop"
 LABELLED_FILE = "labelled.json"
 HELDOUT_FILE = "heldout_gt.json"
 CHECKPOINT_FILE = Path("models") / "demo-lite.pt"
-DEFAULT_IMAGES = 120
-DEFAULT_LABELLED = 40
+DEFAULT_IMAGES = 300
+DEFAULT_LABELLED = 200
 DEFAULT_TRAIN_SECONDS = 75.0
 
 

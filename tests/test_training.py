@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 import core.checkpoint
+import core.training.trainer
 from core.checkpoint import load_checkpoint
 from core.errors import TrainingError
 from core.training.data import Batch
-from core.training.engine import StepRunner
+from core.training.engine import StepRunner, ValidationScores
 from core.training.trainer import train
 from tests._training_helpers import events_of, shapes_with_ids, small_config
 
@@ -140,6 +141,14 @@ def test_a_failed_checkpoint_write_leaves_the_previous_checkpoint_intact(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(core.checkpoint.torch, "save", save_then_die)
+    # Each evaluation scores higher than the last, so the second one must write a checkpoint
+    # whatever AP a few steps of real training happen to reach.
+    rising = iter(range(1, 100))
+    monkeypatch.setattr(
+        core.training.trainer,
+        "evaluate_model",
+        lambda *a, **k: ValidationScores(next(rising) / 100, 0.0, ()),
+    )
     with pytest.raises(KeyboardInterrupt):
         train(small_config(shapes, out, epochs=0.3, evals=2, val_fraction=0.25))
     _, meta = load_checkpoint(out)  # the first checkpoint, whole

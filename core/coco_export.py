@@ -20,14 +20,12 @@ The file is written to a temporary file beside the target and moved into place w
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import ProjectError
+from core.atomic_files import write_json_atomically
 from core.masks import area_of, decode, is_rle, mask_to_polygons, to_rle
 from core.model import Annotation, ImageRecord, ReviewState, Source
 from core.store import ProjectStore
@@ -94,28 +92,6 @@ def export_coco(
     return ExportReport(
         out_path, len(images), len(annotations), len(categories), writer.kept_as_rle
     )
-
-
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Write `data` as JSON to `path` all at once, or raise ProjectError and leave `path` as it was."""
-    tmp_name = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ProjectError(
-            f"Cannot write {path}: {reason}. Nothing was written; free some space or choose "
-            "another location."
-        ) from exc
-    finally:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
 
 
 def _image_to_coco(image: ImageRecord) -> dict[str, Any]:

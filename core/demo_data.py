@@ -9,7 +9,6 @@ Used by `maskloop demo` and by tests that train a tiny model.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from core.atomic_files import write_json_atomically
 
 SHAPE_CATEGORIES: tuple[dict[str, Any], ...] = (
     {"id": 1, "name": "circle", "supercategory": "shape"},
@@ -182,7 +183,5 @@ def generate_shapes_dataset(
         "categories": [dict(c) for c in SHAPE_CATEGORIES],
     }
     json_path = out / ANNOTATIONS_FILE
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(dataset), encoding="utf-8")
-    os.replace(tmp, json_path)
+    write_json_atomically(json_path, dataset)
     return json_path

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.atomic_files import write_json_atomically
 from core.coco_import import import_coco
 from core.demo_data import ANNOTATIONS_FILE, IMAGES_DIR, generate_shapes_dataset
 from core.errors import MaskLoopError
@@ -49,12 +50,6 @@ class DemoProject:
     trained_now: bool  # False when an existing checkpoint was reused
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _subset(data: dict[str, Any], images: list[dict[str, Any]]) -> dict[str, Any]:
     ids = {image["id"] for image in images}
     return {
@@ -71,9 +66,9 @@ def _split_files(folder: Path, n_labelled: int) -> tuple[list[dict], list[dict]]
     images = sorted(data["images"], key=lambda image: image["id"])
     labelled, unlabelled = images[:n_labelled], images[n_labelled:]
     if not (folder / LABELLED_FILE).is_file():
-        _write_json(folder / LABELLED_FILE, _subset(data, labelled))
+        write_json_atomically(folder / LABELLED_FILE, _subset(data, labelled))
     if not (folder / HELDOUT_FILE).is_file():
-        _write_json(folder / HELDOUT_FILE, _subset(data, unlabelled))
+        write_json_atomically(folder / HELDOUT_FILE, _subset(data, unlabelled))
     labelled = json.loads((folder / LABELLED_FILE).read_text(encoding="utf-8"))["images"]
     unlabelled = json.loads((folder / HELDOUT_FILE).read_text(encoding="utf-8"))["images"]
     return labelled, unlabelled

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.atomic_files import write_json_atomically
 from core.errors import TrainingError
 
 if TYPE_CHECKING:  # imported for type hints only: keeps `import core.finetune_data` light
@@ -140,7 +141,7 @@ def prepare_finetune_data(
     train, val = split_coco(dataset, val_fraction=val_fraction, seed=seed)
     train_json, val_json = run_dir / TRAIN_FILE, run_dir / VAL_FILE
     for path, part in ((train_json, train), (val_json, val)):
-        path.write_text(json.dumps(part), encoding="utf-8")
+        write_json_atomically(path, part)
     return FinetuneData(
         run_dir=run_dir,
         train_json=train_json,

@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from core import coco_export
+from core import atomic_files
 from core.coco_export import export_coco
 from core.coco_import import import_coco
 from core.errors import ProjectError
@@ -203,7 +203,7 @@ def test_export_to_a_full_disk_leaves_the_previous_file_intact(
             fh.write('{"images": [')
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(coco_export.json, "dump", dump_then_fail)
+        monkeypatch.setattr(atomic_files.json, "dump", dump_then_fail)
         with pytest.raises(ProjectError, match="No space left on device"):
             export_coco(store, out)
     assert out.read_text() == "previous export"

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core import distributed
+from core.atomic_files import write_json_atomically
 from core.detector import Detection, Detector, default_device
 from core.errors import CocoFormatError, ImageReadError
 from core.images import list_image_files, read_image
@@ -252,13 +252,6 @@ def build_results(entries: list[ImageEntry], done: dict[int, dict[str, Any]]) ->
     return results
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _warn_size_mismatches(entries: list[ImageEntry], done: dict[int, dict[str, Any]]) -> None:
     for entry in entries:
         if entry.index in done and entry.width is not None:
@@ -320,7 +313,8 @@ def run_files(args: argparse.Namespace) -> int:
         else:
             output = build_dataset(detector, entries, merged)
             count = len(output["annotations"])
-        _write_json(args.out, output)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(args.out, output)
         state = "interrupted; wrote" if interrupted else "wrote"
         print(
             f"{state} {count} predictions for {len(merged)} of {len(entries)} images to {args.out}"

@@ -51,6 +51,16 @@ _PREDICTOR_ROWS: dict[str, int] = {
 }
 
 
+# One bilinear sample per RoIAlign bin instead of 2 x 2. On a CPU, lite's training step is
+# bound by RoIAlign's backward pass, which torchvision runs on one thread at a cost that
+# grows with regions x bins x samples (~22 ns each). Objects in lite's small images span a
+# few feature cells, so a bin is smaller than a cell and one interpolated sample loses
+# nothing. With 64 sampled regions per image this made a step 1.4x faster (0.315 -> 0.228 s
+# for 4 images at 128 px), and 2-minute from-scratch runs reached held-out mask AP 0.206
+# instead of 0.147.
+_ROI_SAMPLING = 1
+
+
 def _build_lite(*, num_classes: int, **overrides: Any) -> MaskRCNN:
     """A ResNet-18 FPN Mask R-CNN with 64-channel features and slim heads.
 
@@ -80,7 +90,9 @@ def _build_lite(*, num_classes: int, **overrides: Any) -> MaskRCNN:
         "rpn_post_nms_top_n_train": 300,
         "rpn_pre_nms_top_n_test": 300,
         "rpn_post_nms_top_n_test": 100,
-        "box_batch_size_per_image": 128,
+        # See _ROI_SAMPLING: 64 sampled regions per image suffice for the few objects
+        # small images hold, and halve the RoIAlign work of the box head.
+        "box_batch_size_per_image": 64,
     }
     settings.update(overrides)
     model = MaskRCNN(
@@ -88,10 +100,12 @@ def _build_lite(*, num_classes: int, **overrides: Any) -> MaskRCNN:
         num_classes=None,  # the predictors below carry the class count
         rpn_anchor_generator=anchors,
         rpn_head=RPNHead(channels, anchors.num_anchors_per_location()[0]),
-        box_roi_pool=MultiScaleRoIAlign(feature_names, output_size=7, sampling_ratio=2),
+        box_roi_pool=MultiScaleRoIAlign(feature_names, output_size=7, sampling_ratio=_ROI_SAMPLING),
         box_head=TwoMLPHead(channels * 7 * 7, 256),
         box_predictor=FastRCNNPredictor(256, num_classes),
-        mask_roi_pool=MultiScaleRoIAlign(feature_names, output_size=14, sampling_ratio=2),
+        mask_roi_pool=MultiScaleRoIAlign(
+            feature_names, output_size=14, sampling_ratio=_ROI_SAMPLING
+        ),
         mask_head=MaskRCNNHeads(channels, (64, 64), 1),
         mask_predictor=MaskRCNNPredictor(64, 64, num_classes),
         **settings,

@@ -136,6 +136,47 @@ def test_sigint_stops_after_a_step_and_leaves_a_checkpoint_and_a_cancelled_done_
     assert "Traceback" not in err
 
 
+def test_reader_closing_the_pipe_then_sigterm_still_ends_with_a_checkpoint(shapes, tmp_path):
+    """The program reading the jsonl stream quits (closing the pipe), then the run is
+    terminated: no traceback, and the checkpoint is still written."""
+    checkpoint = tmp_path / "orphan.pt"
+    command = [sys.executable, "main.py", "train", str(shapes), "--images",
+               str(shapes.parent / "images"), "--out", str(checkpoint), "--epochs", "50",
+               "--progress", "jsonl", *QUICK]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for line in process.stdout:  # type: ignore[union-attr]
+            if json.loads(line)["event"] == "step":
+                break
+        process.stdout.close()  # type: ignore[union-attr]
+        process.send_signal(signal.SIGTERM)
+        err = process.stderr.read()  # type: ignore[union-attr]
+        process.wait(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert "the progress reader closed its pipe" in err
+    _, meta = load_checkpoint(checkpoint)
+    assert meta.training["steps"] >= 1
+
+
+def test_jsonl_reporter_stops_writing_when_its_reader_is_gone():
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    err = io.StringIO()
+    report = JsonlReporter(ClosedPipe(), err)
+    report({"event": "step", "step": 1})
+    report({"event": "step", "step": 2})  # no second attempt, no second warning
+    assert report.reader_gone
+    assert err.getvalue().count("closed its pipe") == 1
+
+
 def test_missing_training_file_is_one_error_line_and_an_error_event(tmp_path, capsys):
     (tmp_path / "images").mkdir()
     code = cli_main(

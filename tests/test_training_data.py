@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -18,7 +19,15 @@ from core.errors import TrainingError
 from core.training.data import InstanceDataset, LoadFailure, load_coco_dataset, split_holdout
 from core.training.sampler import GroupedBatchSampler, aspect_ratio_groups
 from core.training.schedule import BudgetPlanner, LrSchedule, ScheduleSpec
-from core.training.transforms import RandomZoom, boxes_from_masks, training_transforms
+from core.training.setup import data_image_sizes
+from core.training.transforms import (
+    AUTO_AUGMENT_MIN_EPOCHS,
+    RandomZoom,
+    augmentation_transforms,
+    boxes_from_masks,
+    resolve_augmentation,
+    training_transforms,
+)
 
 
 def _write_png(path: Path, height: int, width: int) -> None:
@@ -163,6 +172,54 @@ def test_random_zoom_scales_content_keeps_canvas_and_boxes_follow_masks(coco_mix
     areas = target["masks"].flatten(1).sum(1).float()
     assert torch.allclose(areas, torch.tensor([400 / 4, 400 / 4]), rtol=0.15)
     assert torch.equal(target["boxes"].as_subclass(torch.Tensor), boxes_from_masks(target["masks"]))
+
+
+@pytest.mark.parametrize(
+    ("choice", "planned_epochs", "expected"),
+    [
+        ("auto", None, "flip"),  # a budgeted run before its speed is known counts as short
+        ("auto", AUTO_AUGMENT_MIN_EPOCHS - 0.5, "flip"),
+        ("auto", AUTO_AUGMENT_MIN_EPOCHS, "full"),
+        ("full", 1.0, "full"),
+        ("flip", None, "flip"),
+        ("none", 500.0, "none"),
+    ],
+)
+def test_auto_augmentation_is_on_for_long_runs_only(choice, planned_epochs, expected):
+    assert resolve_augmentation(choice, planned_epochs) == expected
+
+
+def test_unknown_augmentation_is_refused():
+    with pytest.raises(ValueError, match="auto, full, flip, none"):
+        resolve_augmentation("mosaic", 3.0)
+
+
+def test_each_augmentation_kind_applies_exactly_its_transforms(coco_mix: Path):
+    dataset = load_coco_dataset(coco_mix, coco_mix.parent / "images")
+    plain_image, plain_target = InstanceDataset(dataset.samples)[0]
+    kinds = {kind: augmentation_transforms(kind).transforms for kind in ("full", "flip", "none")}
+    assert [type(t).__name__ for t in kinds["full"]][:2] == ["RandomHorizontalFlip", "RandomZoom"]
+    assert [type(t).__name__ for t in kinds["flip"]][0] == "RandomHorizontalFlip"
+    assert not any(isinstance(t, RandomZoom) for t in kinds["flip"] + kinds["none"])
+    torch.manual_seed(0)
+    for _ in range(5):  # "none" never changes a pixel or a mask, whatever the draw
+        image, target = InstanceDataset(dataset.samples, augmentation_transforms("none"))[0]
+        assert torch.allclose(image, plain_image.float() / 255)
+        assert torch.equal(target["masks"], plain_target["masks"])
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "expected"),
+    [
+        (640, 480, (256, 640)),  # photos: lite's default
+        (300, 300, (192, 480)),  # two thirds of the short side, a multiple of 16
+        (150, 144, (96, 240)),  # the acceptance benchmark's shapes images
+        (40, 40, (64, 160)),  # never below 64 px
+    ],
+)
+def test_from_scratch_image_size_follows_the_datas_short_side(width, height, expected):
+    samples = [SimpleNamespace(width=width, height=height)] * 3
+    assert data_image_sizes("lite", SimpleNamespace(samples=samples)) == expected
 
 
 def test_zoom_in_drops_instances_cropped_away():

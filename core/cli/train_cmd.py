@@ -24,6 +24,7 @@ from core.models import ARCHITECTURES
 from core.training.config import TrainConfig
 from core.training.progress import JsonlReporter, TerminalReporter, error_event
 from core.training.schedule import DECAY_KINDS
+from core.training.transforms import AUGMENTATIONS, AUTO_AUGMENT_MIN_EPOCHS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +66,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--threads", type=int, help="CPU threads (default: the faster of 1 and all, measured)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--augment",
+        choices=AUGMENTATIONS,
+        default="auto",
+        help="full: horizontal flip and scale jitter; flip; none; auto (default): full for "
+        f"runs of {AUTO_AUGMENT_MIN_EPOCHS:g}+ epochs, flip for shorter ones, which "
+        "scale jitter slows down more than it helps",
+    )
     parser.add_argument("--min-size", type=int, help="rescale images to this short side")
     parser.add_argument("--max-size", type=int, help="... and at most this long side")
     parser.add_argument(
@@ -117,6 +126,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         threads=args.threads,
         min_size=args.min_size,
         max_size=args.max_size,
+        augment=args.augment,
         debug_dump_weights=args.debug_dump_weights,
     )
 

@@ -2,10 +2,11 @@
 
 Per-architecture defaults (`ARCH_DEFAULTS`) are chosen so a run needs no tuning:
 - `lite` trains from scratch, which needs a high-ish learning rate after a warm-up: 0.02 for
-  a batch of 4. Measured on 160 shapes images at 64 px, 200 steps, held-out mask AP: lr 0.02
-  0.040, lr 0.04 0.028 (0.023 without augmentation). In 4-minute runs on 300 images at
-  128 px (benchmarks/train_acceptance.py, shared CPU) held-out mask AP was 0.276 with lr
-  0.02 (594 steps), 0.137 with 0.01 (440 steps) and 0.022 with 0.04 (582 steps).
+  a batch of 4, and little more. 2-minute runs on 300 shapes images at 128 px reached
+  held-out mask AP 0.206 with lr 0.02 against 0.122 with 0.03 (no augmentation), and 0.128
+  against 0.021 with 0.04 (flip and scale jitter). A batch of 8 at lr 0.04 reached 0.374 in
+  4 minutes at 96 px against 0.447 for 4 at 0.02: on a CPU, more and smaller steps win
+  (benchmarks/train_acceptance.py).
 - the ResNet-50 models start from COCO weights and are fine-tuned with torchvision's
   reference learning rate (0.02 for 16 images) scaled linearly to the batch.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from core.errors import TrainingError
 from core.training.schedule import DECAY_KINDS
+from core.training.transforms import AUGMENTATIONS
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class TrainConfig:
     evals: int = 4  # evaluations spread over the run (the last one at the end)
     min_size: int | None = None  # image rescaling; default from the model or the data
     max_size: int | None = None
-    augment: bool = True
+    augment: str = "auto"  # one of AUGMENTATIONS; auto: flip + scale jitter for long runs only
     hub_dir: Path | None = None  # torch hub cache for COCO weights
     debug_dump_weights: Path | None = None  # tests: each rank writes its weights' hash here
 
@@ -96,6 +98,8 @@ class TrainConfig:
             raise TrainingError(f"--schedule must be one of {', '.join(DECAY_KINDS)}")
         if not 0 <= self.val_fraction < 1:
             raise TrainingError(f"the held-out fraction must be in [0, 1), got {self.val_fraction}")
+        if self.augment not in AUGMENTATIONS:
+            raise TrainingError(f"--augment must be one of {', '.join(AUGMENTATIONS)}")
         if self.evals < 1:
             raise TrainingError("at least one evaluation is needed to pick the best checkpoint")
         if self.workers is not None and self.workers < 0:

@@ -50,15 +50,25 @@ def _round_to(value: float, multiple: int) -> int:
     return int(multiple * max(1, round(value / multiple)))
 
 
-def data_image_sizes(arch: str, dataset: CocoTrainingSet) -> tuple[int, int]:
-    """Image sizes for a model trained from scratch: the architecture's, but never upscaling.
+# A model trained from scratch on small images learns more in the same time at a reduced
+# scale: lite on 128-160 px shapes images (median short side 144), 4 minutes, held-out mask
+# AP on 200 images: 0.304 at 128 px, 0.409 at 96 px, 0.368 at 80 px. Smaller steps fit more
+# of them into the budget (1090 at 96 px against 876 at 128 px), and the objects fill the
+# receptive fields of a network this shallow better.
+FROM_SCRATCH_SCALE = 2 / 3
+_SMALLEST_SIDE = 64
 
-    Upscaling small images to the default 256 px buys no detail and costs four times the
-    compute, so lite trains at the data's median short side (a multiple of 32, at least 128).
+
+def data_image_sizes(arch: str, dataset: CocoTrainingSet) -> tuple[int, int]:
+    """Image sizes for a model trained from scratch on this data.
+
+    The architecture's default (256 px for lite), unless two thirds of the data's median
+    short side is smaller: then that, in multiples of 16 and at least 64 px. Photos keep
+    the default; small images are trained at a reduced scale.
     """
     default_min, default_max = DEFAULT_IMAGE_SIZES[arch]
     short = statistics.median(min(s.width, s.height) for s in dataset.samples)
-    min_size = min(default_min, max(128, _round_to(short, 32)))
+    min_size = min(default_min, max(_SMALLEST_SIDE, _round_to(short * FROM_SCRATCH_SCALE, 16)))
     max_size = max(min_size, round(default_max * min_size / default_min))
     return min_size, max_size
 

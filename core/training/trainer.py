@@ -51,7 +51,7 @@ from core.training.setup import (
     seed_everything,
     state_dict_digest,
 )
-from core.training.transforms import training_transforms
+from core.training.transforms import augmentation_transforms, resolve_augmentation
 
 # Length used for the schedule until a time budget has been planned from measured steps.
 _UNPLANNED_STEPS = 10**6
@@ -194,12 +194,10 @@ class _Run:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         min_size, max_size = model_sizes(model)
 
-        dataset = InstanceDataset(
-            train_set.samples,
-            training_transforms()
-            if cfg.augment
-            else training_transforms(flip=False, zoom_range=None),
+        augmentation = resolve_augmentation(
+            cfg.augment, cfg.epochs if cfg.minutes is None else None
         )
+        dataset = InstanceDataset(train_set.samples, augmentation_transforms(augmentation))
         workers = cfg.workers if cfg.workers is not None else default_workers()
         train_loader = make_train_loader(
             dataset, batch_size=batch_size, workers=workers, seed=cfg.seed, ctx=self.ctx
@@ -273,6 +271,7 @@ class _Run:
                 "lr": lr,
                 "batch_size": batch_size * self.ctx.world_size,
                 "seed": cfg.seed,
+                "augmentation": augmentation,
                 "cpu_threads": threads.chosen if self.device.type == "cpu" else None,
                 "seconds": round(self.elapsed(), 1),
                 "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -297,6 +296,20 @@ class _Run:
         images_per_s: float | None = None
         finished = False
         while not finished:
+            planned = schedule.total_steps
+            wanted = resolve_augmentation(
+                cfg.augment, None if planned == _UNPLANNED_STEPS else planned / steps_per_epoch
+            )
+            if wanted != augmentation:
+                # A budgeted run learns its length as it goes; the choice changes only
+                # between epochs. Worker processes hold a copy of the dataset: rebuild them.
+                augmentation = wanted
+                dataset.transforms = augmentation_transforms(augmentation)
+                if workers > 0:
+                    train_loader = make_train_loader(
+                        dataset, batch_size=batch_size, workers=workers, seed=cfg.seed + epoch,
+                        ctx=self.ctx,
+                    )  # fmt: skip
             train_loader.set_epoch(epoch)
             steps_before_epoch = step
             for batch in train_loader.loader:

@@ -194,9 +194,9 @@ class _Run:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         min_size, max_size = model_sizes(model)
 
-        augmentation = resolve_augmentation(
-            cfg.augment, cfg.epochs if cfg.minutes is None else None
-        )
+        # A --minutes run learns its length as it goes; the loop below re-decides per epoch.
+        known_epochs = None if cfg.minutes is not None else (cfg.epochs or defaults.epochs)
+        augmentation = resolve_augmentation(cfg.augment, known_epochs)
         dataset = InstanceDataset(train_set.samples, augmentation_transforms(augmentation))
         workers = cfg.workers if cfg.workers is not None else default_workers()
         train_loader = make_train_loader(
@@ -301,8 +301,8 @@ class _Run:
                 cfg.augment, None if planned == _UNPLANNED_STEPS else planned / steps_per_epoch
             )
             if wanted != augmentation:
-                # A budgeted run learns its length as it goes; the choice changes only
-                # between epochs. Worker processes hold a copy of the dataset: rebuild them.
+                # The choice changes only between epochs. Worker processes hold a copy of
+                # the dataset: rebuild them.
                 augmentation = wanted
                 dataset.transforms = augmentation_transforms(augmentation)
                 if workers > 0:

@@ -81,15 +81,15 @@ def test_checkpoint_carries_the_coco_files_ids_names_and_sizes(short_run):
     assert [c.name for c in meta.categories] == ["circle", "square", "triangle"]
     assert (meta.min_size, meta.max_size) == (64, 128)
     assert meta.training["train_images"] == 36 and meta.training["val_images"] == 4
-    assert meta.training["augmentation"] == "flip"  # auto: 2 epochs is a short run
+    assert meta.training["augmentation"] == "light"  # auto: 2 epochs is a short run
     assert state_dict["roi_heads.box_predictor.cls_score.weight"].shape[0] == 4
 
 
 def test_auto_augmentation_turns_on_once_a_budgeted_run_plans_many_epochs(
     tmp_path: Path, monkeypatch
 ):
-    """A --minutes run starts with flip only (its length is unknown) and switches to flip
-    and scale jitter, rebuilding its loader worker, once its plan passes the threshold.
+    """A --minutes run starts light (its length is unknown) and switches to full, adding
+    scale jitter and rebuilding its loader worker, once its plan passes the threshold.
 
     The threshold is lowered to 3 epochs so that even a slow machine plans past it within
     the 12 s budget (12 images, 5 steps an epoch at 64 px)."""

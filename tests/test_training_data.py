@@ -177,8 +177,9 @@ def test_random_zoom_scales_content_keeps_canvas_and_boxes_follow_masks(coco_mix
 @pytest.mark.parametrize(
     ("choice", "planned_epochs", "expected"),
     [
-        ("auto", None, "flip"),  # a budgeted run before its speed is known counts as short
-        ("auto", AUTO_AUGMENT_MIN_EPOCHS - 0.5, "flip"),
+        ("auto", None, "light"),  # a budgeted run before its speed is known counts as short
+        ("auto", AUTO_AUGMENT_MIN_EPOCHS - 0.5, "light"),
+        ("light", 100.0, "light"),
         ("auto", AUTO_AUGMENT_MIN_EPOCHS, "full"),
         ("full", 1.0, "full"),
         ("flip", None, "flip"),
@@ -190,17 +191,22 @@ def test_auto_augmentation_is_on_for_long_runs_only(choice, planned_epochs, expe
 
 
 def test_unknown_augmentation_is_refused():
-    with pytest.raises(ValueError, match="auto, full, flip, none"):
+    with pytest.raises(ValueError, match="auto, full, light, flip, none"):
         resolve_augmentation("mosaic", 3.0)
 
 
 def test_each_augmentation_kind_applies_exactly_its_transforms(coco_mix: Path):
     dataset = load_coco_dataset(coco_mix, coco_mix.parent / "images")
     plain_image, plain_target = InstanceDataset(dataset.samples)[0]
-    kinds = {kind: augmentation_transforms(kind).transforms for kind in ("full", "flip", "none")}
-    assert [type(t).__name__ for t in kinds["full"]][:2] == ["RandomHorizontalFlip", "RandomZoom"]
-    assert [type(t).__name__ for t in kinds["flip"]][0] == "RandomHorizontalFlip"
-    assert not any(isinstance(t, RandomZoom) for t in kinds["flip"] + kinds["none"])
+    kinds = {
+        kind: [type(t).__name__ for t in augmentation_transforms(kind).transforms]
+        for kind in ("full", "light", "flip", "none")
+    }
+    flip, colour, zoom = "RandomHorizontalFlip", "RandomPhotometricDistort", "RandomZoom"
+    assert kinds["full"][:3] == [flip, colour, zoom]
+    assert kinds["light"][:2] == [flip, colour] and zoom not in kinds["light"]
+    assert kinds["flip"][0] == flip and colour not in kinds["flip"] and zoom not in kinds["flip"]
+    assert not {flip, colour, zoom} & set(kinds["none"])
     torch.manual_seed(0)
     for _ in range(5):  # "none" never changes a pixel or a mask, whatever the draw
         image, target = InstanceDataset(dataset.samples, augmentation_transforms("none"))[0]
@@ -220,6 +226,21 @@ def test_each_augmentation_kind_applies_exactly_its_transforms(coco_mix: Path):
 def test_from_scratch_image_size_follows_the_datas_short_side(width, height, expected):
     samples = [SimpleNamespace(width=width, height=height)] * 3
     assert data_image_sizes("lite", SimpleNamespace(samples=samples)) == expected
+
+
+def test_light_augmentation_changes_colours_but_never_geometry(coco_mix: Path):
+    dataset = load_coco_dataset(coco_mix, coco_mix.parent / "images")
+    plain_image, plain_target = InstanceDataset(dataset.samples)[0]
+    plain_masks = plain_target["masks"]
+    torch.manual_seed(0)
+    recoloured = 0
+    for _ in range(12):
+        image, target = InstanceDataset(dataset.samples, augmentation_transforms("light"))[0]
+        flipped = torch.equal(target["masks"], plain_masks.flip(-1))
+        assert flipped or torch.equal(target["masks"], plain_masks)
+        reference = plain_image.flip(-1) if flipped else plain_image
+        recoloured += not torch.allclose(image, reference.float() / 255)
+    assert recoloured > 0
 
 
 def test_zoom_in_drops_instances_cropped_away():

@@ -70,9 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--augment",
         choices=AUGMENTATIONS,
         default="auto",
-        help="full: horizontal flip and scale jitter; flip; none; auto (default): full for "
-        f"runs of {AUTO_AUGMENT_MIN_EPOCHS:g}+ epochs, flip for shorter ones, which "
-        "scale jitter slows down more than it helps",
+        help="full: horizontal flip, colour distortion and scale jitter; light: flip and "
+        f"colour; flip; none; auto (default): full for runs of {AUTO_AUGMENT_MIN_EPOCHS:g}+ "
+        "epochs, light for shorter ones, which scale jitter slows down more than it helps",
     )
     parser.add_argument("--min-size", type=int, help="rescale images to this short side")
     parser.add_argument("--max-size", type=int, help="... and at most this long side")

@@ -4,7 +4,7 @@
 
 Both run in this process on the same model (lite, same seed and initial weights), the same
 training images (core.demo_data shapes, the trainer's own 90% split), the same augmentation
-(flip and scale jitter), batch size and CPU thread count:
+(flip, colour distortion and scale jitter), batch size and CPU thread count:
 
 - baseline: the loop torchvision's detection references boil down to: a DataLoader, then
   `loss = sum(model(images, targets).values()); loss.backward(); optimizer.step()`;
@@ -41,7 +41,7 @@ from core.training.config import TrainConfig, default_workers  # noqa: E402
 from core.training.data import InstanceDataset, load_coco_dataset, split_holdout  # noqa: E402
 from core.training.engine import targets_to_device  # noqa: E402
 from core.training.setup import build_start_model, seed_everything  # noqa: E402
-from core.training.transforms import training_transforms  # noqa: E402
+from core.training.transforms import augmentation_transforms  # noqa: E402
 
 WARMUP_STEPS = 3
 
@@ -54,7 +54,7 @@ def _bare_loop_rate(
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     loader = DataLoader(
-        InstanceDataset(train_set.samples, training_transforms()),
+        InstanceDataset(train_set.samples, augmentation_transforms("full")),
         batch_size=batch_size,
         shuffle=True,
         drop_last=True,
@@ -98,7 +98,7 @@ def _trainer_rate(
             workers=workers,
             evals=1,
             seed=seed,
-            augment="full",  # the baseline's transforms: flip and scale jitter
+            augment="full",  # the baseline's transforms
         ),
         on_event=on_event,
     )
@@ -110,7 +110,7 @@ def _in_memory_rate(train_set, *, steps: int, batch_size: int, lr: float, seed: 
     seed_everything(seed)
     model = build_start_model("lite", train_set).model
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    dataset = InstanceDataset(train_set.samples, training_transforms())
+    dataset = InstanceDataset(train_set.samples, augmentation_transforms("full"))
     held = [
         [dataset[(s * batch_size + k) % len(dataset)] for k in range(batch_size)]
         for s in range(WARMUP_STEPS + steps)

@@ -17,6 +17,9 @@ from core.training.config import TrainConfig
 
 ID_MAP = {1: 3, 2: 7, 3: 11}
 SMALL_SIZES = {"min_size": 64, "max_size": 128}
+# The same quick settings as `maskloop train` arguments.
+QUICK_CLI_ARGS = ("--batch-size", "2", "--workers", "0", "--min-size", "64", "--max-size", "128",
+                  "--device", "cpu")  # fmt: skip
 
 
 def shapes_with_ids(

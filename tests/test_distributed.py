@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.checkpoint import load_checkpoint
-from tests._training_helpers import shapes_with_ids
+from tests._training_helpers import QUICK_CLI_ARGS, shapes_with_ids
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,16 +50,7 @@ def ddp_run(shapes, tmp_path_factory):
         str(out / "model.pt"),
         "--epochs",
         "1",
-        "--batch-size",
-        "2",
-        "--workers",
-        "0",
-        "--min-size",
-        "64",
-        "--max-size",
-        "128",
-        "--device",
-        "cpu",
+        *QUICK_CLI_ARGS,
         "--progress",
         "jsonl",
         "--debug-dump-weights",

@@ -14,21 +14,16 @@ import pytest
 from core.checkpoint import load_checkpoint
 from core.cli import main as cli_main
 from core.training.progress import JsonlReporter, TerminalReporter, step_event
-from tests._training_helpers import shapes_with_ids
+from tests._training_helpers import QUICK_CLI_ARGS, shapes_with_ids
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK = [
-    "--batch-size",
-    "2",
-    "--workers",
-    "0",
-    "--min-size",
-    "64",
-    "--max-size",
-    "128",
-    "--device",
-    "cpu",
-]
+QUICK = QUICK_CLI_ARGS
+
+
+def _train_args(shapes: Path, checkpoint: Path, epochs: int) -> list[str]:
+    """`maskloop train` arguments for a quick jsonl run on the shapes fixture."""
+    return ["train", str(shapes), "--images", str(shapes.parent / "images"), "--out",
+            str(checkpoint), "--epochs", str(epochs), "--progress", "jsonl", *QUICK]  # fmt: skip
 
 
 def _events(text: str) -> list[dict]:
@@ -43,21 +38,7 @@ def shapes(tmp_path_factory) -> Path:
 
 def test_train_jsonl_then_predict_emits_the_coco_files_non_contiguous_ids(shapes, tmp_path, capsys):
     checkpoint = tmp_path / "model.pt"
-    code = cli_main(
-        [
-            "train",
-            str(shapes),
-            "--images",
-            str(shapes.parent / "images"),
-            "--out",
-            str(checkpoint),
-            "--epochs",
-            "2",
-            "--progress",
-            "jsonl",
-            *QUICK,
-        ]
-    )
+    code = cli_main(_train_args(shapes, checkpoint, epochs=2))
     captured = capsys.readouterr()
     assert code == 0, captured.err
     events = _events(captured.out)
@@ -95,21 +76,7 @@ def test_sigint_stops_after_a_step_and_leaves_a_checkpoint_and_a_cancelled_done_
     shapes, tmp_path
 ):
     checkpoint = tmp_path / "cancelled.pt"
-    command = [
-        sys.executable,
-        "main.py",
-        "train",
-        str(shapes),
-        "--images",
-        str(shapes.parent / "images"),
-        "--out",
-        str(checkpoint),
-        "--epochs",
-        "50",
-        "--progress",
-        "jsonl",
-        *QUICK,
-    ]
+    command = [sys.executable, "main.py", *_train_args(shapes, checkpoint, epochs=50)]
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -140,9 +107,7 @@ def test_reader_closing_the_pipe_then_sigterm_still_ends_with_a_checkpoint(shape
     """The program reading the jsonl stream quits (closing the pipe), then the run is
     terminated: no traceback, and the checkpoint is still written."""
     checkpoint = tmp_path / "orphan.pt"
-    command = [sys.executable, "main.py", "train", str(shapes), "--images",
-               str(shapes.parent / "images"), "--out", str(checkpoint), "--epochs", "50",
-               "--progress", "jsonl", *QUICK]  # fmt: skip
+    command = [sys.executable, "main.py", *_train_args(shapes, checkpoint, epochs=50)]
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -5,6 +5,10 @@ sizes and rotations, partly overlapping, over noise, gradients or stripes so the
 to learn shape rather than "anything that is not flat grey". Written as PNG files plus a COCO
 JSON with compressed RLE masks. Deterministic for a seed; ~300 images take a few seconds.
 Used by `maskloop demo` and by tests that train a tiny model.
+
+`style="plain"` draws the easier set that from-scratch detectors are usually shown on:
+flat backgrounds and shapes that never overlap. Benchmarks use it to tell how much of a
+score is the trainer and how much the difficulty of the textured default.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ SHAPE_CATEGORIES: tuple[dict[str, Any], ...] = (
 )
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
+SHAPE_STYLES = ("textured", "plain")
 
 # An occluded shape must keep at least this share of its pixels, so every instance stays
 # recognisable (a sliver left by an overlap would be an unfair label).
@@ -41,7 +46,12 @@ class _Shape:
     mask: np.ndarray  # bool H x W, before occlusion by later shapes
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def _plain_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    base = rng.integers(40, 216, size=3).astype(np.float32)
+    return np.clip(base + rng.normal(0, 4, size=(h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def _textured_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     kind = rng.integers(3)
     base = rng.integers(40, 216, size=3).astype(np.float32)
     if kind == 0:  # noise
@@ -82,8 +92,8 @@ def _shape_mask(rng: np.random.Generator, category_id: int, h: int, w: int) -> n
     return mask.astype(bool)
 
 
-def _place_shapes(rng: np.random.Generator, h: int, w: int) -> list[_Shape]:
-    """Pick 1-4 shapes; later ones occlude earlier ones, but only partly."""
+def _place_shapes(rng: np.random.Generator, h: int, w: int, *, min_visible: float) -> list[_Shape]:
+    """Pick 1-4 shapes; later ones occlude earlier ones, keeping `min_visible` of each."""
     wanted = int(rng.integers(1, 5))
     placed: list[_Shape] = []
     for _ in range(wanted * 6):  # a few tries per wanted shape
@@ -94,7 +104,7 @@ def _place_shapes(rng: np.random.Generator, h: int, w: int) -> list[_Shape]:
         trial = [*placed, candidate]
         visible = _visible_masks(trial)
         if all(
-            v.sum() >= max(_MIN_PIXELS, _MIN_VISIBLE * s.mask.sum())
+            v.sum() >= max(_MIN_PIXELS, min_visible * s.mask.sum())
             for v, s in zip(visible, trial, strict=True)
         ):
             placed = trial
@@ -134,13 +144,17 @@ def generate_shapes_dataset(
     seed: int,
     min_size: int = 128,
     max_size: int = 160,
+    style: str = "textured",
 ) -> Path:
     """Write `n_images` shape images under `out_dir/images/` and `out_dir/annotations.json`.
 
     Image sides are drawn from [min_size, max_size]. Returns the path of the COCO JSON;
     its `file_name`s are relative to `out_dir/images/`. Category ids are 1 circle,
-    2 square, 3 triangle.
+    2 square, 3 triangle. `style` is "textured" (noise, gradient or stripe backgrounds;
+    shapes may hide up to 45% of each other) or "plain" (flat backgrounds, no overlaps).
     """
+    if style not in SHAPE_STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(SHAPE_STYLES)}")
     if n_images < 1:
         raise ValueError("n_images must be at least 1")
     if not 32 <= min_size <= max_size:
@@ -154,8 +168,12 @@ def generate_shapes_dataset(
     digits = max(4, len(str(n_images)))
     for index in range(n_images):
         w, h = (int(v) for v in rng.integers(min_size, max_size + 1, size=2))
-        canvas = _background(rng, h, w)
-        shapes = _place_shapes(rng, h, w)
+        if style == "plain":
+            canvas = _plain_background(rng, h, w)
+            shapes = _place_shapes(rng, h, w, min_visible=1.0)
+        else:
+            canvas = _textured_background(rng, h, w)
+            shapes = _place_shapes(rng, h, w, min_visible=_MIN_VISIBLE)
         for shape in shapes:
             canvas[shape.mask] = _distinct_colour(rng, canvas[shape.mask])
         image_id = index + 1
@@ -176,7 +194,10 @@ def generate_shapes_dataset(
                 }
             )
     dataset = {
-        "info": {"description": f"MaskLoop synthetic shapes (seed {seed})", "version": "1"},
+        "info": {
+            "description": f"MaskLoop synthetic shapes ({style}, seed {seed})",
+            "version": "1",
+        },
         "licenses": [],
         "images": images,
         "annotations": annotations,

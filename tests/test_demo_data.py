@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import cv2
 import numpy as np
+import pytest
 from pycocotools import mask as mask_utils
 
 from core.demo_data import generate_shapes_dataset
@@ -68,3 +70,44 @@ def test_same_seed_gives_identical_files_and_other_seeds_differ(tmp_path):
             tmp_path / "b/images" / name
         ).read_bytes()
     assert json.loads(a.read_text())["annotations"] != json.loads(c.read_text())["annotations"]
+
+
+def _convexity(mask: np.ndarray) -> float:
+    """Mask area over the area of its convex hull (1.0 for an uncut circle or polygon)."""
+    points = cv2.findNonZero(mask.astype(np.uint8))
+    hull = cv2.convexHull(points)
+    hull_mask = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(hull_mask, [hull], 1)
+    return float(mask.sum()) / float(hull_mask.sum())
+
+
+def test_plain_style_has_flat_backgrounds_and_whole_shapes(tmp_path):
+    plain = json.loads(
+        generate_shapes_dataset(tmp_path / "p", n_images=40, seed=1, style="plain").read_text()
+    )
+    textured = json.loads(generate_shapes_dataset(tmp_path / "t", n_images=40, seed=1).read_text())
+
+    def background_spread(data, folder):
+        spreads = []
+        for image in data["images"]:
+            pixels = read_image(folder / "images" / image["file_name"]).astype(float)
+            covered = np.zeros(pixels.shape[:2], bool)
+            for ann in data["annotations"]:
+                if ann["image_id"] == image["id"]:
+                    covered |= mask_utils.decode(ann["segmentation"]).astype(bool)
+            spreads.append(pixels[~covered].std(axis=0).max())
+        return max(spreads)
+
+    assert background_spread(plain, tmp_path / "p") < 6  # flat colour plus faint noise
+    assert background_spread(textured, tmp_path / "t") > 15
+
+    def least_convex(data):
+        return min(_convexity(mask_utils.decode(a["segmentation"])) for a in data["annotations"])
+
+    assert least_convex(plain) > 0.88  # no shape is cut by another (small triangles: ~0.92)
+    assert least_convex(textured) < 0.8  # occlusion cuts some (rings, bitten polygons)
+
+
+def test_unknown_style_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="plain"):
+        generate_shapes_dataset(tmp_path, n_images=1, seed=1, style="glossy")

@@ -46,6 +46,9 @@ class AddAnnotation(QUndoCommand):
         """The stored id, known after the first redo (push)."""
         return self._ann.id
 
+    def concerns_proposals(self) -> bool:
+        return is_proposal(self._ann)
+
     def redo(self) -> None:
         self._ann = self._doc.add(self._ann)
 
@@ -61,6 +64,9 @@ class DeleteAnnotation(QUndoCommand):
         super().__init__(text)
         self._doc = doc
         self._ann = doc.stored_annotation(ann_id)
+
+    def concerns_proposals(self) -> bool:
+        return is_proposal(self._ann)  # undo would bring back a proposal the model replaced
 
     def redo(self) -> None:
         self._doc.remove(self._ann.id)
@@ -86,6 +92,9 @@ class EditAnnotation(QUndoCommand):
     def annotation_id(self) -> int:
         return self._new.id
 
+    def concerns_proposals(self) -> bool:
+        return is_proposal(self._old) or is_proposal(self._new)
+
     def redo(self) -> None:
         self._doc.update(self._new)
 
@@ -104,6 +113,9 @@ class SetReviewState(QUndoCommand):
         self._ann_id = ann_id
         self._old_state = doc.stored_annotation(ann_id).state
         self._new_state = state
+
+    def concerns_proposals(self) -> bool:
+        return ReviewState.PROPOSED in (self._old_state, self._new_state)
 
     def redo(self) -> None:
         self._doc.set_state(self._ann_id, self._new_state)
@@ -129,6 +141,9 @@ class MacroCommand(QUndoCommand):
 
     def __len__(self) -> int:
         return len(self._commands)
+
+    def concerns_proposals(self) -> bool:
+        return any(getattr(c, "concerns_proposals", lambda: True)() for c in self._commands)
 
     def redo(self) -> None:
         for command in self._commands:

@@ -29,6 +29,12 @@ def is_proposal(ann: Annotation) -> bool:
     return ann.source == Source.MODEL and ann.state == ReviewState.PROPOSED
 
 
+def _concerns_proposals(command: object) -> bool:
+    """Whether an undo command touched a pending proposal; unknown commands are assumed to."""
+    check = getattr(command, "concerns_proposals", None)
+    return True if check is None else bool(check())
+
+
 class ImageDocument(QObject):
     """One image's annotations; every change goes to the store before any signal fires."""
 
@@ -69,14 +75,28 @@ class ImageDocument(QObject):
         return ann_id in self._annotations
 
     def reload(self) -> None:
-        """Re-read everything from the store (e.g. new proposals arrived) and emit `reset`.
+        """Re-read everything from the store (e.g. after categories were merged) and emit `reset`.
 
-        The undo history is kept only when it still makes sense: commands refer to
-        annotations by id, and replaced proposals get new ids, so the stack is cleared.
+        The undo history is cleared: its commands hold copies of annotations as they were,
+        which may name categories or ids that no longer exist.
         """
         self._image = self.store.get_image(self.image_id)
         self._load()
         self.undo_stack.clear()
+        self.reset.emit()
+
+    def reload_proposals(self) -> None:
+        """Re-read after the model replaced this image's pending proposals; emit `reset`.
+
+        Replaced proposals are gone under their ids, so a command that touched one cannot
+        be undone faithfully and the history is cleared. Otherwise (the annotator drew or
+        edited their own annotations while the model was still working) it is kept.
+        """
+        self._image = self.store.get_image(self.image_id)
+        self._load()
+        stack = self.undo_stack
+        if any(_concerns_proposals(stack.command(i)) for i in range(stack.count())):
+            stack.clear()
         self.reset.emit()
 
     def _load(self) -> None:

@@ -133,8 +133,41 @@ def test_proposals_reload_replaces_items_and_clears_history(qtbot, tmp_path):
     canvas.view.select_annotation(high.id)
     canvas.view.accept_selected()
     canvas.store.replace_proposals(canvas.image_id, [proposal(1, (5, 5, 10, 10), 0.99)], "m2")
-    canvas.doc.reload()
+    canvas.doc.reload_proposals()
     ids = sorted(a.id for a in canvas.doc.annotations())
     assert high.id in ids and mid.id not in ids and len(ids) == 2
     assert all(canvas.view.item_for(i) is not None for i in ids)
+    assert canvas.doc.undo_stack.count() == 0
+
+
+def test_own_drawing_stays_undoable_when_proposals_arrive(qtbot, tmp_path):
+    canvas = make_canvas(qtbot, tmp_path)
+    canvas.view.set_tool("box")
+    drag(canvas.view, (10, 10), (60, 40))  # drawn while the model is still working
+    (drawn,) = canvas.stored()
+    canvas.store.replace_proposals(canvas.image_id, [proposal(1, (80, 80, 20, 20), 0.9)], "m")
+    canvas.doc.reload_proposals()
+    assert canvas.doc.undo_stack.count() == 1
+    (arrived,) = [a for a in canvas.stored() if a.source == Source.MODEL]
+    assert canvas.view.item_for(arrived.id) is not None
+
+    canvas.doc.undo_stack.undo()
+    assert [a.id for a in canvas.stored()] == [arrived.id]
+    assert canvas.view.item_for(drawn.id) is None
+    canvas.doc.undo_stack.redo()
+    assert sorted(a.id for a in canvas.stored()) == sorted([drawn.id, arrived.id])
+    assert canvas.stored_one(drawn.id).bbox == drawn.bbox
+
+
+def test_rejecting_then_new_proposals_clears_history(qtbot, tmp_path):
+    canvas, (high, *_) = _proposal_canvas(qtbot, tmp_path)
+    canvas.view.set_tool("box")
+    drag(canvas.view, (5, 100), (40, 130))
+    assert canvas.doc.undo_stack.count() == 1
+    canvas.view.set_tool("select")
+    canvas.view.select_annotation(high.id)
+    canvas.view.reject_selected()
+    canvas.store.replace_proposals(canvas.image_id, [proposal(1, (5, 5, 10, 10), 0.99)], "m2")
+    canvas.doc.reload_proposals()
+    # Undoing the reject would bring back a proposal the model has since replaced.
     assert canvas.doc.undo_stack.count() == 0

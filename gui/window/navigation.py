@@ -105,13 +105,11 @@ class NavigationMixin:
     def reload_document(self: Any, image_id: int) -> None:
         """New proposals were stored for this image: re-read it if it is open.
 
-        Its undo history is cleared: older commands refer to proposals that were replaced.
+        Its undo history survives unless a command touched a proposal that was replaced.
         """
         document = self.documents.get(image_id)
-        if document is None:
-            return
-        document.undo_stack.clear()
-        document.reload()
+        if document is not None:
+            document.reload_proposals()
 
     # ---- review --------------------------------------------------------------------------
     def accept_review_next(self: Any) -> None:

@@ -119,9 +119,9 @@ class MainWindow(MenusMixin, NavigationMixin, ProposalsMixin, QMainWindow):
         self.stack.setCurrentWidget(self.canvas)
         self._set_project_ui_visible(True)
         self.start_proposals(store.path)
-        first = self.image_list.neighbour(None, 0)
-        if first is not None:
-            self.go_to_image(first)
+        start = self.start_image()
+        if start is not None:
+            self.go_to_image(start)
         self.update_title()
         self.canvas.setFocus()
         return True

@@ -245,3 +245,29 @@ def test_every_action_tooltip_names_its_shortcut(qtbot, tmp_path):
             tip = window.actions[spec.name].toolTip()
             keys = QKeySequence(spec.shortcuts[0]).toString(QKeySequence.SequenceFormat.NativeText)
             assert tip.endswith(")") and keys in tip, (spec.name, tip)
+
+
+def test_reopening_a_project_starts_at_the_image_last_shown(qtbot, tmp_path):
+    project = make_project(tmp_path, count=80)
+    window = _window(qtbot, tmp_path)
+    window.resize(900, 500)
+    window.open_project(project)
+    listed = window.image_list
+    target = listed.model.image_id_at(70)
+    window.go_to_image(target)
+    window.close_project()
+
+    window.open_project(project)
+    assert window.current_image_id == target
+    assert listed.current_image_id() == target
+    view = listed.view
+    row_rect = view.visualRect(view.currentIndex())
+    assert view.viewport().rect().contains(row_rect)  # scrolled to it, not left at the top
+
+
+def test_a_project_whose_last_image_is_gone_starts_at_the_first(qtbot, tmp_path, project):
+    with ProjectStore.open(project) as store:
+        store.set_setting("last_image", 10_000)
+    window = _window(qtbot, tmp_path)
+    window.open_project(project)
+    assert window.current_document.image.file_name == "img_0000.png"

@@ -2,11 +2,13 @@
 
 Each visited image gets one ImageDocument (and so one QUndoStack in the window's
 QUndoGroup; the active stack is the current image's, so Ctrl+Z undoes on the image you
-look at). The last `MAX_DOCUMENTS` documents are kept, with their undo history.
+look at). The last `MAX_DOCUMENTS` documents are kept, with their undo history. The project
+remembers the image last shown, and reopening it starts there.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from PySide6.QtGui import QImage
@@ -16,6 +18,7 @@ from gui.dialogs.errors import show_error
 
 MAX_DOCUMENTS = 64
 PREFETCH_IMAGES = 3  # proposals and pixels are prepared this many images ahead
+LAST_IMAGE_SETTING = "last_image"  # project setting: where reopening the project starts
 
 
 class NavigationMixin:
@@ -59,6 +62,20 @@ class NavigationMixin:
         self.image_loader.preload([(i, self.store.image_path(i)) for i in following])
         self.request_proposals(image_id, following)
         self.update_title()
+        self._remember_image(image_id)
+
+    def start_image(self: Any) -> int | None:
+        """Where an opened project starts: the image last shown if still listed, else the first."""
+        last = self.store.get_setting(LAST_IMAGE_SETTING)
+        if isinstance(last, int) and self.image_list.model.row_of(last) is not None:
+            return last
+        return self.image_list.neighbour(None, 0)
+
+    def _remember_image(self: Any, image_id: int) -> None:
+        # Only a convenience for the next opening: a failed write (a full disk, say) is not
+        # worth a dialog here, and the annotator's own edits report it anyway.
+        with contextlib.suppress(MaskLoopError):
+            self.store.set_setting(LAST_IMAGE_SETTING, image_id)
 
     def next_image(self: Any) -> None:
         self._step(1)

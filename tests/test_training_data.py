@@ -335,6 +335,14 @@ def test_grouped_batches_never_mix_aspect_ratio_groups():
         assert len({groups[i] for i in batch}) == 1
 
 
+def test_slightly_portrait_and_slightly_landscape_images_never_share_a_batch():
+    # Padded together they would make a square batch: a third more pixels to convolve.
+    portrait, landscape, square = (140, 150), (150, 140), (144, 144)
+    groups = aspect_ratio_groups([portrait, landscape, square])
+    assert groups[0] != groups[1]
+    assert groups[2] == groups[1]  # a square image pads into a landscape batch for free
+
+
 def test_warmup_then_cosine_ends_at_the_planned_total():
     schedule = LrSchedule(ScheduleSpec(base_lr=0.1, warmup_steps=10), total_steps=100)
     assert schedule.lr_at(0) == pytest.approx(0.1 * 0.001)

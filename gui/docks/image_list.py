@@ -12,7 +12,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -259,7 +266,14 @@ class ImageListDock(QDockWidget):
             self.view.scrollTo(index)
         finally:
             self._selecting = False
+        # Right after the list is filled (a project just opened) the view has not laid out its
+        # rows yet and the scroll above lands nowhere: repeat it once the layout has run.
+        QTimer.singleShot(0, self, lambda: self._scroll_to(QPersistentModelIndex(index)))
         return True
+
+    def _scroll_to(self, index: QPersistentModelIndex) -> None:
+        if index.isValid():
+            self.view.scrollTo(self.model.index(index.row()))
 
     def neighbour(self, image_id: int | None, step: int) -> int | None:
         """The image `step` rows away in display order (the first one when not listed)."""

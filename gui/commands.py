@@ -17,7 +17,7 @@ from PySide6.QtGui import QUndoCommand
 from core import masks
 from core.model import Annotation, ReviewState
 from gui.canvas.mask_raster import tight_bbox
-from gui.document import ImageDocument, is_proposal
+from gui.document import ImageDocument, command_concerns_proposals, is_proposal
 
 
 def annotation_with_mask(ann: Annotation, mask: np.ndarray) -> Annotation:
@@ -143,7 +143,7 @@ class MacroCommand(QUndoCommand):
         return len(self._commands)
 
     def concerns_proposals(self) -> bool:
-        return any(getattr(c, "concerns_proposals", lambda: True)() for c in self._commands)
+        return any(command_concerns_proposals(c) for c in self._commands)
 
     def redo(self) -> None:
         for command in self._commands:

@@ -29,7 +29,7 @@ def is_proposal(ann: Annotation) -> bool:
     return ann.source == Source.MODEL and ann.state == ReviewState.PROPOSED
 
 
-def _concerns_proposals(command: object) -> bool:
+def command_concerns_proposals(command: object) -> bool:
     """Whether an undo command touched a pending proposal; unknown commands are assumed to."""
     check = getattr(command, "concerns_proposals", None)
     return True if check is None else bool(check())
@@ -95,7 +95,7 @@ class ImageDocument(QObject):
         self._image = self.store.get_image(self.image_id)
         self._load()
         stack = self.undo_stack
-        if any(_concerns_proposals(stack.command(i)) for i in range(stack.count())):
+        if any(command_concerns_proposals(stack.command(i)) for i in range(stack.count())):
             stack.clear()
         self.reset.emit()
 

@@ -18,7 +18,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import torch
 
 from core.errors import CheckpointError
 from core.model import Category
-from core.models import ARCHITECTURES
+from core.models import ARCHITECTURES, LEGACY_ARCHITECTURES, legacy_architecture
 
 FORMAT = "maskloop-checkpoint"
 VERSION = 1
@@ -179,6 +179,7 @@ def load_checkpoint(
         isinstance(v, torch.Tensor) for v in state_dict.values()
     ):
         raise CheckpointError(f"checkpoint {path} has no valid state dict")
+    meta = replace(meta, arch=legacy_architecture(meta.arch, state_dict))
     _check_consistent(path, state_dict, meta)
     return state_dict, meta
 
@@ -186,7 +187,7 @@ def load_checkpoint(
 def _check_consistent(
     path: Path, state_dict: dict[str, torch.Tensor], meta: CheckpointMeta
 ) -> None:
-    if meta.arch not in ARCHITECTURES:
+    if meta.arch not in ARCHITECTURES + LEGACY_ARCHITECTURES:
         raise CheckpointError(
             f"checkpoint {path} is for architecture {meta.arch!r}, which this MaskLoop does not "
             f"know ({', '.join(ARCHITECTURES)})"

@@ -29,12 +29,15 @@ from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 ARCHITECTURES = ("lite", "r50-fpn", "r50-fpn-v2")
+# Architectures only read back from older checkpoints; never offered for new training.
+LEGACY_ARCHITECTURES = ("lite-c5",)
 DEFAULT_ARCHITECTURE = "r50-fpn-v2"
 
 # Image rescaling each architecture uses unless told otherwise (MaskRCNN's min_size/max_size).
 # The r50 models keep torchvision's COCO settings, which their weights were trained with.
 DEFAULT_IMAGE_SIZES: dict[str, tuple[int, int]] = {
     "lite": (256, 640),
+    "lite-c5": (256, 640),
     "r50-fpn": (800, 1333),
     "r50-fpn-v2": (800, 1333),
 }
@@ -61,27 +64,28 @@ _PREDICTOR_ROWS: dict[str, int] = {
 _ROI_SAMPLING = 1
 
 
-def _build_lite(*, num_classes: int, **overrides: Any) -> MaskRCNN:
+def _lite(*, num_classes: int, stages: int, **overrides: Any) -> MaskRCNN:
     """A ResNet-18 FPN Mask R-CNN with 64-channel features and slim heads.
 
     Sized to train from scratch on a CPU in minutes on ~128-640 px images: default-width
     heads (256 channels, 1024-wide box MLP) cost about 15x more for little gain there.
+    `stages` is how many ResNet stages feed the pyramid (3: up to stride 16; 4: up to 32).
     """
     channels = 64
     body = resnet18(weights=None, norm_layer=nn.BatchNorm2d)
+    stage_channels = [64, 128, 256, 512][:stages]
     backbone = BackboneWithFPN(
         body,
-        return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
-        in_channels_list=[64, 128, 256, 512],
+        return_layers={f"layer{i + 1}": str(i) for i in range(stages)},
+        in_channels_list=stage_channels,
         out_channels=channels,
         extra_blocks=LastLevelMaxPool(),
     )
-    # One size per pyramid level (strides 4..64), smaller than torchvision's 32..512
-    # because objects in small images are small.
-    anchors = AnchorGenerator(
-        sizes=((16,), (32,), (64,), (128,), (256,)), aspect_ratios=((0.5, 1.0, 2.0),) * 5
-    )
-    feature_names = ["0", "1", "2", "3"]
+    # One size per pyramid level (the stages' strides, then the max-pool level), smaller
+    # than torchvision's 32..512 because objects in small images are small.
+    sizes = tuple((16 * 2**level,) for level in range(stages + 1))
+    anchors = AnchorGenerator(sizes=sizes, aspect_ratios=((0.5, 1.0, 2.0),) * len(sizes))
+    feature_names = [str(i) for i in range(stages)]
     min_size, max_size = DEFAULT_IMAGE_SIZES["lite"]
     settings: dict[str, Any] = {
         "min_size": min_size,
@@ -114,6 +118,22 @@ def _build_lite(*, num_classes: int, **overrides: Any) -> MaskRCNN:
     return model
 
 
+def _build_lite(*, num_classes: int, **overrides: Any) -> MaskRCNN:
+    """lite: ResNet-18 stages 1-3 (strides 4-16) into the pyramid, no stage 4.
+
+    Stage 4 holds 8.4 of ResNet-18's 11.2 M parameters and sees small images as a 3 x 4
+    grid. Without it a step is 1.25x faster (165 against 207 ms, 4 images at 96 px) and,
+    trained from scratch for 4 minutes on the textured shapes set, held-out mask AP rose
+    from 0.41 to 0.56 (seed 0) and from 0.36 to 0.53 (seed 1).
+    """
+    return _lite(num_classes=num_classes, stages=3, **overrides)
+
+
+def _build_lite_c5(*, num_classes: int, **overrides: Any) -> MaskRCNN:
+    """lite as MaskLoop built it before (stages 1-4): loads the checkpoints it trained."""
+    return _lite(num_classes=num_classes, stages=4, **overrides)
+
+
 def _calm_mask_logits(predictor: MaskRCNNPredictor) -> None:
     """Start the mask logits near zero.
 
@@ -141,6 +161,7 @@ def _build_r50_fpn_v2(*, num_classes: int, **overrides: Any) -> MaskRCNN:
 
 _BUILDERS: dict[str, Callable[..., MaskRCNN]] = {
     "lite": _build_lite,
+    "lite-c5": _build_lite_c5,
     "r50-fpn": _build_r50_fpn,
     "r50-fpn-v2": _build_r50_fpn_v2,
 }
@@ -150,6 +171,17 @@ def check_architecture(arch: str) -> str:
     """Return `arch` if it names a known architecture, else raise ValueError listing them."""
     if arch not in _BUILDERS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return arch
+
+
+def legacy_architecture(arch: str, state_dict: Mapping[str, torch.Tensor]) -> str:
+    """The architecture a checkpoint's weights were really built for.
+
+    lite checkpoints written before lite dropped ResNet stage 4 carry its weights; they are
+    rebuilt with that layout ("lite-c5") so they keep loading and fine-tuning.
+    """
+    if arch == "lite" and "backbone.body.layer4.0.conv1.weight" in state_dict:
+        return "lite-c5"
     return arch
 
 

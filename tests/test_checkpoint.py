@@ -113,3 +113,21 @@ def test_truncated_checkpoint_is_refused(tmp_path):
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="cannot be read"):
         load_checkpoint(path)
+
+
+def test_lite_checkpoint_of_the_older_layout_still_loads_and_predicts(tmp_path):
+    # lite used ResNet stage 4 until it was dropped; such checkpoints say arch "lite".
+    torch.manual_seed(0)
+    older = build_model("lite-c5", num_classes=4).eval()
+    path = save_checkpoint(tmp_path / "old.pt", older.state_dict(), _meta())
+    state_dict, meta = load_checkpoint(path)
+    assert meta.arch == "lite-c5"
+
+    from core.detector import Detector
+
+    detector = Detector.from_checkpoint(path, device="cpu")
+    for key, value in older.state_dict().items():
+        torch.testing.assert_close(detector.model.state_dict()[key], value)
+    assert (
+        "backbone.body.layer4.0.conv1.weight" not in build_model("lite", num_classes=4).state_dict()
+    )

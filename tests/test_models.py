@@ -34,6 +34,8 @@ def test_lite_is_slim_and_sized_for_small_images():
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(lite) < count(r50) / 3
     assert lite.backbone.out_channels == 64
+    assert not hasattr(lite.backbone.body, "layer4")  # stride 16 is deep enough for small images
+    assert len(lite.rpn.anchor_generator.sizes) == 4  # strides 4, 8, 16 and the pooled 32
     assert all(p.requires_grad for p in lite.backbone.parameters())  # trainable from scratch
     assert image_size_settings(lite) == (256, 640)
 

@@ -35,6 +35,7 @@ class ArchDefaults:
 
 ARCH_DEFAULTS: dict[str, ArchDefaults] = {
     "lite": ArchDefaults(lr=0.02, batch_size=4, warmup_steps=60, epochs=40),
+    "lite-c5": ArchDefaults(lr=0.02, batch_size=4, warmup_steps=60, epochs=40),  # older lite
     "r50-fpn": ArchDefaults(lr=0.005, batch_size=2, warmup_steps=100, epochs=12),
     "r50-fpn-v2": ArchDefaults(lr=0.005, batch_size=2, warmup_steps=100, epochs=12),
 }

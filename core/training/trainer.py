@@ -188,7 +188,7 @@ class _Run:
             # Linear scaling rule: the default suits the default batch; a bigger batch (or
             # DDP, which sums the batches of all processes) takes a proportionally larger step.
             lr = defaults.lr * batch_size * self.ctx.world_size / defaults.batch_size
-            if start.fine_tuning and start.arch == "lite":
+            if start.fine_tuning and start.arch in ("lite", "lite-c5"):
                 lr *= FINETUNE_LR_FACTOR
         if self.ctx.is_distributed and self.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -268,7 +268,10 @@ class ImageListDock(QDockWidget):
             self._selecting = False
         # Right after the list is filled (a project just opened) the view has not laid out its
         # rows yet and the scroll above lands nowhere: repeat it once the layout has run.
-        QTimer.singleShot(0, self, lambda: self._scroll_to(QPersistentModelIndex(index)))
+        # A persistent index, made now: the model may be reset or replaced before the timer
+        # fires, and a plain index would then point at freed memory.
+        target = QPersistentModelIndex(index)
+        QTimer.singleShot(0, self, lambda: self._scroll_to(target))
         return True
 
     def _scroll_to(self, index: QPersistentModelIndex) -> None:

@@ -33,9 +33,10 @@ class ArchDefaults:
     clip_norm: float = 10.0
 
 
+_LITE_DEFAULTS = ArchDefaults(lr=0.02, batch_size=4, warmup_steps=60, epochs=40)
 ARCH_DEFAULTS: dict[str, ArchDefaults] = {
-    "lite": ArchDefaults(lr=0.02, batch_size=4, warmup_steps=60, epochs=40),
-    "lite-c5": ArchDefaults(lr=0.02, batch_size=4, warmup_steps=60, epochs=40),  # older lite
+    "lite": _LITE_DEFAULTS,
+    "lite-c5": _LITE_DEFAULTS,  # lite's older layout, fine-tuned from its checkpoints
     "r50-fpn": ArchDefaults(lr=0.005, batch_size=2, warmup_steps=100, epochs=12),
     "r50-fpn-v2": ArchDefaults(lr=0.005, batch_size=2, warmup_steps=100, epochs=12),
 }

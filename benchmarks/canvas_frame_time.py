@@ -28,7 +28,7 @@ from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core import masks  # noqa: E402
-from core.model import Annotation, ReviewState, Source  # noqa: E402
+from core.records import Annotation, ReviewState, Source  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
 from gui.canvas.view import CanvasView  # noqa: E402
 from gui.document import ImageDocument  # noqa: E402

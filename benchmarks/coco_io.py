@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.coco_export import export_coco  # noqa: E402
-from core.coco_import import import_coco  # noqa: E402
+from core.coco.exporter import export_coco  # noqa: E402
+from core.coco.importer import import_coco  # noqa: E402
 from core.masks import encode_mask  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
 

@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.detector import Detector  # noqa: E402
-from core.models import build_model  # noqa: E402
+from core.detection.architectures import build_model  # noqa: E402
+from core.detection.detector import Detector  # noqa: E402
 
 
 def textured_images(n: int, width: int = 640, height: int = 480, seed: int = 0) -> list[np.ndarray]:
@@ -48,7 +48,7 @@ def random_detector(arch: str) -> Detector:
     torch.manual_seed(0)
     num_classes = 4 if arch == "lite" else 91
     model = build_model(arch, num_classes=num_classes)
-    from core.model import Category
+    from core.records import Category
 
     categories = [Category(i, f"class {i}") for i in range(1, num_classes)]
     return Detector(

@@ -4,11 +4,11 @@ held-out images, printing mask AP against training minutes.
     python benchmarks/train_acceptance.py [--minutes 4] [--images 300] [--test-images 60]
                                           [--style textured|plain]
 
-Trains on ~300 synthetic images (128-160 px, 3 classes, core.demo_data, seed 1) exactly as a
+Trains on ~300 synthetic images (128-160 px, 3 classes, core.demo.shapes, seed 1) exactly as a
 user would, through the CLI with `--progress jsonl`. The trainer evaluates on its automatic
 10% held-out split four times along the budget; each time it keeps a new best checkpoint,
 this script copies it, and afterwards predicts every copy on images generated with another
-seed (2) and scores it with core.evaluate. Target: mask AP >= 0.5 after 4 minutes (goal 0.7).
+seed (2) and scores it with core.evaluation.metrics. Target: mask AP >= 0.5 after 4 minutes (goal 0.7).
 Timings depend on the machine: on a 2-core CPU shared with other jobs a run gets fewer steps
 than on a quiet one, so the printed step count and images/s belong in any report.
 
@@ -31,8 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.demo_data import SHAPE_STYLES, generate_shapes_dataset  # noqa: E402
-from core.evaluate import evaluate  # noqa: E402
+from core.demo.shapes import SHAPE_STYLES, generate_shapes_dataset  # noqa: E402
+from core.evaluation.metrics import evaluate  # noqa: E402
 
 
 def _predict_ap(checkpoint: Path, test_json: Path, out: Path) -> tuple[float, float]:

@@ -3,7 +3,7 @@
     python benchmarks/train_throughput.py [--steps 40] [--batch-size 4] [--rounds 2]
 
 Both run in this process on the same model (lite, same seed and initial weights), the same
-training images (core.demo_data shapes, the trainer's own 90% split), the same augmentation
+training images (core.demo.shapes shapes, the trainer's own 90% split), the same augmentation
 (flip, colour distortion and scale jitter), batch size and CPU thread count:
 
 - baseline: the loop torchvision's detection references boil down to: a DataLoader, then
@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from core.demo_data import generate_shapes_dataset  # noqa: E402
+from core.demo.shapes import generate_shapes_dataset  # noqa: E402
 from core.training import train  # noqa: E402
 from core.training.config import TrainConfig, default_workers  # noqa: E402
 from core.training.data import InstanceDataset, load_coco_dataset, split_holdout  # noqa: E402

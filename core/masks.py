@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 
-from core.model import BBox, Segmentation
+from core.records import BBox, Segmentation
 
 
 def encode_mask(mask: np.ndarray) -> dict[str, Any]:

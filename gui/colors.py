@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor
 
-from core.model import Category
+from core.records import Category
 
 # Distinct, colour-blind-friendly hues (Okabe-Ito plus a few Tableau ones).
 _PALETTE = (

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtGui import QUndoCommand
 
 from core import masks
-from core.model import Annotation, ReviewState
+from core.records import Annotation, ReviewState
 from gui.canvas.mask_raster import tight_bbox
 from gui.document import ImageDocument, command_concerns_proposals, is_proposal
 

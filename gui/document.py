@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from core.errors import ProjectError
-from core.model import Annotation, ImageRecord, ReviewState, Source
+from core.records import Annotation, ImageRecord, ReviewState, Source
 
 if TYPE_CHECKING:
     from core.store import ProjectStore

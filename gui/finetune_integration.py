@@ -15,7 +15,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
-from core.uncertainty import unsure_first_order
+from core.detection.uncertainty import unsure_first_order
 from gui.dialogs.finetune_dialog import FinetuneDialog
 from gui.dialogs.model_history_dialog import ModelHistoryDialog
 

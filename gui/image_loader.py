@@ -1,6 +1,6 @@
 """Decode images off the UI thread, keeping the last few in a small LRU cache.
 
-`core.images.read_image` does the decoding (EXIF, grayscale, 16-bit...) in a QThreadPool
+`core.files.images.read_image` does the decoding (EXIF, grayscale, 16-bit...) in a QThreadPool
 task; the pixels come back as a QImage through a queued signal. Going back and forth
 between neighbouring images hits the cache and shows at once; the window asks for the
 next images ahead of time with `preload`.
@@ -42,7 +42,7 @@ class _DecodeTask(QRunnable):
 
     def run(self) -> None:
         from core.errors import MaskLoopError
-        from core.images import read_image
+        from core.files.images import read_image
 
         try:
             image = qimage_from_rgb(read_image(self._path))

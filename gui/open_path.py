@@ -72,9 +72,9 @@ def build_folder_project(
     """Create or update the folder's project with every image file; returns images added.
 
     Runs in a worker thread (it opens its own store). Sizes come from file headers
-    (core.images.read_image_size), so pixels are never decoded here.
+    (core.files.images.read_image_size), so pixels are never decoded here.
     """
-    from core.images import read_image_size
+    from core.files.images import read_image_size
     from core.store import ProjectStore
 
     files = list_image_files(folder)
@@ -120,7 +120,7 @@ def import_coco_project(
     progress: Progress,
     should_stop: Callable[[], bool],
 ) -> Any:
-    from core.coco_import import import_coco
+    from core.coco.importer import import_coco
     from core.store import ProjectStore
 
     def report(done: int, total: int, *_rest: Any) -> None:

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
-from core.checkpoint import CheckpointMeta, save_checkpoint
-from core.demo_data import generate_shapes_dataset
-from core.images import read_image
-from core.models import build_model
+from core.demo.shapes import generate_shapes_dataset
+from core.detection.architectures import build_model
+from core.detection.checkpoint import CheckpointMeta, save_checkpoint
+from core.files.images import read_image
 
 # Demo category id -> (checkpoint category id, name): deliberately not 1, 2, 3.
 CHECKPOINT_CATEGORIES = {1: (3, "circle"), 2: (7, "square"), 3: (11, "triangle")}

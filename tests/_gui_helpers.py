@@ -13,7 +13,7 @@ from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from core import masks
-from core.model import Annotation, ReviewState, Source
+from core.records import Annotation, ReviewState, Source
 from core.store import ProjectStore
 from gui.canvas.view import CanvasView
 from gui.document import ImageDocument

@@ -1,6 +1,6 @@
 """Small synthetic training sets for the training tests.
 
-The shapes generator (core.demo_data) uses category ids 1, 2, 3; `shapes_with_ids` rewrites
+The shapes generator (core.demo.shapes) uses category ids 1, 2, 3; `shapes_with_ids` rewrites
 them to 3, 7, 11 so every test also checks that non-contiguous ids survive training and
 prediction. Images are 64-80 px and the model runs at 64 px: a step costs a fraction of
 the 128 px one, and a few dozen steps still show the loss falling.
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.demo_data import generate_shapes_dataset
+from core.demo.shapes import generate_shapes_dataset
 from core.training.config import TrainConfig
 
 ID_MAP = {1: 3, 2: 7, 3: 11}

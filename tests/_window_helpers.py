@@ -55,8 +55,8 @@ def make_lite_checkpoint(path: Path, categories: list) -> Path:
     """
     import torch
 
-    from core.checkpoint import CheckpointMeta, save_checkpoint
-    from core.models import build_model, image_size_settings
+    from core.detection.architectures import build_model, image_size_settings
+    from core.detection.checkpoint import CheckpointMeta, save_checkpoint
 
     torch.manual_seed(0)
     model = build_model("lite", num_classes=len(categories) + 1)

@@ -1,4 +1,4 @@
-"""core.checkpoint: one self-describing file, saved atomically, loaded without running code."""
+"""core.detection.checkpoint: one self-describing file, saved atomically, loaded without running code."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pickle
 import pytest
 import torch
 
-from core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from core.detection.architectures import build_model
+from core.detection.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from core.errors import CheckpointError
-from core.model import Category
-from core.models import build_model
+from core.records import Category
 
 
 def _meta(**changes) -> CheckpointMeta:
@@ -123,7 +123,7 @@ def test_lite_checkpoint_of_the_older_layout_still_loads_and_predicts(tmp_path):
     state_dict, meta = load_checkpoint(path)
     assert meta.arch == "lite-c5"
 
-    from core.detector import Detector
+    from core.detection.detector import Detector
 
     detector = Detector.from_checkpoint(path, device="cpu")
     for key, value in older.state_dict().items():

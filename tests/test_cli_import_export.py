@@ -11,7 +11,7 @@ import pytest
 from conftest import TinyCoco
 
 from core.cli import main as cli_main
-from core.model import ReviewState
+from core.records import ReviewState
 from core.store import ProjectStore
 
 REPO = Path(__file__).resolve().parents[1]

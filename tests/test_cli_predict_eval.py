@@ -10,9 +10,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from core.cli import main
-from core.coco_import import import_coco
-from core.evaluate import evaluate
-from core.model import ReviewState, Source
+from core.coco.importer import import_coco
+from core.evaluation.metrics import evaluate
+from core.records import ReviewState, Source
 from core.store import ProjectStore
 from tests._detector_helpers import (
     CHECKPOINT_IDS,

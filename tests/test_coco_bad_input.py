@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import TinyCoco, write_png
 
-from core.coco_import import import_coco
+from core.coco.importer import import_coco
 from core.errors import CocoFormatError
 from core.store import ProjectStore
 

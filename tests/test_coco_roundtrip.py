@@ -18,12 +18,12 @@ from hypothesis.extra.numpy import arrays
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from core import atomic_files
-from core.coco_export import export_coco
-from core.coco_import import import_coco
+from core.coco.exporter import export_coco
+from core.coco.importer import import_coco
 from core.errors import ProjectError
+from core.files import atomic as atomic_files
 from core.masks import decode, encode_mask, mask_iou
-from core.model import Annotation, ReviewState, Source
+from core.records import Annotation, ReviewState, Source
 from core.store import ProjectStore
 
 

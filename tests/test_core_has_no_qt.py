@@ -41,6 +41,8 @@ def test_every_core_module_imports_without_qt_or_gui() -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert "core.store" in report["names"] and "core.cli.import_cmd" in report["names"]
+    assert (
+        "core.store.project_store" in report["names"] and "core.cli.import_cmd" in report["names"]
+    )
     assert report["failures"] == {}
     assert report["loaded"] == []

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import load_checkpoint
 from core.cli import build_parser, run_command
-from core.demo_project import CHECKPOINT_FILE, HELDOUT_FILE, PROJECT_FILE
-from core.model import ImageStatus
+from core.demo.project import CHECKPOINT_FILE, HELDOUT_FILE, PROJECT_FILE
+from core.detection.checkpoint import load_checkpoint
+from core.records import ImageStatus
 from core.store import ProjectStore
 
 TINY = ["--images", "10", "--labelled", "6", "--train-seconds", "2"]

@@ -1,4 +1,4 @@
-"""core.demo_data: a deterministic, well-formed COCO shapes dataset."""
+"""core.demo.shapes: a deterministic, well-formed COCO shapes dataset."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from core.demo_data import generate_shapes_dataset
-from core.images import read_image
+from core.demo.shapes import generate_shapes_dataset
+from core.files.images import read_image
 
 
 def test_dataset_is_well_formed_coco_with_rle_masks(tmp_path):

@@ -1,4 +1,4 @@
-"""core.detector and core.proposals with real (tiny) models: an untrained lite model and a
+"""core.detection.detector and core.detection.proposals with real (tiny) models: an untrained lite model and a
 briefly trained lite checkpoint whose category ids are 3, 7 and 11."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from core.detector import Detection, Detector
+from core.detection.detector import Detection, Detector
+from core.detection.proposals import CategoryMapper, detections_to_annotations, propose_images
 from core.errors import CheckpointError
-from core.evaluate import evaluate
-from core.images import read_image
-from core.model import Category, ReviewState, Source
-from core.proposals import CategoryMapper, detections_to_annotations, propose_images
+from core.evaluation.metrics import evaluate
+from core.files.images import read_image
+from core.records import Category, ReviewState, Source
 from core.store import ProjectStore
 from tests._detector_helpers import (
     CHECKPOINT_IDS,
@@ -154,7 +154,7 @@ def test_proposals_map_categories_by_name_and_drop_unmatched(checkpoint, tmp_pat
     detector = Detector.load(str(checkpoint), device="cpu")
     with _project(tmp_path, [(1, "CIRCLE"), (2, "Square"), (5, "star")]) as store:
         human = store.add_annotation(
-            __import__("core.model", fromlist=["Annotation"]).Annotation(
+            __import__("core.records", fromlist=["Annotation"]).Annotation(
                 image_id=1, category_id=5, bbox=(1, 1, 5, 5)
             )
         )

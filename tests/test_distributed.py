@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import load_checkpoint
+from core.detection.checkpoint import load_checkpoint
 from tests._training_helpers import QUICK_CLI_ARGS, shapes_with_ids
 
 REPO = Path(__file__).resolve().parents[1]

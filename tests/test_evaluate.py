@@ -1,4 +1,4 @@
-"""core.evaluate gives pycocotools' own numbers, for every prediction form it accepts."""
+"""core.evaluation.metrics gives pycocotools' own numbers, for every prediction form it accepts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from core.errors import CocoFormatError
-from core.evaluate import evaluate
+from core.evaluation.metrics import evaluate
 
 
 def _rle(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> dict:

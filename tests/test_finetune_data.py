@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from core.errors import TrainingError
-from core.finetune_data import (
+from core.masks import encode_mask
+from core.records import Annotation, ReviewState, Source
+from core.store import ProjectStore
+from core.training.finetune_data import (
     FinetuneData,
     TrainOptions,
     new_run_dir,
@@ -19,9 +22,6 @@ from core.finetune_data import (
     split_coco,
     train_cli_args,
 )
-from core.masks import encode_mask
-from core.model import Annotation, ReviewState, Source
-from core.store import ProjectStore
 
 
 def _square_rle() -> dict:

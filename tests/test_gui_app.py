@@ -12,7 +12,7 @@ from _window_helpers import make_project, write_images  # noqa: E402
 from PySide6.QtCore import QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.model import ImageStatus  # noqa: E402
+from core.records import ImageStatus  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 from gui.open_path import classify, folder_project_path, prepare_project  # noqa: E402
@@ -62,7 +62,7 @@ def test_opening_a_folder_creates_a_project_beside_it_with_every_image(qtbot, tm
 
 
 def test_opening_a_coco_file_imports_it_next_to_the_json(qtbot, tmp_path, settings):
-    from core.demo_data import generate_shapes_dataset
+    from core.demo.shapes import generate_shapes_dataset
 
     json_path = generate_shapes_dataset(tmp_path / "demo", n_images=3, seed=1)
     window = MainWindow(settings)

@@ -9,7 +9,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
-from core.model import Annotation  # noqa: E402
+from core.records import Annotation  # noqa: E402
 from tests._gui_helpers import (  # noqa: E402
     CAT_A,
     CAT_B,

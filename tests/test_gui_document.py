@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from core.errors import ProjectError  # noqa: E402
-from core.model import Annotation, ReviewState  # noqa: E402
+from core.records import Annotation, ReviewState  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
 from gui.commands import AddAnnotation, DeleteAnnotation, EditAnnotation  # noqa: E402
 from gui.document import ImageDocument  # noqa: E402

@@ -16,10 +16,10 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QMainWindow, QMenu  # noqa: E402
 
+from core.detection.uncertainty import unsure_first_order  # noqa: E402
 from core.masks import encode_mask  # noqa: E402
-from core.model import Annotation, ReviewState, Source  # noqa: E402
+from core.records import Annotation, ReviewState, Source  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
-from core.uncertainty import unsure_first_order  # noqa: E402
 from gui.dialogs.finetune_dialog import FinetuneDialog  # noqa: E402
 from gui.dialogs.model_history_dialog import ModelHistoryDialog  # noqa: E402
 from gui.finetune_integration import install_finetune  # noqa: E402
@@ -46,14 +46,14 @@ class FakeWindow:
         self.models.append(spec)
         self.store.set_setting("model", spec)
         if self._propose:
-            from core.detector import Detector
+            from core.detection.detector import Detector
 
             self.detector = Detector.load(spec, device="cpu")
 
     def refresh_unreviewed_proposals(self) -> None:
         self.refreshes += 1
         if self.detector is not None:
-            from core.proposals import propose_images, unreviewed_image_ids
+            from core.detection.proposals import propose_images, unreviewed_image_ids
 
             propose_images(
                 self.store, self.detector, unreviewed_image_ids(self.store), score_threshold=0.01
@@ -289,7 +289,7 @@ def _perturbed_checkpoint(source: Path, target: Path) -> Path:
     """A second, different model: the same checkpoint with its class scores shifted."""
     import torch
 
-    from core.checkpoint import load_checkpoint, save_checkpoint
+    from core.detection.checkpoint import load_checkpoint, save_checkpoint
 
     state_dict, meta = load_checkpoint(source)
     torch.manual_seed(1)
@@ -303,8 +303,8 @@ def _perturbed_checkpoint(source: Path, target: Path) -> Path:
 def test_hot_swap_replaces_unreviewed_proposals_and_never_touches_reviewed_labels(qtbot, tmp_path):
     from _window_helpers import make_lite_checkpoint, make_project
 
-    from core.detector import Detector
-    from core.proposals import propose_images
+    from core.detection.detector import Detector
+    from core.detection.proposals import propose_images
 
     project = make_project(tmp_path / "p", count=4)
     with ProjectStore.open(project) as store:
@@ -443,8 +443,8 @@ def test_the_real_main_window_offers_fine_tuning_in_its_model_menu(qtbot, tmp_pa
 
 @pytest.mark.slow
 def test_real_lite_training_through_the_dialog_measures_before_after_and_hot_swaps(qtbot, tmp_path):
-    from core.coco_import import import_coco
-    from core.demo_data import generate_shapes_dataset
+    from core.coco.importer import import_coco
+    from core.demo.shapes import generate_shapes_dataset
 
     coco = generate_shapes_dataset(tmp_path / "data", n_images=7, seed=0, min_size=64, max_size=80)
     with ProjectStore.create(tmp_path / "shapes.maskloop", tmp_path / "data" / "images") as store:

@@ -10,7 +10,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from core.model import Annotation, ImageStatus, ReviewState, Source  # noqa: E402
+from core.records import Annotation, ImageStatus, ReviewState, Source  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
 from gui.docks.image_list import STATUS_ROLE, ImageListDock  # noqa: E402
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtGui import QKeySequence  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-from core.model import ReviewState, Source  # noqa: E402
+from core.records import ReviewState, Source  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
 from gui.actions import ACTION_SPECS, shortcut_rows  # noqa: E402
 from gui.dialogs.shortcuts_dialog import ShortcutsDialog  # noqa: E402
@@ -157,7 +157,7 @@ def test_missing_weights_shows_a_dialog_and_the_app_stays_usable(
     def fail(spec, **_kwargs):
         raise WeightsUnavailableError("r50-fpn-v2 COCO weights are not in /hub/checkpoints.")
 
-    monkeypatch.setattr("core.detector.Detector.load", fail)
+    monkeypatch.setattr("core.detection.detector.Detector.load", fail)
     window = _window(qtbot, tmp_path)
     window.open_project(project)
     window.set_model("r50-fpn-v2")
@@ -196,7 +196,7 @@ def test_keyboard_shortcuts_reach_the_window_while_the_canvas_has_focus(qtbot, t
 def test_export_dialog_writes_a_file_pycocotools_loads(qtbot, tmp_path, project):
     from pycocotools.coco import COCO
 
-    from core.model import Annotation
+    from core.records import Annotation
     from gui.dialogs.export_dialog import ExportDialog
 
     window = _window(qtbot, tmp_path)

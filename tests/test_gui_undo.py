@@ -8,7 +8,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from core.model import ReviewState, Source  # noqa: E402
+from core.records import ReviewState, Source  # noqa: E402
 from tests._gui_helpers import (  # noqa: E402
     drag,
     make_canvas,

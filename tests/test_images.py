@@ -1,4 +1,4 @@
-"""core.images: every kind of file becomes H x W x 3 uint8 RGB, or a clear ImageReadError."""
+"""core.files.images: every kind of file becomes H x W x 3 uint8 RGB, or a clear ImageReadError."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from core.errors import ImageReadError
-from core.images import check_image_size, list_image_files, read_image, read_image_size
+from core.files.images import check_image_size, list_image_files, read_image, read_image_size
 from core.store import ProjectStore
 
 EXIF_ORIENTATION = 0x0112

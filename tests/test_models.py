@@ -1,4 +1,4 @@
-"""core.models: the named architectures and adapting class heads to new categories."""
+"""core.detection.architectures: the named architectures and adapting class heads to new categories."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.models.detection import MaskRCNN
 
-from core.models import (
+from core.detection.architectures import (
     ARCHITECTURES,
     build_model,
     image_size_settings,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core import store_schema
 from core.errors import ProjectError
-from core.model import Annotation, ImageStatus, ReviewState, Source
-from core.store import CATEGORY_PALETTE, ProjectStore, RecordNotFound
+from core.records import Annotation, ImageStatus, ReviewState, Source
+from core.store import schema as store_schema
+from core.store.project_store import CATEGORY_PALETTE, ProjectStore, RecordNotFound
 
 
 @pytest.fixture

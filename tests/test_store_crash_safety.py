@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import write_png
 
-from core.coco_export import export_coco
-from core.coco_import import import_coco
+from core.coco.exporter import export_coco
+from core.coco.importer import import_coco
 from core.store import ProjectStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, sys.argv[2])
-    from core.model import Annotation
+    from core.records import Annotation
     from core.store import ProjectStore
     store = ProjectStore.open(sys.argv[1])
     image = store.list_images(limit=1)[0]
@@ -40,7 +40,7 @@ IMPORTER = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, sys.argv[3])
-    from core.coco_import import import_coco
+    from core.coco.importer import import_coco
     from core.store import ProjectStore
     store = ProjectStore.open(sys.argv[1])
     import_coco(sys.argv[2], store, batch_size=20,

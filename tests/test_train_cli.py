@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import load_checkpoint
 from core.cli import main as cli_main
+from core.detection.checkpoint import load_checkpoint
 from core.training.progress import JsonlReporter, TerminalReporter, step_event
 from tests._training_helpers import QUICK_CLI_ARGS, shapes_with_ids
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-import core.checkpoint
+import core.detection.checkpoint
 import core.training.trainer
 import core.training.transforms
-from core.checkpoint import load_checkpoint
+from core.detection.checkpoint import load_checkpoint
 from core.errors import TrainingError
 from core.training.data import Batch
 from core.training.engine import StepRunner, ValidationScores
@@ -172,7 +172,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_checkpoint_intact(
         f.write(b"PK\x03\x04 half a checkpoint")  # the process dies mid-write
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(core.checkpoint.torch, "save", save_then_die)
+    monkeypatch.setattr(core.detection.checkpoint.torch, "save", save_then_die)
     # Each evaluation scores higher than the last, so the second one must write a checkpoint
     # whatever AP a few steps of real training happen to reach.
     rising = iter(range(1, 100))
@@ -288,7 +288,7 @@ def test_lite_trained_for_200_steps_segments_held_out_images(tmp_path: Path):
     training does not work and leaves margin for float differences between machines.
     """
     from core.cli import main as cli_main
-    from core.evaluate import evaluate
+    from core.evaluation.metrics import evaluate
 
     train_json = shapes_with_ids(tmp_path / "train", n_images=160, seed=21)
     test_json = shapes_with_ids(tmp_path / "test", n_images=30, seed=22)

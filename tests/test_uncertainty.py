@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.model import Annotation, ReviewState, Source
-from core.store import ProjectStore
-from core.uncertainty import (
+from core.detection.uncertainty import (
     NO_PROPOSALS_UNCERTAINTY,
     image_uncertainties,
     proposal_uncertainty,
     unsure_first_order,
 )
+from core.records import Annotation, ReviewState, Source
+from core.store import ProjectStore
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""core.weights offline: cached files load through torchvision's cache; absent ones fail fast
+"""core.detection.weights offline: cached files load through torchvision's cache; absent ones fail fast
 with a message naming the file and the folder to put it in."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.coco_classes import coco_categories, coco_label_names
-from core.detector import Detector
+from core.detection.architectures import build_model
+from core.detection.coco_classes import coco_categories, coco_label_names
+from core.detection.detector import Detector
+from core.detection.weights import coco_weights_file, default_architecture, load_coco_state_dict
 from core.errors import WeightsUnavailableError
-from core.models import build_model
-from core.weights import coco_weights_file, default_architecture, load_coco_state_dict
 
 
 def _place_random_weights(arch: str, hub_dir) -> dict[str, torch.Tensor]:

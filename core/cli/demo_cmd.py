@@ -3,7 +3,7 @@
     maskloop demo [DIR] [--no-open] [--images N] [--labelled N] [--train-seconds S]
 
 Synthetic images, the first ones labelled, the rest waiting for proposals, and a briefly
-trained model (see core.demo_project). Running it again on the same folder reuses it.
+trained model (see core.demo.project). Running it again on the same folder reuses it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.demo_project import (
+from core.demo.project import (
     DEFAULT_IMAGES,
     DEFAULT_LABELLED,
     DEFAULT_TRAIN_SECONDS,

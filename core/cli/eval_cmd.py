@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from core.evaluate import IOU_TYPES, category_names, evaluate, load_ground_truth
+from core.evaluation.metrics import IOU_TYPES, category_names, evaluate, load_ground_truth
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.coco_export import export_coco
+    from core.coco.exporter import export_coco
     from core.store import ProjectStore
 
     out = Path(args.out)

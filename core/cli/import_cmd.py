@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.coco_import import import_coco
+    from core.coco.importer import import_coco
     from core.store import ProjectStore
 
     images_dir = Path(args.images)

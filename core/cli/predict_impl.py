@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import distributed
-from core.atomic_files import write_json_atomically
-from core.detector import Detection, Detector, default_device
+from core.detection.detector import Detection, Detector, default_device
 from core.errors import CocoFormatError, ImageReadError
-from core.images import list_image_files, read_image
+from core.files.atomic import write_json_atomically
+from core.files.images import list_image_files, read_image
+from core.training import distributed
 
 
 def _progress(quiet: bool, prefix: str = ""):
@@ -45,7 +45,7 @@ def _progress(quiet: bool, prefix: str = ""):
 
 
 def run_project(args: argparse.Namespace) -> int:
-    from core.proposals import propose_images, unreviewed_image_ids
+    from core.detection.proposals import propose_images, unreviewed_image_ids
     from core.store import ProjectStore
 
     threshold = args.score_threshold

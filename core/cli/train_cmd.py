@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from core.detection.architectures import ARCHITECTURES
 from core.errors import MaskLoopError
-from core.models import ARCHITECTURES
 from core.training.config import TrainConfig
 from core.training.progress import JsonlReporter, TerminalReporter, error_event
 from core.training.schedule import DECAY_KINDS

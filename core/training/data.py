@@ -32,9 +32,9 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from core.errors import MaskLoopError, TrainingError
+from core.files.paths import lexical_join, unsafe_file_name_reason
 from core.masks import decode
-from core.model import Category, Segmentation
-from core.safe_paths import lexical_join, unsafe_file_name_reason
+from core.records import Category, Segmentation
 from core.training.transforms import boxes_from_masks
 
 
@@ -278,7 +278,7 @@ def split_holdout(
 
 
 def _load_pixels(sample: ImageSample) -> np.ndarray | LoadFailure:
-    from core.images import read_image
+    from core.files.images import read_image
 
     try:
         pixels = read_image(sample.path)

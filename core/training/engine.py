@@ -5,7 +5,7 @@ the device, autocast and GradScaler on GPU, gradient clipping, skipping an updat
 gradients are not finite, and retrying a step that ran out of GPU memory with the batch
 split into halves (gradients accumulated, so the effective batch and schedule stay the
 same). `predict_coco_results` and `evaluate_model` turn the model's outputs into a COCO
-results list with the dataset's own category ids and score it with `core.evaluate`.
+results list with the dataset's own category ids and score it with `core.evaluation.metrics`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pycocotools import mask as mask_utils
 from torch import nn
 
 from core.errors import TrainingError
-from core.evaluate import evaluate
+from core.evaluation.metrics import evaluate
 from core.training.data import Batch, LoadFailure
 
 # Consecutive updates with non-finite gradients tolerated before the run is declared diverged.

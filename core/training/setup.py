@@ -4,7 +4,7 @@ Starting points (`--model`):
 - `lite`: randomly initialised, trained from scratch;
 - `r50-fpn`, `r50-fpn-v2`: torchvision's COCO weights, class layers adapted to the dataset;
 - a MaskLoop checkpoint: its weights, class layers adapted when its categories differ.
-Class layers are adapted by name (`core.models.replace_predictors`): a category the start
+Class layers are adapted by name (`core.detection.architectures.replace_predictors`): a category the start
 model knows keeps what it learnt, a new one starts fresh.
 
 Also here: the device and seeding a run uses, and the weights digest the distributed test
@@ -24,17 +24,17 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 from torchvision.models.detection import MaskRCNN
 
-from core.checkpoint import load_checkpoint
-from core.distributed import DistContext
-from core.errors import TrainingError
-from core.models import (
+from core.detection.architectures import (
     ARCHITECTURES,
     DEFAULT_IMAGE_SIZES,
     build_model,
     image_size_settings,
     replace_predictors,
 )
+from core.detection.checkpoint import load_checkpoint
+from core.errors import TrainingError
 from core.training.data import CocoTrainingSet, EvalImages, InstanceDataset, collate
+from core.training.distributed import DistContext
 from core.training.sampler import GroupedBatchSampler, aspect_ratio_groups
 
 
@@ -101,7 +101,7 @@ def build_start_model(
                 spec, num_classes=num_classes, **_size_overrides(min_size, max_size)
             )
             return StartModel(model, spec, spec, fine_tuning=False)
-        from core.weights import COCO_WEIGHTS, load_coco_state_dict
+        from core.detection.weights import COCO_WEIGHTS, load_coco_state_dict
 
         state_dict = load_coco_state_dict(spec, hub_dir=hub_dir)
         coco_labels = list(COCO_WEIGHTS[spec].meta["categories"])

@@ -28,8 +28,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from core.checkpoint import CheckpointMeta, save_checkpoint
-from core.distributed import DistContext, barrier, init_from_env, shutdown
+from core.detection.checkpoint import CheckpointMeta, save_checkpoint
 from core.errors import TrainingError
 from core.training import progress
 from core.training.config import ARCH_DEFAULTS, FINETUNE_LR_FACTOR, TrainConfig, default_workers
@@ -40,6 +39,7 @@ from core.training.data import (
     load_coco_dataset,
     split_holdout,
 )
+from core.training.distributed import DistContext, barrier, init_from_env, shutdown
 from core.training.engine import StepRunner, ThreadChooser, evaluate_model
 from core.training.schedule import BudgetPlanner, LrSchedule, ScheduleSpec
 from core.training.setup import (

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF
 
-from core.model import ReviewState
+from core.records import ReviewState
 from gui.canvas import mask_raster
 from gui.canvas.tools import full_mask
 from gui.commands import (

@@ -28,7 +28,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from core import masks
-from core.model import Annotation
+from core.records import Annotation
 from gui.canvas.mask_raster import (
     MaskCrop,
     crop_box,

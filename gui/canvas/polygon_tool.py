@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
-from core.model import Annotation
+from core.records import Annotation
 from gui.canvas import mask_raster
 from gui.canvas.tools import Tool, full_mask, new_annotation, push_mask_edit
 from gui.commands import AddAnnotation, annotation_with_mask

@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
 from core import masks
-from core.model import Annotation, ReviewState, Source
+from core.records import Annotation, ReviewState, Source
 from gui.canvas import mask_raster
 from gui.commands import AddAnnotation, DeleteAnnotation, EditAnnotation, annotation_with_mask
 

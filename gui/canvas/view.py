@@ -22,7 +22,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
-from core.model import Annotation, Category
+from core.records import Annotation, Category
 from gui.canvas.edit_actions import EditActionsMixin
 from gui.canvas.items import AnnotationItem
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay

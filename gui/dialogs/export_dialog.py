@@ -1,4 +1,4 @@
-"""File > Export COCO…: the same options as `maskloop export`, then core.coco_export."""
+"""File > Export COCO…: the same options as `maskloop export`, then core.coco.exporter."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def run_export(
     store: Any, out_path: Path, *, masks: str, reviewed_only: bool, include_proposals: bool
 ) -> Any:
     """Call export_coco with the options it supports (include_proposals is optional there)."""
-    from core.coco_export import export_coco
+    from core.coco.exporter import export_coco
 
     options: dict[str, Any] = {"masks": masks, "reviewed_only": reviewed_only}
     if "include_proposals" in inspect.signature(export_coco).parameters:

@@ -1,7 +1,7 @@
 """Model > Fine-tune…: train on the reviewed labels while the annotator keeps working.
 
 The dialog is non-modal. Start exports the labels into a run folder beside the project
-(core.finetune_data) and runs `maskloop train --progress jsonl` in a separate process
+(core.training.finetune_data) and runs `maskloop train --progress jsonl` in a separate process
 (gui.workers.training_process), whose events feed the live charts. When the run ends the
 dialog shows the validation AP before and after, records the run in the project, and offers
 "Use this model", which hot-swaps the proposal worker's detector through the window.
@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import MaskLoopError
-from core.finetune_data import (
+from core.training.finetune_data import (
     FinetuneData,
     TrainOptions,
     evaluate_model_ap,

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.model import ModelRun
+from core.records import ModelRun
 from gui.model_swap import apply_model
 
 COLUMNS = (

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.model import ImageStatus
+from core.records import ImageStatus
 
 PAGE_SIZE = 256
 MAX_CACHED_PAGES = 64

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.model import ReviewState, Source
+from core.records import ReviewState, Source
 from gui.colors import category_color
 
 COLUMNS = ("#", "Category", "Score", "Source", "State")

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import MaskLoopError
-from core.model import Category
+from core.records import Category
 from gui.colors import category_color
 from gui.dialogs.errors import show_error
 

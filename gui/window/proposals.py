@@ -166,7 +166,7 @@ class ProposalsMixin:
         return [] if current is None else self.image_list.following(current, PREFETCH_IMAGES)
 
     def _reviewed_ids(self: Any) -> list[int]:
-        from core.model import ImageStatus
+        from core.records import ImageStatus
 
         return self.store.image_ids(status=ImageStatus.REVIEWED)
 

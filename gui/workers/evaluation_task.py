@@ -13,11 +13,11 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QRunnable, Signal
 
 from core.errors import MaskLoopError
-from core.finetune_data import FinetuneData
+from core.training.finetune_data import FinetuneData
 
 ApEvaluator = Callable[..., float]
 """(model, val_json, images_dir, *, device, should_stop) -> mask AP; see
-core.finetune_data.evaluate_model_ap."""
+core.training.finetune_data.evaluate_model_ap."""
 
 
 class EvaluationSignals(QObject):

@@ -127,7 +127,7 @@ class ProposalWorker(QObject):
         from core.errors import MaskLoopError
 
         try:
-            from core.detector import Detector
+            from core.detection.detector import Detector
 
             detector = Detector.load(spec)
         except MaskLoopError as exc:
@@ -210,7 +210,7 @@ class ProposalWorker(QObject):
         self.proposalsReady.emit(job.image_id, count)
 
     def _propose(self, store: Any, image_id: int) -> int:
-        from core.proposals import propose_images
+        from core.detection.proposals import propose_images
 
         result = propose_images(
             store, self._detector, [image_id], score_threshold=self._score_threshold
@@ -230,7 +230,7 @@ def _stored_count(result: Any, image_id: int, store: Any) -> int:
     if isinstance(result, dict) and image_id in result:
         value = result[image_id]
         return len(value) if hasattr(value, "__len__") else int(value)
-    from core.model import ReviewState, Source
+    from core.records import ReviewState, Source
 
     return sum(
         1

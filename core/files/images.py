@@ -125,7 +125,7 @@ def _size_by_decoding(path: Path, cause: Exception) -> tuple[int, int]:
 
 
 class _ImageSizeStore(Protocol):
-    """The part of core.store.ProjectStore that `check_image_size` uses."""
+    """The part of core.store.project_store.ProjectStore that `check_image_size` uses."""
 
     def get_image(self, image_id: int): ...  # noqa: ANN201 - ImageRecord
     def image_path(self, image_id: int) -> Path: ...

@@ -24,8 +24,8 @@ from torchvision.models.detection import (
     MaskRCNN_ResNet50_FPN_Weights,
 )
 
+from core.detection.architectures import ARCHITECTURES, check_architecture
 from core.errors import WeightsUnavailableError
-from core.models import ARCHITECTURES, check_architecture
 
 COCO_WEIGHTS: dict[str, WeightsEnum] = {
     "r50-fpn": MaskRCNN_ResNet50_FPN_Weights.COCO_V1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torchvision.models.detection import MaskRCNN_ResNet50_FPN_V2_Weights
 
-from core.model import Category
+from core.records import Category
 
 BACKGROUND = "__background__"
 _UNUSED = "N/A"

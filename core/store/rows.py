@@ -1,4 +1,4 @@
-"""Conversions between `core.model` dataclasses and the project file's table rows.
+"""Conversions between `core.records` dataclasses and the project file's table rows.
 
 Segmentations and extra fields are stored as JSON text exactly as given, so a COCO file
 imported and exported again keeps its polygons, its RLE (compressed or not) and its unknown
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.model import Annotation, ImageRecord, ReviewState, Source
+from core.records import Annotation, ImageRecord, ReviewState, Source
 
 IMAGE_COLUMNS = "id, file_name, width, height, reviewed, size_checked, extra"
 

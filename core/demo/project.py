@@ -2,7 +2,7 @@
 
 Layout of the demo folder:
 
-    images/             synthetic shapes (core.demo_data), 3 classes
+    images/             synthetic shapes (core.demo.shapes), 3 classes
     annotations.json    ground truth of every image (as generated)
     labelled.json       the first `n_labelled` images: imported, so marked reviewed
     heldout_gt.json     ground truth of the other images, which the project shows unlabelled;
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.atomic_files import write_json_atomically
-from core.coco_import import import_coco
-from core.demo_data import ANNOTATIONS_FILE, IMAGES_DIR, generate_shapes_dataset
+from core.coco.importer import import_coco
+from core.demo.shapes import ANNOTATIONS_FILE, IMAGES_DIR, generate_shapes_dataset
 from core.errors import MaskLoopError
+from core.files.atomic import write_json_atomically
 from core.store import ProjectStore
 
 PROJECT_FILE = "demo.maskloop"

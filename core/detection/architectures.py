@@ -2,7 +2,7 @@
 
 Each architecture is a small keyword-only builder in `_BUILDERS`, the way torchvision's
 `maskrcnn_resnet50_fpn_v2(*, weights, num_classes, ...)` reads. Weights are never loaded
-here: `core.weights` fetches torchvision's COCO weights, `core.checkpoint` MaskLoop's own.
+here: `core.detection.weights` fetches torchvision's COCO weights, `core.detection.checkpoint` MaskLoop's own.
 
 `replace_predictors` / `load_state_dict_remapped` adapt the class-specific layers (box
 classifier, box regressor, mask logits) when a project's categories differ from the ones a

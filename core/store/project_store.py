@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ProjectError
-from core.model import (
+from core.files.paths import resolve_inside, unsafe_file_name_reason
+from core.records import (
     Annotation,
     Category,
     ImageRecord,
@@ -40,9 +41,8 @@ from core.model import (
     ReviewState,
     Source,
 )
-from core.safe_paths import resolve_inside, unsafe_file_name_reason
-from core.store_project import ProjectRecordsMixin
-from core.store_rows import (
+from core.store.project_records import ProjectRecordsMixin
+from core.store.rows import (
     ANNOTATION_COLUMNS,
     IMAGE_COLUMNS,
     annotation_from_row,
@@ -51,7 +51,7 @@ from core.store_rows import (
     image_from_row,
     loads_or,
 )
-from core.store_schema import APPLICATION_ID, migrate
+from core.store.schema import APPLICATION_ID, migrate
 
 BUSY_TIMEOUT_S = 30.0
 """How long a writer waits for another connection's transaction before giving up."""

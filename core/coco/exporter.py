@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.atomic_files import write_json_atomically
+from core.files.atomic import write_json_atomically
 from core.masks import area_of, decode, is_rle, mask_to_polygons, to_rle
-from core.model import Annotation, ImageRecord, ReviewState, Source
+from core.records import Annotation, ImageRecord, ReviewState, Source
 from core.store import ProjectStore
 
 MaskFormat = Literal["keep", "rle", "polygon"]

@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
+from core.detection.architectures import ARCHITECTURES, LEGACY_ARCHITECTURES, legacy_architecture
 from core.errors import CheckpointError
-from core.model import Category
-from core.models import ARCHITECTURES, LEGACY_ARCHITECTURES, legacy_architecture
+from core.records import Category
 
 FORMAT = "maskloop-checkpoint"
 VERSION = 1
@@ -56,7 +56,7 @@ class CheckpointMeta:
         return len(self.label_category_ids)
 
     def label_names(self) -> list[str]:
-        """One name per model label (index 0 "__background__"), as `core.models` matches them."""
+        """One name per model label (index 0 "__background__"), as `core.detection.architectures` matches them."""
         names = {c.id: c.name for c in self.categories}
         return ["__background__"] + [
             names.get(cid, f"category {cid}") for cid in self.label_category_ids[1:]

@@ -12,8 +12,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
 
-from core.model import ModelRun
-from core.store_rows import dumps_or_null, loads_or
+from core.records import ModelRun
+from core.store.rows import dumps_or_null, loads_or
 
 
 class ProjectRecordsMixin:

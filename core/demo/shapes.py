@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from core.atomic_files import write_json_atomically
+from core.files.atomic import write_json_atomically
 
 SHAPE_CATEGORIES: tuple[dict[str, Any], ...] = (
     {"id": 1, "name": "circle", "supercategory": "shape"},

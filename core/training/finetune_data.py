@@ -20,11 +20,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.atomic_files import write_json_atomically
 from core.errors import TrainingError
+from core.files.atomic import write_json_atomically
 
-if TYPE_CHECKING:  # imported for type hints only: keeps `import core.finetune_data` light
-    from core.model import ModelRun
+if TYPE_CHECKING:  # imported for type hints only: keeps `import core.training.finetune_data` light
+    from core.records import ModelRun
     from core.store import ProjectStore
 
 TRAIN_FILE = "train.json"
@@ -131,7 +131,7 @@ def prepare_finetune_data(
     reviewed_only=True (the default) uses only images an annotator marked reviewed, so
     unchecked model proposals never become training targets.
     """
-    from core.coco_export import export_coco
+    from core.coco.exporter import export_coco
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -206,9 +206,9 @@ def evaluate_model_ap(
     The model's categories are matched to the file's by name, as proposals are matched to a
     project's, so a base model trained elsewhere is judged on the classes it shares.
     """
-    from core.detector import Detector
-    from core.evaluate import evaluate
-    from core.images import read_image
+    from core.detection.detector import Detector
+    from core.evaluation.metrics import evaluate
+    from core.files.images import read_image
 
     dataset = json.loads(Path(val_json).read_text(encoding="utf-8"))
     if not dataset.get("images") or not dataset.get("annotations"):

@@ -29,13 +29,13 @@ import torch
 from pycocotools import mask as mask_utils
 from torchvision.models.detection import MaskRCNN
 
-from core.checkpoint import CheckpointMeta, load_checkpoint
-from core.coco_classes import coco_categories, coco_label_category_ids
-from core.demo_data import SHAPE_CATEGORIES
+from core.demo.shapes import SHAPE_CATEGORIES
+from core.detection.architectures import ARCHITECTURES, build_model, image_size_settings
+from core.detection.checkpoint import CheckpointMeta, load_checkpoint
+from core.detection.coco_classes import coco_categories, coco_label_category_ids
+from core.detection.weights import has_pretrained_weights, load_coco_state_dict
 from core.errors import CheckpointError
-from core.model import BBox, Category
-from core.models import ARCHITECTURES, build_model, image_size_settings
-from core.weights import has_pretrained_weights, load_coco_state_dict
+from core.records import BBox, Category
 
 MASK_THRESHOLD = 0.5  # torchvision's own convention for binarising mask probabilities
 _LITE_INIT_SEED = 0

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.coco_validate import (
+from core.coco.validate import (
     check_annotation_fields,
     check_category,
     check_dataset_shape,
@@ -34,8 +34,8 @@ from core.coco_validate import (
     positive_int,
 )
 from core.errors import CocoFormatError
+from core.files.paths import lexical_join, unsafe_file_name_reason
 from core.masks import bbox_of
-from core.safe_paths import lexical_join, unsafe_file_name_reason
 from core.store import ProjectStore
 
 DEFAULT_BATCH_SIZE = 5000

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from core.detector import Detection, Detector
+from core.detection.detector import Detection, Detector
 from core.errors import ImageReadError
-from core.images import check_image_size, read_image
-from core.model import Annotation, Category, ReviewState, Source
+from core.files.images import check_image_size, read_image
+from core.records import Annotation, Category, ReviewState, Source
 
 if TYPE_CHECKING:  # the store is only needed for type checking; no import cycle at runtime
     from core.store import ProjectStore

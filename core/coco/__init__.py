@@ -1,0 +1,1 @@
+"""COCO JSON: import into a project, export from it, and the validation both share."""

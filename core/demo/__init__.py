@@ -1,0 +1,1 @@
+"""The bundled demo: synthetic shapes images and the project built from them."""

@@ -1,0 +1,1 @@
+"""Files on disk: atomic writes, safe relative paths, reading images."""

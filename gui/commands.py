@@ -15,8 +15,8 @@ import numpy as np
 from PySide6.QtGui import QUndoCommand
 
 from core import masks
+from core.mask_pixels import tight_bbox
 from core.records import Annotation, ReviewState
-from gui.canvas.mask_raster import tight_bbox
 from gui.document import ImageDocument, command_concerns_proposals, is_proposal
 
 

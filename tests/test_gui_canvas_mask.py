@@ -11,8 +11,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from core import masks  # noqa: E402
-from gui.canvas import mask_raster  # noqa: E402
+from core import mask_pixels, masks  # noqa: E402
 from tests._gui_helpers import (  # noqa: E402
     CAT_B,
     IMAGE_H,
@@ -155,7 +154,7 @@ def test_polygon_closes_on_first_vertex_click_and_on_double_click(qtbot, tmp_pat
     assert (
         iou(
             canvas.stored_mask(first.id),
-            mask_raster.polygon_mask(np.array([(10, 10), (60, 10), (60, 60)]), IMAGE_H, IMAGE_W),
+            mask_pixels.polygon_mask(np.array([(10, 10), (60, 10), (60, 60)]), IMAGE_H, IMAGE_W),
         )
         > 0.99
     )

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF
 
+from core import mask_pixels
 from core.records import ReviewState
-from gui.canvas import mask_raster
 from gui.canvas.tools import full_mask
 from gui.commands import (
     DeleteAnnotation,
@@ -90,7 +90,7 @@ class EditActionsMixin:
                 continue
             ann = item.annotation
             before = full_mask(self, ann)
-            after = mask_raster.fill_holes(before)
+            after = mask_pixels.fill_holes(before)
             if not np.array_equal(before, after):
                 commands.append(
                     EditAnnotation(doc, ann, annotation_with_mask(ann, after), "Fill holes")
@@ -148,7 +148,7 @@ class EditActionsMixin:
             dx, dy = round(offset.x()), round(offset.y())
             if dx == 0 and dy == 0:
                 return None
-            after = mask_raster.shift_mask(full_mask(self, old), dx, dy)
+            after = mask_pixels.shift_mask(full_mask(self, old), dx, dy)
             if not after.any():
                 return DeleteAnnotation(doc, old.id, "Move out of the image")
             return EditAnnotation(doc, old, annotation_with_mask(old, after), "Move")

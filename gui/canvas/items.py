@@ -28,14 +28,9 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from core import masks
+from core.mask_pixels import MaskCrop, crop_box, outline_contours
 from core.records import Annotation
-from gui.canvas.mask_raster import (
-    MaskCrop,
-    crop_box,
-    outline_contours,
-    outline_path,
-    overlay_image,
-)
+from gui.canvas.mask_raster import outline_path, overlay_image
 from gui.colors import ACCEPTED_FILL_ALPHA, PROPOSAL_FILL_ALPHA, SELECTION_COLOR, with_alpha
 from gui.document import is_proposal
 

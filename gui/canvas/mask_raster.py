@@ -1,68 +1,18 @@
-"""Pixel work on masks for the canvas: crops, overlay images, outlines, strokes, contour edits.
+"""Qt pixel work for the canvas: mask overlay images, outline paths, brush strokes.
 
-Masks here are numpy bool arrays in image pixels (row = y, column = x). Encoding to and
-decoding from COCO RLE is not done here: that is `core.masks` (pycocotools). Pixel
-convention: image pixel (i, j) covers the scene square [j, j+1) x [i, i+1), so its centre is
-at scene point (j + 0.5, i + 0.5); scene polygons are shifted by half a pixel before
-rasterising so that a polygon drawn along pixel edges covers exactly the pixels inside it.
+The Qt-free mask operations (crops, contours, polygon rasters, hole filling) live in
+`core.mask_pixels`; this module only turns their results into QImage / QPainterPath and
+draws brush segments given as scene points.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QPainterPath, QPolygonF
 
-_SUBPIXEL_BITS = 4  # cv2 drawing with 1/16 px precision
-_SUBPIXEL = 1 << _SUBPIXEL_BITS
-
-
-@dataclass(frozen=True)
-class MaskCrop:
-    """The part of a full-image mask inside its tight bounding box."""
-
-    x: int  # column of the crop's left edge in the image
-    y: int  # row of the crop's top edge in the image
-    mask: np.ndarray  # bool, crop height x crop width
-
-    @property
-    def width(self) -> int:
-        return int(self.mask.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.mask.shape[0])
-
-
-def tight_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """[x, y, w, h] of the set pixels (COCO style, integer), or None for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    y0, y1 = int(rows[0]), int(rows[-1])
-    x0, x1 = int(cols[0]), int(cols[-1])
-    return x0, y0, x1 - x0 + 1, y1 - y0 + 1
-
-
-def crop_to_content(mask: np.ndarray) -> MaskCrop | None:
-    """The mask cut down to its set pixels' bounding box; None when nothing is set."""
-    box = tight_bbox(mask)
-    if box is None:
-        return None
-    x, y, w, h = box
-    return MaskCrop(x, y, np.ascontiguousarray(mask[y : y + h, x : x + w]))
-
-
-def crop_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> MaskCrop | None:
-    """The mask cut to a box known to hold all its pixels (e.g. pycocotools' toBbox)."""
-    x, y, w, h = (int(round(v)) for v in box)
-    if w <= 0 or h <= 0:
-        return None
-    return MaskCrop(x, y, np.ascontiguousarray(mask[y : y + h, x : x + w]))
+from core.mask_pixels import SUBPIXEL, SUBPIXEL_BITS
 
 
 def overlay_image(mask: np.ndarray, color: QColor, alpha: int) -> QImage:
@@ -86,17 +36,6 @@ def overlay_image(mask: np.ndarray, color: QColor, alpha: int) -> QImage:
     return image.copy()  # detach from the numpy buffer, which dies with this frame
 
 
-def _contours(mask: np.ndarray, mode: int) -> list[np.ndarray]:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), mode, cv2.CHAIN_APPROX_SIMPLE)
-    return list(contours)
-
-
-def outline_contours(crop: MaskCrop) -> list[np.ndarray]:
-    """Outer and hole boundaries of the crop as (N, 2) int32 arrays in image pixels."""
-    found = _contours(crop.mask, cv2.RETR_CCOMP)
-    return [c.reshape(-1, 2) + np.array([crop.x, crop.y], dtype=np.int32) for c in found]
-
-
 def outline_path(contours: list[np.ndarray], epsilon: float = 0.5) -> QPainterPath:
     """Boundaries as one odd-even filled scene path through boundary pixel centres.
 
@@ -117,81 +56,13 @@ def outline_path(contours: list[np.ndarray], epsilon: float = 0.5) -> QPainterPa
     return path
 
 
-def editable_contour(mask: np.ndarray, *, relative_epsilon: float = 0.006) -> np.ndarray | None:
-    """The largest outer boundary, simplified for editing: (N, 2) float scene points.
-
-    approxPolyDP keeps a handful of vertices a person can drag instead of every
-    boundary pixel. The tolerance scales with the perimeter, at least one pixel.
-    """
-    contours = _contours(mask, cv2.RETR_EXTERNAL)
-    if not contours:
-        return None
-    largest = max(contours, key=cv2.contourArea)
-    epsilon = max(1.0, relative_epsilon * cv2.arcLength(largest, True))
-    simplified = cv2.approxPolyDP(largest, epsilon, True).reshape(-1, 2)
-    if len(simplified) < 3:
-        simplified = largest.reshape(-1, 2)
-    if len(simplified) < 3:
-        return None
-    return simplified.astype(np.float64) + 0.5  # pixel centres in scene coordinates
-
-
-def polygon_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Rasterise a scene-coordinate polygon ((N, 2) points) into a bool image mask."""
-    canvas = np.zeros((height, width), dtype=np.uint8)
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(pts) >= 3:
-        fixed = np.round((pts - 0.5) * _SUBPIXEL).astype(np.int32)
-        cv2.fillPoly(canvas, [fixed], 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
-    return canvas.astype(bool)
-
-
-def apply_contour_edit(
-    mask: np.ndarray, old_points: np.ndarray, new_points: np.ndarray
-) -> np.ndarray:
-    """The mask after its editable contour moved from `old_points` to `new_points`.
-
-    Only the pixels between the two polygons change: those the new polygon gained are
-    set, those it lost are cleared. Holes, other components and boundary detail that the
-    simplified contour does not follow stay as they were.
-    """
-    h, w = mask.shape
-    before = polygon_mask(old_points, h, w)
-    after = polygon_mask(new_points, h, w)
-    return (mask & ~(before & ~after)) | (after & ~before)
-
-
 def paint_segment(footprint: np.ndarray, p0: QPointF, p1: QPointF, diameter: float) -> None:
     """Mark a round-capped brush segment from p0 to p1 (scene points) in a uint8 footprint."""
-    a = (round((p0.x() - 0.5) * _SUBPIXEL), round((p0.y() - 0.5) * _SUBPIXEL))
-    b = (round((p1.x() - 0.5) * _SUBPIXEL), round((p1.y() - 0.5) * _SUBPIXEL))
+    a = (round((p0.x() - 0.5) * SUBPIXEL), round((p0.y() - 0.5) * SUBPIXEL))
+    b = (round((p1.x() - 0.5) * SUBPIXEL), round((p1.y() - 0.5) * SUBPIXEL))
     radius = max(0.5, diameter / 2.0)
     # A filled circle at each end plus a thick line between them is a capsule.
     for centre in (a, b):
-        cv2.circle(footprint, centre, round(radius * _SUBPIXEL), 1, -1, cv2.LINE_8, _SUBPIXEL_BITS)
+        cv2.circle(footprint, centre, round(radius * SUBPIXEL), 1, -1, cv2.LINE_8, SUBPIXEL_BITS)
     if a != b:
-        cv2.line(footprint, a, b, 1, max(1, round(2 * radius)), cv2.LINE_8, _SUBPIXEL_BITS)
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """The mask with every background region that does not reach the image border set."""
-    h, w = mask.shape
-    padded = np.zeros((h + 2, w + 2), dtype=np.uint8)
-    padded[1:-1, 1:-1] = mask
-    flood_mask = np.zeros((h + 4, w + 4), dtype=np.uint8)
-    # Flood the outside background from the padded corner; what stays 0 is enclosed.
-    cv2.floodFill(padded, flood_mask, (0, 0), 2, flags=4)
-    return mask | (padded[1:-1, 1:-1] == 0)
-
-
-def shift_mask(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """The mask moved by whole pixels; what leaves the image is dropped."""
-    h, w = mask.shape
-    result = np.zeros_like(mask)
-    src_x0, src_x1 = max(0, -dx), min(w, w - dx)
-    src_y0, src_y1 = max(0, -dy), min(h, h - dy)
-    if src_x0 < src_x1 and src_y0 < src_y1:
-        result[src_y0 + dy : src_y1 + dy, src_x0 + dx : src_x1 + dx] = mask[
-            src_y0:src_y1, src_x0:src_x1
-        ]
-    return result
+        cv2.line(footprint, a, b, 1, max(1, round(2 * radius)), cv2.LINE_8, SUBPIXEL_BITS)

@@ -18,8 +18,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
+from core import mask_pixels
 from core.records import Annotation
-from gui.canvas import mask_raster
 from gui.canvas.tools import Tool, full_mask, new_annotation, push_mask_edit
 from gui.commands import AddAnnotation, annotation_with_mask
 
@@ -100,7 +100,7 @@ class PolygonTool(Tool):
         self._edit_points = []
         self._drag_index = self._hover_index = None
         if ann is not None and ann.segmentation:
-            contour = mask_raster.editable_contour(full_mask(self.canvas, ann))
+            contour = mask_pixels.editable_contour(full_mask(self.canvas, ann))
             if contour is not None:
                 self._edit_points = [QPointF(x, y) for x, y in contour]
                 self._base_points = contour
@@ -236,7 +236,7 @@ class PolygonTool(Tool):
         self.canvas.polygon_item.set_cursor_point(None)
         self._show()
         w, h = self.canvas.image_size
-        mask = mask_raster.polygon_mask(points, h, w)
+        mask = mask_pixels.polygon_mask(points, h, w)
         if not mask.any():
             return
         blank = new_annotation(self.canvas, (0.0, 0.0, 0.0, 0.0))
@@ -260,7 +260,7 @@ class PolygonTool(Tool):
             return
         before = full_mask(self.canvas, ann)
         new_points = _points_array(self._edit_points)
-        after = mask_raster.apply_contour_edit(before, self._base_points, new_points)
+        after = mask_pixels.apply_contour_edit(before, self._base_points, new_points)
         if np.array_equal(after, before):
             self._show()
             return

@@ -30,33 +30,39 @@ FAKE_TRAINER = Path(__file__).with_name("_fake_trainer.py")
 RUN_TIMEOUT_MS = 30_000  # generous: two shared cores
 
 
-class FakeWindow:
-    """What the dialogs need from MainWindow. With `propose=True`, set_model loads the real
-    detector and refresh_unreviewed_proposals re-proposes every unreviewed image with it,
-    synchronously, as the window's proposal worker does in its thread."""
+class FakeHost:
+    """A ModelHost (gui/model_host.py) over a real store, standing in for the window. With
+    `propose=True`, apply_model loads the real detector and re-proposes every unreviewed image
+    with it, synchronously, as the window's proposal worker does in its thread."""
 
     def __init__(self, store: ProjectStore, *, propose: bool = False) -> None:
-        self.store = store
+        self._store: ProjectStore | None = store
         self.models: list[str] = []
         self.refreshes = 0
         self.detector = None
         self._propose = propose
 
-    def set_model(self, spec: str) -> None:
+    @property
+    def store(self) -> ProjectStore | None:
+        return self._store
+
+    def active_model(self) -> str | None:
+        if self._store is None:
+            return None
+        value = self._store.get_setting("model")
+        return str(value) if value else None
+
+    def apply_model(self, spec: str) -> None:
         self.models.append(spec)
-        self.store.set_setting("model", spec)
+        self._store.set_setting("model", spec)
+        self.refreshes += 1
         if self._propose:
             from core.detection.detector import Detector
-
-            self.detector = Detector.load(spec, device="cpu")
-
-    def refresh_unreviewed_proposals(self) -> None:
-        self.refreshes += 1
-        if self.detector is not None:
             from core.detection.proposals import propose_images, unreviewed_image_ids
 
+            self.detector = Detector.load(spec, device="cpu")
             propose_images(
-                self.store, self.detector, unreviewed_image_ids(self.store), score_threshold=0.01
+                self._store, self.detector, unreviewed_image_ids(self._store), score_threshold=0.01
             )
 
 
@@ -92,9 +98,9 @@ def _never_called(*args, **kwargs) -> float:
     raise AssertionError("the trainer reported ap_before; no evaluation should run")
 
 
-def _dialog(qtbot, window, *trainer_args: str, evaluator=_never_called) -> FinetuneDialog:
+def _dialog(qtbot, host, *trainer_args: str, evaluator=_never_called) -> FinetuneDialog:
     dialog = FinetuneDialog(
-        window, trainer_command=_fake_command(*trainer_args), ap_evaluator=evaluator
+        host, trainer_command=_fake_command(*trainer_args), ap_evaluator=evaluator
     )
     qtbot.addWidget(dialog)
     dialog.show()
@@ -110,7 +116,7 @@ def _run(qtbot, dialog: FinetuneDialog, on_event=None):
 
 
 def test_dialog_is_non_modal_and_defaults_to_reviewed_images(qtbot, store):
-    dialog = _dialog(qtbot, FakeWindow(store))
+    dialog = _dialog(qtbot, FakeHost(store))
     assert not dialog.isModal()
     assert dialog.images_combo.currentData() is True
     assert dialog.base_model_combo.currentData() == "lite"
@@ -118,8 +124,8 @@ def test_dialog_is_non_modal_and_defaults_to_reviewed_images(qtbot, store):
 
 
 def test_progress_events_grow_the_charts_and_the_run_ends_with_before_and_after_ap(qtbot, store):
-    window = FakeWindow(store)
-    dialog = _dialog(qtbot, window, "--steps", "12", "--interval", "0.02", "--eval-every", "4")
+    host = FakeHost(store)
+    dialog = _dialog(qtbot, host, "--steps", "12", "--interval", "0.02", "--eval-every", "4")
     loss_counts: list[int] = []
 
     def on_event(event: dict) -> None:
@@ -146,12 +152,12 @@ def test_progress_events_grow_the_charts_and_the_run_ends_with_before_and_after_
     assert run.checkpoint_path == str(run_dir / "model.pt") and Path(run.checkpoint_path).is_file()
     assert (run.train_images, run.val_images) == (5, 1)
     assert dialog.use_model_button.isEnabled()
-    assert window.models == []  # nothing is swapped until the user asks
+    assert host.models == []  # nothing is swapped until the user asks
 
 
 def test_cancel_stops_the_trainer_and_keeps_the_last_checkpoint(qtbot, store):
     dialog = _dialog(
-        qtbot, FakeWindow(store), "--steps", "100000", "--interval", "0.02", "--eval-every", "3"
+        qtbot, FakeHost(store), "--steps", "100000", "--interval", "0.02", "--eval-every", "3"
     )
     steps: list[int] = []
     assert dialog.start()
@@ -182,7 +188,7 @@ def test_a_trainer_that_ignores_cancel_is_killed_after_the_grace_period(qtbot, s
     monkeypatch.setattr(training_process, "CANCEL_GRACE_MS", 300)
     dialog = _dialog(
         qtbot,
-        FakeWindow(store),
+        FakeHost(store),
         "--steps",
         "100000",
         "--interval",
@@ -208,7 +214,7 @@ def test_a_trainer_that_ignores_cancel_is_killed_after_the_grace_period(qtbot, s
 
 def test_trainer_crash_is_reported_and_the_session_goes_on(qtbot, store):
     dialog = _dialog(
-        qtbot, FakeWindow(store), "--steps", "50", "--interval", "0.01", "--fail-at", "3"
+        qtbot, FakeHost(store), "--steps", "50", "--interval", "0.01", "--fail-at", "3"
     )
     outcome = _run(qtbot, dialog)
     assert outcome.status == "failed"
@@ -225,7 +231,7 @@ def test_a_trainer_that_cannot_start_is_a_failed_run(qtbot, store, tmp_path):
     def missing(data, options):
         return TrainerCommand(str(tmp_path / "no-such-python"), ["train"])
 
-    dialog = FinetuneDialog(FakeWindow(store), trainer_command=missing, ap_evaluator=_never_called)
+    dialog = FinetuneDialog(FakeHost(store), trainer_command=missing, ap_evaluator=_never_called)
     qtbot.addWidget(dialog)
     outcome = _run(qtbot, dialog)
     assert outcome.status == "failed"
@@ -236,7 +242,7 @@ def test_too_few_reviewed_images_explains_instead_of_starting(qtbot, tmp_path):
     images = tmp_path / "images"
     images.mkdir()
     with ProjectStore.create(tmp_path / "empty.maskloop", images) as empty:
-        dialog = _dialog(qtbot, FakeWindow(empty))
+        dialog = _dialog(qtbot, FakeHost(empty))
         assert not dialog.start()
         assert "Review more images" in dialog.status_label.text()
         assert dialog.process is None
@@ -257,7 +263,7 @@ def test_missing_ap_before_is_measured_off_the_gui_thread(qtbot, store):
         return 0.25
 
     dialog = _dialog(
-        qtbot, FakeWindow(store), "--steps", "4", "--interval", "0.01", "--eval-every", "2",
+        qtbot, FakeHost(store), "--steps", "4", "--interval", "0.01", "--eval-every", "2",
         "--omit-ap-before", evaluator=evaluator,
     )  # fmt: skip
     with qtbot.waitSignal(dialog.runRecorded, timeout=RUN_TIMEOUT_MS) as recorded:
@@ -268,13 +274,13 @@ def test_missing_ap_before_is_measured_off_the_gui_thread(qtbot, store):
 
 
 def test_use_this_model_swaps_the_model_and_refreshes_proposals(qtbot, store):
-    window = FakeWindow(store)
-    dialog = _dialog(qtbot, window, "--steps", "4", "--interval", "0.01", "--eval-every", "2")
+    host = FakeHost(store)
+    dialog = _dialog(qtbot, host, "--steps", "4", "--interval", "0.01", "--eval-every", "2")
     outcome = _run(qtbot, dialog)
     with qtbot.waitSignal(dialog.modelApplied) as applied:
         qtbot.mouseClick(dialog.use_model_button, Qt.MouseButton.LeftButton)
-    assert window.models == [outcome.checkpoint] == [applied.args[0]]
-    assert window.refreshes == 1
+    assert host.models == [outcome.checkpoint] == [applied.args[0]]
+    assert host.refreshes == 1
     assert store.get_setting("model") == outcome.checkpoint
 
 
@@ -336,15 +342,15 @@ def test_hot_swap_replaces_unreviewed_proposals_and_never_touches_reviewed_label
         assert unreviewed_before  # the random model proposes something at 0.05
         new_model = _perturbed_checkpoint(old_model, tmp_path / "new.pt")
 
-        window = FakeWindow(store, propose=True)
+        host = FakeHost(store, propose=True)
         dialog = _dialog(
-            qtbot, window, "--steps", "4", "--interval", "0.01", "--eval-every", "2",
+            qtbot, host, "--steps", "4", "--interval", "0.01", "--eval-every", "2",
             "--copy-from", str(new_model),
         )  # fmt: skip
         outcome = _run(qtbot, dialog)
         qtbot.mouseClick(dialog.use_model_button, Qt.MouseButton.LeftButton)
 
-        assert window.models == [outcome.checkpoint]
+        assert host.models == [outcome.checkpoint]
         assert _annotation_rows(store, [1, 2]) == reviewed_before  # byte for byte
         unreviewed_after = _annotation_rows(store, [3, 4])
         assert unreviewed_after and unreviewed_after != unreviewed_before
@@ -352,7 +358,7 @@ def test_hot_swap_replaces_unreviewed_proposals_and_never_touches_reviewed_label
             "SELECT DISTINCT source, state FROM annotations WHERE image_id IN (3, 4)"
         ).fetchall()
         assert kinds == [("model", "proposed")]
-        new_key = window.detector.model_key
+        new_key = host.detector.model_key
         assert new_key != old_detector.model_key
         assert [store.proposals_model(i) for i in (1, 2, 3, 4)] == [None, None, new_key, new_key]
 
@@ -370,9 +376,9 @@ def _history_store(store: ProjectStore, tmp_path: Path) -> list:
 
 def test_model_history_lists_runs_and_switches_back_to_an_earlier_model(qtbot, store, tmp_path):
     first, second, missing = _history_store(store, tmp_path)
-    window = FakeWindow(store)
+    host = FakeHost(store)
     store.set_setting("model", second.checkpoint_path)
-    dialog = ModelHistoryDialog(window)
+    dialog = ModelHistoryDialog(host)
     qtbot.addWidget(dialog)
     assert dialog.table.rowCount() == 3
     assert [run.id for run in dialog.runs] == [missing.id, second.id, first.id]  # newest first
@@ -385,8 +391,8 @@ def test_model_history_lists_runs_and_switches_back_to_an_earlier_model(qtbot, s
     dialog.select_run(first.id)
     with qtbot.waitSignal(dialog.modelApplied):
         qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
-    assert window.models == [first.checkpoint_path]
-    assert window.refreshes == 1
+    assert host.models == [first.checkpoint_path]
+    assert host.refreshes == 1
     assert dialog.table.item(2, 0).font().bold() and not dialog.table.item(1, 0).font().bold()
 
 
@@ -450,8 +456,8 @@ def test_real_lite_training_through_the_dialog_measures_before_after_and_hot_swa
     with ProjectStore.create(tmp_path / "shapes.maskloop", tmp_path / "data" / "images") as store:
         import_coco(coco, store)  # imported ground truth arrives reviewed
         store.set_reviewed(7, False)
-        window = FakeWindow(store, propose=True)
-        dialog = FinetuneDialog(window)  # the real `maskloop train` and the real evaluation
+        host = FakeHost(store, propose=True)
+        dialog = FinetuneDialog(host)  # the real `maskloop train` and the real evaluation
         qtbot.addWidget(dialog)
         dialog.epochs_spin.setValue(2)
         steps: list[int] = []
@@ -470,7 +476,7 @@ def test_real_lite_training_through_the_dialog_measures_before_after_and_hot_swa
         assert run.ap_after is not None and Path(run.checkpoint_path).is_file()
         reviewed_before = _annotation_rows(store, [1, 2, 3, 4, 5, 6])
         qtbot.mouseClick(dialog.use_model_button, Qt.MouseButton.LeftButton)
-        assert store.proposals_model(7) == window.detector.model_key
+        assert store.proposals_model(7) == host.detector.model_key
         assert _annotation_rows(store, [1, 2, 3, 4, 5, 6]) == reviewed_before
 
 
@@ -516,3 +522,43 @@ def test_use_this_model_in_the_real_window_re_proposes_every_unreviewed_image(qt
     assert store.get_setting("model") == dialog.outcome.checkpoint
     assert _annotation_rows(store, [7, 8]) == reviewed_before
     window.close()
+
+
+def test_a_reopened_dialog_starts_from_the_model_in_use_now(qtbot, store, tmp_path):
+    """After "Use this model" (or any switch) the dialog, shown again without restarting,
+    offers and trains from the new model, not the one in use when it was first built."""
+    first, second = tmp_path / "demo-lite.pt", tmp_path / "ft-001-lite.pt"
+    for path in (first, second):
+        path.write_bytes(b"x")
+    host = FakeHost(store)
+    host.apply_model(str(first))
+    dialog = _dialog(qtbot, host)
+    assert dialog.base_model_combo.currentText() == "Current model (demo-lite.pt)"
+    assert dialog.train_options().base_model == str(first)
+    dialog.hide()
+
+    host.apply_model(str(second))
+    dialog.show()
+    assert dialog.base_model_combo.currentText() == "Current model (ft-001-lite.pt)"
+    assert dialog.train_options().base_model == str(second)
+    labels = [dialog.base_model_combo.itemText(i) for i in range(dialog.base_model_combo.count())]
+    assert labels == [
+        "Current model (ft-001-lite.pt)",
+        "lite (pretrained)",
+        "r50-fpn-v2 (pretrained)",
+        "Checkpoint file…",
+    ]
+
+
+def test_a_run_trains_from_the_model_in_use_when_it_starts(qtbot, store, tmp_path):
+    """Even without the dialog being shown again, Start reads the model in use at that moment."""
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    for path in (first, second):
+        path.write_bytes(b"x")
+    host = FakeHost(store)
+    host.apply_model(str(first))
+    dialog = _dialog(qtbot, host, "--steps", "2", "--interval", "0.01", "--eval-every", "1")
+    host.apply_model(str(second))  # e.g. Model history > Use this model, dialog left open
+    _run(qtbot, dialog)
+    assert dialog.options.base_model == str(second)
+    assert store.model_runs()[0].base_model == str(second)

@@ -4,10 +4,12 @@ The dialog is non-modal. Start exports the labels into a run folder beside the p
 (core.training.finetune_data) and runs `maskloop train --progress jsonl` in a separate process
 (gui.workers.training_process), whose events feed the live charts. When the run ends the
 dialog shows the validation AP before and after, records the run in the project, and offers
-"Use this model", which hot-swaps the proposal worker's detector through the window.
+"Use this model", which hot-swaps the proposal worker's detector through the host.
 
-The window it works with needs only: `store` (the GUI thread's ProjectStore),
-`set_model(spec)` and `refresh_unreviewed_proposals()`.
+It sees the window only as a `ModelHost` (gui/model_host.py): the open project's store, the
+model in use and a way to switch it. The model in use is asked for whenever the dialog is
+shown and when a run starts, never remembered: the dialog lives on between runs, and the
+model changes under it ("Use this model", Model history, Model > Choose…).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QThreadPool, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -42,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import MaskLoopError
+from core.records import ModelRun
 from core.training.finetune_data import (
     FinetuneData,
     TrainOptions,
@@ -51,7 +54,7 @@ from core.training.finetune_data import (
     record_run,
     train_cli_args,
 )
-from gui.model_swap import apply_model
+from gui.model_host import ModelHost
 from gui.widgets.training_charts import TrainingCharts
 from gui.workers.evaluation_task import ApEvaluator, EvaluationTask
 from gui.workers.training_process import (
@@ -63,6 +66,7 @@ from gui.workers.training_process import (
 
 BASE_ARCHITECTURES = ("lite", "r50-fpn-v2")
 CHECKPOINT_CHOICE = "__checkpoint__"
+CURRENT_CHOICE = "__current__"  # resolved to host.active_model() when asked, never cached
 DEFAULT_MODEL = "lite"
 
 CommandFactory = Callable[[FinetuneData, TrainOptions], TrainerCommand]
@@ -104,7 +108,7 @@ class FinetuneDialog(QDialog):
 
     def __init__(
         self,
-        window: Any,
+        host: ModelHost,
         parent: QWidget | None = None,
         *,
         trainer_command: CommandFactory = default_trainer_command,
@@ -113,7 +117,7 @@ class FinetuneDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Fine-tune the model")
         self.setModal(False)  # annotating goes on while the model trains
-        self._window = window
+        self._host = host
         self._trainer_command = trainer_command
         self._ap_evaluator = ap_evaluator
         self.process: TrainingProcess | None = None
@@ -131,18 +135,12 @@ class FinetuneDialog(QDialog):
 
     # -- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
-        self.base_model_combo = QComboBox()
-        current = self._current_model()
-        if current:
-            self.base_model_combo.addItem(f"Current model ({Path(current).name})", current)
-        for arch in BASE_ARCHITECTURES:
-            if arch != current:
-                self.base_model_combo.addItem(f"{arch} (pretrained)", arch)
-        self.base_model_combo.addItem("Checkpoint file…", CHECKPOINT_CHOICE)
         self.checkpoint_edit = QLineEdit()
         self.checkpoint_edit.setPlaceholderText("path to a MaskLoop checkpoint (.pt)")
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse_checkpoint)
+        self.base_model_combo = QComboBox()
+        self.refresh_base_models()
         self.base_model_combo.currentIndexChanged.connect(self._update_checkpoint_row)
 
         self.images_combo = QComboBox()
@@ -240,11 +238,31 @@ class FinetuneDialog(QDialog):
         self.resize(900, 640)
 
     def _current_model(self) -> str | None:
-        try:
-            value = self._window.store.get_setting("model")
-        except Exception:  # an unreadable setting only means no "current model" entry
-            return None
+        value = self._host.active_model()
         return str(value) if value else None
+
+    def refresh_base_models(self) -> None:
+        """Rebuild "Start from" around the model in use now, keeping the user's choice."""
+        combo = self.base_model_combo
+        chosen = combo.currentData() if combo.count() else CURRENT_CHOICE
+        current = self._current_model()
+        combo.blockSignals(True)
+        combo.clear()
+        if current:
+            combo.addItem(f"Current model ({Path(current).name})", CURRENT_CHOICE)
+        for arch in BASE_ARCHITECTURES:
+            if arch != current:
+                combo.addItem(f"{arch} (pretrained)", arch)
+        combo.addItem("Checkpoint file…", CHECKPOINT_CHOICE)
+        index = combo.findData(chosen)
+        combo.setCurrentIndex(max(index, 0))
+        combo.blockSignals(False)
+        self._update_checkpoint_row()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self.is_running():  # the settings are locked while a run uses them
+            self.refresh_base_models()
+        super().showEvent(event)
 
     def _update_checkpoint_row(self) -> None:
         wants_file = self.base_model_combo.currentData() == CHECKPOINT_CHOICE
@@ -267,6 +285,13 @@ class FinetuneDialog(QDialog):
     # -- choices ----------------------------------------------------------------------------
     def base_model(self) -> str:
         choice = self.base_model_combo.currentData()
+        if choice == CURRENT_CHOICE:
+            current = self._current_model()
+            if current is None:
+                raise MaskLoopError(
+                    "No model is in use any more; choose a pretrained model to start from."
+                )
+            return current
         if choice != CHECKPOINT_CHOICE:
             return str(choice)
         path = self.checkpoint_edit.text().strip()
@@ -295,11 +320,16 @@ class FinetuneDialog(QDialog):
         """Export the labels and start the trainer; False (with the reason shown) if it can't."""
         if self.is_running():
             return False
+        store = self._host.store
+        if store is None:
+            self._show_status("Open a project first.", error=True)
+            return False
+        self.refresh_base_models()  # "Current model" is the one in use at this moment
         try:
             options = self.train_options()
-            run_dir = new_run_dir(Path(self._window.store.path))
+            run_dir = new_run_dir(Path(store.path))
             data = prepare_finetune_data(
-                self._window.store,
+                store,
                 run_dir,
                 reviewed_only=bool(self.images_combo.currentData()),
                 val_fraction=self.val_spin.value() / 100.0,
@@ -308,7 +338,7 @@ class FinetuneDialog(QDialog):
             self._show_status(str(exc), error=True)
             return False
         self.options, self.data = options, data
-        self.project_path = Path(self._window.store.path)
+        self.project_path = Path(store.path)
         self.outcome, self.ap_before, self.ap_after = None, None, None
         self._total_steps = None
         self.charts.clear()
@@ -462,10 +492,10 @@ class FinetuneDialog(QDialog):
 
     def project_is_open(self) -> bool:
         """Whether the window still shows the project this run was trained for."""
-        store = getattr(self._window, "store", None)
+        store = self._host.store
         return store is not None and Path(store.path) == self.project_path
 
-    def _record_run(self) -> Any:
+    def _record_run(self) -> ModelRun:
         assert self.outcome is not None and self.data is not None and self.options is not None
         fields = {
             "base_model": self.options.base_model,
@@ -474,8 +504,9 @@ class FinetuneDialog(QDialog):
             "ap_after": self.ap_after,
             "extra": {"cancelled": self.outcome.status == "cancelled"},
         }
-        if self.project_is_open():
-            return record_run(self._window.store, self.data, **fields)
+        store = self._host.store
+        if store is not None and self.project_is_open():
+            return record_run(store, self.data, **fields)
         # The annotator switched projects while this one trained: record it where it belongs.
         from core.store import ProjectStore
 
@@ -487,7 +518,7 @@ class FinetuneDialog(QDialog):
         """Hot-swap: proposals for unreviewed images come from the new model from now on."""
         if self.outcome is None or not self.outcome.checkpoint or not self.project_is_open():
             return
-        apply_model(self._window, self.outcome.checkpoint)
+        self._host.apply_model(self.outcome.checkpoint)
         self.use_model_button.setEnabled(False)
         self._show_status(f"Now proposing with {self.outcome.checkpoint}")
         self.modelApplied.emit(self.outcome.checkpoint)

@@ -9,7 +9,6 @@ model when a newer one turned out worse.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.records import ModelRun
-from gui.model_swap import apply_model
+from gui.model_host import ModelHost
 
 COLUMNS = (
     "Date (UTC)",
@@ -45,10 +44,10 @@ class ModelHistoryDialog(QDialog):
 
     modelApplied = Signal(str)
 
-    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: ModelHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model history")
-        self._window = window
+        self._host = host
         self.runs: list[ModelRun] = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -79,10 +78,10 @@ class ModelHistoryDialog(QDialog):
 
     def reload(self) -> None:
         """Re-read the runs from the project (newest first) and mark the model in use."""
-        self.runs = sorted(
-            self._window.store.model_runs(), key=lambda r: (r.created_at, r.id), reverse=True
-        )
-        current = self._window.store.get_setting("model")
+        store = self._host.store
+        runs = store.model_runs() if store is not None else []
+        self.runs = sorted(runs, key=lambda r: (r.created_at, r.id), reverse=True)
+        current = self._host.active_model()
         self.current_label.setText(
             f"Proposals come from: {current}"
             if current
@@ -135,7 +134,7 @@ class ModelHistoryDialog(QDialog):
         run = self.selected_run()
         if run is None or not Path(run.checkpoint_path).is_file():
             return
-        apply_model(self._window, run.checkpoint_path)
+        self._host.apply_model(run.checkpoint_path)
         self.reload()
         self.select_run(run.id)
         self.modelApplied.emit(run.checkpoint_path)

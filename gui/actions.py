@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
 
+from gui.icons import has_icon, icon
+
 
 @dataclass(frozen=True)
 class ActionSpec:
@@ -180,6 +182,8 @@ def create_actions(parent: QWidget) -> dict[str, QAction]:
             group = groups.setdefault(spec.group, QActionGroup(parent))
             group.setExclusive(True)
             group.addAction(action)
+        if has_icon(spec.name):
+            action.setIcon(icon(spec.name))
         actions[spec.name] = action
     return actions
 

@@ -7,7 +7,12 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from gui.icons import app_icon
 from gui.settings import APPLICATION, ORGANIZATION
+
+# The base name of the .desktop file a Linux package would install; Wayland compositors
+# and task bars match the running window to that file (and its icon) by this name.
+DESKTOP_FILE_NAME = "maskloop"
 
 
 def ensure_application() -> QApplication:
@@ -17,6 +22,9 @@ def ensure_application() -> QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("MaskLoop")
+    app.setDesktopFileName(DESKTOP_FILE_NAME)
+    # Every top-level window (main window, dialogs) inherits this icon.
+    app.setWindowIcon(app_icon())
     return app  # type: ignore[return-value]
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
     QHeaderView,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -24,6 +25,12 @@ from core.records import ReviewState, Source
 from gui.colors import category_color
 
 COLUMNS = ("#", "Category", "Score", "Source", "State")
+CATEGORY_COLUMN = 1
+# The category column takes the room the others leave, but never less than its longest name
+# up to this many pixels; below that the table scrolls sideways instead of eliding names.
+CATEGORY_MIN_PX = 140
+# Texts a column can hold whatever the rows: source and state widths do not jump per image.
+_FIXED_TEXTS = {3: [s.value for s in Source], 4: [s.value for s in ReviewState]}
 STATE_COLORS = {
     ReviewState.PROPOSED: QColor("#b36b00"),
     ReviewState.ACCEPTED: QColor("#2e7d32"),
@@ -50,9 +57,12 @@ class InstancesDock(QDockWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
-        for column in range(len(COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # Widths are computed from every row's text (`_fit_columns`), not Qt's ResizeToContents:
+        # a Stretch category column was squeezed to nothing by wide ids in a narrow dock.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        self._category_min = CATEGORY_MIN_PX
+        self.table.viewport().installEventFilter(self)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setMinimumHeight(140)
         self.table.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keep single-key shortcuts alive
@@ -107,8 +117,40 @@ class InstancesDock(QDockWidget):
                     self.table.setItem(row, column, item)
             self._select_rows(selected)
             self._hide_below_threshold(annotations)
+            self._fit_columns()
         finally:
             self._syncing = False
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its widest text (header included); category fills the rest."""
+        metrics = self.table.fontMetrics()
+        style = self.table.style()
+        # The item delegate's text margins, plus a little air so text never touches the grid.
+        pad = 2 * (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) + 8
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS)):
+            texts = {self.table.item(r, column).text() for r in range(self.table.rowCount())}
+            texts.update(_FIXED_TEXTS.get(column, ()))
+            content = max((metrics.horizontalAdvance(t) for t in texts), default=0) + pad
+            width = max(content, header.sectionSizeHint(column))
+            if column == CATEGORY_COLUMN:
+                self._category_min = max(
+                    min(width, CATEGORY_MIN_PX), header.sectionSizeHint(column)
+                )
+            else:
+                header.resizeSection(column, width)
+        self._fit_category()
+
+    def _fit_category(self) -> None:
+        header = self.table.horizontalHeader()
+        others = sum(header.sectionSize(c) for c in range(len(COLUMNS)) if c != CATEGORY_COLUMN)
+        free = self.table.viewport().width() - others
+        header.resizeSection(CATEGORY_COLUMN, max(self._category_min, free))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_category()
+        return super().eventFilter(watched, event)
 
     def set_score_threshold(self, threshold: float) -> None:
         """Hide the rows of proposals the canvas hides (score below the threshold)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from PySide6.QtCore import QTimer
@@ -9,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from gui.icons import app_icon
 from gui.settings import APPLICATION, ORGANIZATION
+from gui.system_libraries import xcb_hint
 
 # The base name of the .desktop file a Linux package would install; Wayland compositors
 # and task bars match the running window to that file (and its icon) by this name.
@@ -29,7 +31,15 @@ def ensure_application() -> QApplication:
 
 
 def run_app(path: str | None) -> int:
-    """Open the window (on `path` when given: project, image folder or COCO file) and run."""
+    """Open the window (on `path` when given: project, image folder or COCO file) and run.
+
+    Returns 1 without starting Qt when the X11 libraries Qt needs are missing: Qt itself
+    would abort with a message that does not say which packages to install."""
+    if QApplication.instance() is None:
+        hint = xcb_hint(os.environ, sys.platform)
+        if hint is not None:
+            print(hint, file=sys.stderr)
+            return 1
     app = ensure_application()
     from gui.main_window import MainWindow
 

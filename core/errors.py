@@ -36,3 +36,7 @@ class TrainingError(MaskLoopError):
 
 class Cancelled(MaskLoopError):
     """Long work was stopped on request; what was finished is kept."""
+
+
+class ModelFileMissing(MaskLoopError):
+    """A model file the project recorded (its active model, a run's checkpoint) is not there."""

@@ -47,14 +47,11 @@ class FakeHost:
         return self._store
 
     def active_model(self) -> str | None:
-        if self._store is None:
-            return None
-        value = self._store.get_setting("model")
-        return str(value) if value else None
+        return None if self._store is None else self._store.active_model()
 
     def apply_model(self, spec: str) -> None:
         self.models.append(spec)
-        self._store.set_setting("model", spec)
+        self._store.set_active_model(spec)
         self.refreshes += 1
         if self._propose:
             from core.detection.detector import Detector
@@ -281,7 +278,7 @@ def test_use_this_model_swaps_the_model_and_refreshes_proposals(qtbot, store):
         qtbot.mouseClick(dialog.use_model_button, Qt.MouseButton.LeftButton)
     assert host.models == [outcome.checkpoint] == [applied.args[0]]
     assert host.refreshes == 1
-    assert store.get_setting("model") == outcome.checkpoint
+    assert store.active_model() == outcome.checkpoint
 
 
 def _annotation_rows(store: ProjectStore, image_ids: list[int]) -> list[tuple]:
@@ -377,7 +374,7 @@ def _history_store(store: ProjectStore, tmp_path: Path) -> list:
 def test_model_history_lists_runs_and_switches_back_to_an_earlier_model(qtbot, store, tmp_path):
     first, second, missing = _history_store(store, tmp_path)
     host = FakeHost(store)
-    store.set_setting("model", second.checkpoint_path)
+    store.set_active_model(second.checkpoint_path)
     dialog = ModelHistoryDialog(host)
     qtbot.addWidget(dialog)
     assert dialog.table.rowCount() == 3

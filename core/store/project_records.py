@@ -1,7 +1,9 @@
 """Project-level records of a `ProjectStore`: COCO info and licenses, settings, model runs.
 
 A mixin so that `store.py` stays about images, categories and annotations; it relies on the
-store's `_conn` and `transaction()`.
+store's `_conn` and `transaction()`. The models the project uses (core.store.models_used) come
+with it. A run's base model and checkpoint are stored relative to the project's folder, like
+the active model, and handed out as absolute paths.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from core.records import ModelRun
+from core.store.models_used import ModelsUsedMixin
 from core.store.rows import dumps_or_null, loads_or
 
 
-class ProjectRecordsMixin:
+class ProjectRecordsMixin(ModelsUsedMixin):
     _conn: sqlite3.Connection
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -69,7 +72,8 @@ class ProjectRecordsMixin:
             cur = conn.execute(
                 "INSERT INTO model_runs(created_at, base_model, checkpoint_path, train_images, "
                 "val_images, ap_before, ap_after, extra) VALUES (?,?,?,?,?,?,?,?)",
-                (created_at, base_model, str(checkpoint_path), int(train_images),
+                (created_at, self.model_for_storage(base_model),
+                 self.model_for_storage(str(checkpoint_path)), int(train_images),
                  int(val_images), ap_before, ap_after, dumps_or_null(extra)),
             )  # fmt: skip
             run_id = int(cur.lastrowid)
@@ -80,7 +84,13 @@ class ProjectRecordsMixin:
             "SELECT id, created_at, base_model, checkpoint_path, train_images, val_images, "
             "ap_before, ap_after, extra FROM model_runs ORDER BY id"
         )
-        return [ModelRun(*r[:8], extra=loads_or(r[8], {})) for r in rows]
+        return [
+            ModelRun(
+                r[0], r[1], self.resolve_model(r[2]), self.resolve_model(r[3]), *r[4:8],
+                extra=loads_or(r[8], {}),
+            )
+            for r in rows
+        ]  # fmt: skip
 
     def _meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -11,8 +11,9 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.records import Annotation, ReviewState, Source  # noqa: E402
+from core.records import Annotation, ImageStatus, ReviewState, Source  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
+from gui.docks.image_list import STATUS_ROLE, ImageListDock  # noqa: E402
 from gui.docks.instances import COLUMNS, InstancesDock  # noqa: E402
 from tests._dock_helpers import StoreDocument  # noqa: E402
 
@@ -66,3 +67,73 @@ def test_instance_columns_fit_a_five_digit_id_and_their_texts(qtbot, store):
     table.scrollToBottom()
     rect = table.visualRect(table.model().index(table.rowCount() - 1, 0))
     assert metrics.horizontalAdvance("12345") <= rect.width()
+
+
+# ---- image list status filter -------------------------------------------------------------
+def _listed(dock: ImageListDock) -> list[tuple[int, ImageStatus]]:
+    model = dock.model
+    return [
+        (model.image_id_at(r), model.data(model.index(r), STATUS_ROLE))
+        for r in range(model.rowCount())
+    ]
+
+
+def _states_store(store: ProjectStore) -> None:
+    """Images 1, 4: unlabelled; 2, 5: proposed; 3, 6: reviewed (6 with proposals left)."""
+    for image_id in (2, 5, 6):
+        store.replace_proposals(image_id, [_proposal(image_id, 1, 0.6)], "model-a")
+    store.set_reviewed(3)
+    store.set_reviewed(6)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (ImageStatus.UNLABELLED, [1, 4]),
+        (ImageStatus.PROPOSED, [2, 5]),
+        (ImageStatus.REVIEWED, [3, 6]),
+    ],
+)
+def test_each_status_filter_lists_exactly_that_status(qtbot, store, status, expected):
+    _states_store(store)
+    dock = ImageListDock()
+    qtbot.addWidget(dock)
+    dock.set_store(store)
+    dock.status_filter.setCurrentIndex(dock.status_filter.findText(status.value.capitalize()))
+    assert _listed(dock) == [(i, status) for i in expected]
+
+
+def test_image_whose_status_changes_leaves_and_joins_the_filtered_list(qtbot, store):
+    _states_store(store)
+    dock = ImageListDock()
+    qtbot.addWidget(dock)
+    dock.show()
+    dock.set_store(store)
+    dock.status_filter.setCurrentIndex(dock.status_filter.findText("Unlabelled"))
+    dock.select_image(1)
+    activated: list[int] = []
+    dock.imageActivated.connect(activated.append)
+
+    store.set_reviewed(1)  # reviewed and proposed images must not stay under "Unlabelled"
+    store.replace_proposals(4, [_proposal(4, 1, 0.7)], "model-a")
+    dock.refresh_images([1, 4])
+    assert _listed(dock) == []
+    assert activated == []  # dropping the current row does not open another image
+
+    store.set_reviewed(3, False)  # 3 has no proposals: it is unlabelled again
+    dock.refresh_images([3])
+    assert _listed(dock) == [(3, ImageStatus.UNLABELLED)]
+    assert dock.count_label.text() == "1 images"
+
+
+def test_next_image_after_the_current_one_left_the_filter(qtbot, store):
+    dock = ImageListDock()
+    qtbot.addWidget(dock)
+    dock.set_store(store)
+    dock.status_filter.setCurrentIndex(dock.status_filter.findText("Unlabelled"))
+    assert [i for i, _ in _listed(dock)] == [1, 2, 3, 4, 5, 6]
+    dock.select_image(3)
+    store.set_reviewed(3)  # "accept, mark reviewed, next" on image 3
+    dock.refresh_images([3])
+    assert dock.neighbour(3, 1) == 4
+    assert dock.neighbour(3, -1) == 2

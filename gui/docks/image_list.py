@@ -8,6 +8,7 @@ at a time and keeps at most `MAX_CACHED_PAGES` pages.
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +74,10 @@ class ImageListModel(QAbstractListModel):
         self._search = ""
         self._sort_key: SortKey | None = None
         self._icons: dict[ImageStatus, QIcon] = {}
+        # Images that left the filtered list since the last reload, with the row they held,
+        # so "next image" from one of them still goes to the row that followed it.
+        self._departed: dict[int, int] = {}
+        self._dropping = False
 
     # ---- configuration -----------------------------------------------------------------
     def set_store(self, store: Any) -> None:
@@ -80,7 +85,7 @@ class ImageListModel(QAbstractListModel):
         self.reload()
 
     def set_filter(self, status: ImageStatus | None, search: str) -> None:
-        self._status_filter = status
+        self._status_filter = None if status is None else ImageStatus(status)
         self._search = search
         self.reload()
 
@@ -93,6 +98,7 @@ class ImageListModel(QAbstractListModel):
         self.beginResetModel()
         self._pages.clear()
         self._row_of = None
+        self._departed.clear()
         if self._store is None:
             self._ids = []
         else:
@@ -119,18 +125,75 @@ class ImageListModel(QAbstractListModel):
         row = self.row_of(image_id)
         return None if row is None else self._row_entry(row)[1]
 
+    def departed_row(self, image_id: int) -> int | None:
+        """The row an image held before its new status took it out of the filtered list."""
+        return self._departed.get(image_id)
+
+    def is_dropping_rows(self) -> bool:
+        """True while rows whose status left the filter are being removed."""
+        return self._dropping
+
     def refresh_images(self, image_ids: list[int]) -> None:
-        """Re-read the status of these images (after an edit, a review, new proposals)."""
+        """Re-read the status of these images (after an edit, a review, new proposals).
+
+        With a status filter, an image whose new status no longer matches leaves the list and
+        one that now matches joins it, so each filter shows exactly its status.
+        """
+        if self._store is None or not image_ids:
+            return
+        statuses = self._store.image_statuses(image_ids)
         for image_id in image_ids:
+            status = statuses.get(image_id)
+            if status is None:
+                continue
+            matches = self._status_filter is None or status is self._status_filter
             row = self.row_of(image_id)
             if row is None:
+                if matches and self._status_filter is not None and self._search_matches(image_id):
+                    self._insert_row(image_id)
+                continue
+            if not matches:
+                self._remove_row(row)
                 continue
             page = self._pages.get(row // PAGE_SIZE)
             if page is not None:
                 name = page[row % PAGE_SIZE][0]
-                page[row % PAGE_SIZE] = (name, self._store.image_status(image_id))
+                page[row % PAGE_SIZE] = (name, status)
             index = self.index(row)
             self.dataChanged.emit(index, index)
+
+    def _search_matches(self, image_id: int) -> bool:
+        if not self._search:
+            return True
+        name = self._store.get_image(image_id).file_name
+        return self._search.casefold() in name.casefold()
+
+    def _insert_row(self, image_id: int) -> None:
+        if self._sort_key is None:
+            row = bisect.bisect_left(self._ids, image_id)
+        else:
+            row = bisect.bisect_left(self._ids, self._sort_key(image_id), key=self._sort_key)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._ids.insert(row, image_id)
+        self._pages.clear()  # rows shifted: pages are cheap to read again
+        self._row_of = None
+        self._departed.pop(image_id, None)
+        self._departed = {i: r + (r >= row) for i, r in self._departed.items()}
+        self.endInsertRows()
+
+    def _remove_row(self, row: int) -> None:
+        image_id = self._ids[row]
+        self._dropping = True
+        try:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._ids[row]
+            self._pages.clear()
+            self._row_of = None
+            self._departed = {i: r - (r > row) for i, r in self._departed.items()}
+            self._departed[image_id] = row
+            self.endRemoveRows()
+        finally:
+            self._dropping = False
 
     # ---- QAbstractListModel ------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -234,7 +297,10 @@ class ImageListDock(QDockWidget):
         self.search.textChanged.connect(self._apply_filter)
         self.view.selectionModel().currentChanged.connect(self._on_current_changed)
         self.model.modelReset.connect(self._update_count)
+        self.model.rowsInserted.connect(self._update_count)
+        self.model.rowsRemoved.connect(self._after_rows_dropped)
         self._selecting = False
+        self._current_dropped = False
 
     def set_store(self, store: Any) -> None:
         self.model.set_store(store)
@@ -279,21 +345,31 @@ class ImageListDock(QDockWidget):
             self.view.scrollTo(self.model.index(index.row()))
 
     def neighbour(self, image_id: int | None, step: int) -> int | None:
-        """The image `step` rows away in display order (the first one when not listed)."""
-        ids_count = self.model.rowCount()
-        if ids_count == 0:
+        """The image `step` rows away in display order (the first one when not listed).
+
+        An image that just left the filtered list (marked reviewed under "Unlabelled", say)
+        still has neighbours: the rows that were around it.
+        """
+        if self.model.rowCount() == 0:
             return None
         row = self.model.row_of(image_id) if image_id is not None else None
-        if row is None:
+        if row is not None:
+            return self.model.image_id_at(row + step)
+        departed = self.model.departed_row(image_id) if image_id is not None else None
+        if departed is None:
             return self.model.image_id_at(0)
-        return self.model.image_id_at(row + step)
+        # The row that followed the departed image now holds its old index.
+        return self.model.image_id_at(departed + step - 1 if step > 0 else departed + step)
 
     def following(self, image_id: int, count: int) -> list[int]:
         """Up to `count` images after `image_id` in display order (for prefetching)."""
-        row = self.model.row_of(image_id)
-        if row is None:
+        listed = self.model.row_of(image_id) is not None
+        departed = self.model.departed_row(image_id) is not None
+        first = self.neighbour(image_id, 1) if listed or departed else None
+        if first is None:
             return []
-        ids = (self.model.image_id_at(r) for r in range(row + 1, row + 1 + count))
+        row = self.model.row_of(first)
+        ids = (self.model.image_id_at(r) for r in range(row, row + count))
         return [i for i in ids if i is not None]
 
     def refresh_images(self, image_ids: list[int]) -> None:
@@ -314,7 +390,21 @@ class ImageListDock(QDockWidget):
     def _update_count(self) -> None:
         self.count_label.setText(f"{self.model.rowCount():,} images")
 
+    def _after_rows_dropped(self) -> None:
+        self._update_count()
+        if self._current_dropped:
+            # The window still shows the image that left; no other row should look current.
+            self._current_dropped = False
+            self._selecting = True
+            try:
+                self.view.selectionModel().clear()
+            finally:
+                self._selecting = False
+
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self.model.is_dropping_rows():
+            self._current_dropped = True  # Qt moved the current row off a removed one
+            return
         if self._selecting or not current.isValid():
             return
         image_id = self.model.image_id_at(current.row())

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ModelFileMissing
+from core.store import setting_keys
 
-MODEL_SETTING = "model"
-MODELS_USED_SETTING = "models_used"
+MODEL_SETTING = setting_keys.MODEL
+MODELS_USED_SETTING = "models_used"  # JSON list of {"model", "first_used", "last_used"}
 MODEL_FILE_SUFFIXES = (".pt", ".pth")
 
 

@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QColor  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.records import Annotation, ImageStatus, ReviewState, Source  # noqa: E402
@@ -137,3 +139,45 @@ def test_next_image_after_the_current_one_left_the_filter(qtbot, store):
     dock.refresh_images([3])
     assert dock.neighbour(3, 1) == 4
     assert dock.neighbour(3, -1) == 2
+
+
+# ---- uncertainty beside each image ---------------------------------------------------------
+def _bar_pixels(dock: ImageListDock, row: int) -> int:
+    """How many pixels of the row's right end have the uncertainty bar's colour."""
+    from gui.docks.image_list import UNCERTAINTY_BAR_COLOR
+
+    rect = dock.view.visualRect(dock.model.index(row))
+    image = dock.view.viewport().grab().toImage()
+    bar = QColor(UNCERTAINTY_BAR_COLOR)
+    count = 0
+    for x in range(rect.right() - 60, rect.right()):
+        for y in range(rect.top(), rect.bottom()):
+            if image.pixelColor(x, y) == bar:
+                count += 1
+    return count
+
+
+def test_uncertainty_shows_as_a_bar_and_in_the_tooltip(qtbot, store):
+    dock = ImageListDock()
+    qtbot.addWidget(dock)
+    dock.resize(300, 400)
+    dock.show()
+    qtbot.waitExposed(dock)
+    dock.set_store(store)
+    tooltip = Qt.ItemDataRole.ToolTipRole
+    assert "uncertainty" not in dock.model.data(dock.model.index(0), tooltip)
+    assert _bar_pixels(dock, 0) == 0
+
+    dock.set_uncertainty({1: 0.43, 2: 0.9})
+    assert "uncertainty 0.43 (mean score margin of pending proposals)" in dock.model.data(
+        dock.model.index(0), tooltip
+    )
+    assert "uncertainty 0.90" in dock.model.data(dock.model.index(1), tooltip)
+    assert "uncertainty" not in dock.model.data(dock.model.index(2), tooltip)  # no score known
+    low, high = _bar_pixels(dock, 0), _bar_pixels(dock, 1)
+    assert 0 < low < high  # the bar grows with the score
+    assert _bar_pixels(dock, 2) == 0
+
+    dock.set_uncertainty(None)
+    assert "uncertainty" not in dock.model.data(dock.model.index(0), tooltip)
+    assert _bar_pixels(dock, 0) == 0

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -45,6 +47,10 @@ STATUS_COLORS = {
 }
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+UNCERTAINTY_ROLE = Qt.ItemDataRole.UserRole + 3  # float 0..1, or None when not shown
+UNCERTAINTY_BAR_COLOR = "#d9534f"
+UNCERTAINTY_TRACK_COLOR = "#e6e6e6"
+_BAR_W, _BAR_H, _BAR_MARGIN = 36, 6, 4  # px
 
 SortKey = Callable[[int], Any]
 
@@ -78,6 +84,7 @@ class ImageListModel(QAbstractListModel):
         # so "next image" from one of them still goes to the row that followed it.
         self._departed: dict[int, int] = {}
         self._dropping = False
+        self._uncertainty: dict[int, float] | None = None
 
     # ---- configuration -----------------------------------------------------------------
     def set_store(self, store: Any) -> None:
@@ -92,6 +99,19 @@ class ImageListModel(QAbstractListModel):
     def set_sort_key(self, key: SortKey | None) -> None:
         self._sort_key = key
         self.reload()
+
+    def set_uncertainty(self, scores: dict[int, float] | None) -> None:
+        """Per-image uncertainty (0..1) to show beside each row; None shows none."""
+        self._uncertainty = None if scores is None else dict(scores)
+        if self._ids:
+            self.dataChanged.emit(
+                self.index(0),
+                self.index(len(self._ids) - 1),
+                [Qt.ItemDataRole.ToolTipRole, UNCERTAINTY_ROLE],
+            )
+
+    def uncertainty_of(self, image_id: int) -> float | None:
+        return None if self._uncertainty is None else self._uncertainty.get(image_id)
 
     def reload(self) -> None:
         """Re-read which images match (after a filter change or images being added)."""
@@ -205,6 +225,8 @@ class ImageListModel(QAbstractListModel):
         row = index.row()
         if role == IMAGE_ID_ROLE:
             return self._ids[row]
+        if role == UNCERTAINTY_ROLE:
+            return self.uncertainty_of(self._ids[row])
         if role not in (
             Qt.ItemDataRole.DisplayRole,
             Qt.ItemDataRole.DecorationRole,
@@ -221,7 +243,11 @@ class ImageListModel(QAbstractListModel):
             return self._icons[status]
         if role == STATUS_ROLE:
             return status
-        return f"{name}\n{status.value}"
+        tip = f"{name}\n{status.value}"
+        score = self.uncertainty_of(self._ids[row])
+        if score is not None:
+            tip += f"\nuncertainty {score:.2f} (mean score margin of pending proposals)"
+        return tip
 
     def _row_entry(self, row: int) -> tuple[str, ImageStatus]:
         page_index = row // PAGE_SIZE
@@ -255,6 +281,34 @@ class ImageListModel(QAbstractListModel):
         return {i: self._store.get_image(i).file_name for i in ids}
 
 
+class _UncertaintyDelegate(QStyledItemDelegate):
+    """The usual row, plus a small bar at its right end as long as the image's uncertainty."""
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        score = index.data(UNCERTAINTY_ROLE)
+        if score is None:
+            super().paint(painter, option, index)
+            return
+        # Keep the name clear of the bar: it elides before reaching it.
+        text_option = QStyleOptionViewItem(option)
+        text_option.rect = option.rect.adjusted(0, 0, -(_BAR_W + 2 * _BAR_MARGIN), 0)
+        super().paint(painter, text_option, index)
+        rect = option.rect
+        x = rect.right() - _BAR_MARGIN - _BAR_W
+        y = rect.center().y() - _BAR_H // 2
+        painter.save()
+        painter.fillRect(x, y, _BAR_W, _BAR_H, QColor(UNCERTAINTY_TRACK_COLOR))
+        filled = round(_BAR_W * min(max(float(score), 0.0), 1.0))
+        if filled > 0:
+            painter.fillRect(x, y, filled, _BAR_H, QColor(UNCERTAINTY_BAR_COLOR))
+        painter.restore()
+
+
 class ImageListDock(QDockWidget):
     """Signals: imageActivated(int image_id) when the user picks an image."""
 
@@ -286,6 +340,7 @@ class ImageListDock(QDockWidget):
         self.view.setUniformItemSizes(True)  # lets QListView skip measuring 100k rows
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setModel(self.model)
+        self.view.setItemDelegate(_UncertaintyDelegate(self.view))
         # A light selection keeps the status marker of the current row readable.
         self.view.setStyleSheet("QListView::item:selected { background: #cfe3f7; color: black; }")
         layout.addWidget(self.view, 1)
@@ -311,6 +366,12 @@ class ImageListDock(QDockWidget):
         self.model.set_sort_key(key)
         if current is not None:
             self.select_image(current)
+
+    def set_uncertainty(self, scores: dict[int, float] | None) -> None:
+        """Show each image's uncertainty (0..1, by image id) as a bar beside its row and in
+        its tooltip; images missing from `scores` show none; None hides it everywhere."""
+        self.model.set_uncertainty(scores)
+        self.view.viewport().update()
 
     def set_status_filter(self, status: ImageStatus | None) -> None:
         self.status_filter.setCurrentIndex(self.status_filter.findData(status))

@@ -12,13 +12,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.demo.project import (
-    DEFAULT_IMAGES,
-    DEFAULT_LABELLED,
-    DEFAULT_TRAIN_SECONDS,
-    create_demo_project,
-)
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -36,34 +29,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="where to write the demo (default ./maskloop-demo)",
     )
     parser.add_argument("--no-open", action="store_true", help="only write the project")
-    parser.add_argument("--images", type=int, default=DEFAULT_IMAGES, help="images in total")
-    parser.add_argument(
-        "--labelled", type=int, default=DEFAULT_LABELLED, help="images imported as labelled"
-    )
+    parser.add_argument("--images", type=int, help="images in total (default 300)")
+    parser.add_argument("--labelled", type=int, help="images imported as labelled (default 200)")
     parser.add_argument(
         "--train-seconds",
         type=float,
-        default=DEFAULT_TRAIN_SECONDS,
-        help="how long the first model trains",
+        help="how long the first model trains (default 75)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run, open_path=None)
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.demo.project import create_demo_project
     from core.training.progress import TerminalReporter
 
     def say(line: str) -> None:
         print(f"maskloop demo: {line}", file=sys.stderr, flush=True)
 
+    # Unset sizes keep create_demo_project's defaults, so the parser need not import it.
+    sizes = {
+        "n_images": args.images,
+        "n_labelled": args.labelled,
+        "train_seconds": args.train_seconds,
+    }
     demo = create_demo_project(
         args.folder,
-        n_images=args.images,
-        n_labelled=args.labelled,
-        train_seconds=args.train_seconds,
         seed=args.seed,
         on_event=TerminalReporter(),
         say=say,
+        **{name: value for name, value in sizes.items() if value is not None},
     )
     say(
         f"project {demo.project}: {demo.labelled_images} labelled images, "

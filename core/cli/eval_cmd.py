@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from core.evaluation.metrics import IOU_TYPES, category_names, evaluate, load_ground_truth
+from core.evaluation import IOU_TYPES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.evaluation.metrics import category_names, evaluate, load_ground_truth
+
     ground_truth = load_ground_truth(args.gt)
     result = evaluate(ground_truth, args.predictions, iou_type=args.iou_type)
     if args.json:

@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from core.detection.architectures import ARCHITECTURES
+from core.detection.names import ARCHITECTURES
 from core.errors import MaskLoopError
+from core.training.choices import AUGMENTATIONS, AUTO_AUGMENT_MIN_EPOCHS
 from core.training.config import TrainConfig
 from core.training.progress import JsonlReporter, TerminalReporter, error_event
 from core.training.schedule import DECAY_KINDS
-from core.training.transforms import AUGMENTATIONS, AUTO_AUGMENT_MIN_EPOCHS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

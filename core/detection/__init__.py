@@ -1,3 +1,5 @@
 """Mask R-CNN: architectures, weights, checkpoints, the detector, proposals and uncertainty.
 
-Nothing here is imported by the light CLI commands; importing a module here imports torch."""
+Importing a module here imports torch, except `core.detection.names` (architecture names
+and settings), which the light CLI commands and the app's dialogs use.
+"""

@@ -28,19 +28,7 @@ from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-ARCHITECTURES = ("lite", "r50-fpn", "r50-fpn-v2")
-# Architectures only read back from older checkpoints; never offered for new training.
-LEGACY_ARCHITECTURES = ("lite-c5",)
-DEFAULT_ARCHITECTURE = "r50-fpn-v2"
-
-# Image rescaling each architecture uses unless told otherwise (MaskRCNN's min_size/max_size).
-# The r50 models keep torchvision's COCO settings, which their weights were trained with.
-DEFAULT_IMAGE_SIZES: dict[str, tuple[int, int]] = {
-    "lite": (256, 640),
-    "lite-c5": (256, 640),
-    "r50-fpn": (800, 1333),
-    "r50-fpn-v2": (800, 1333),
-}
+from core.detection.names import ARCHITECTURES, DEFAULT_IMAGE_SIZES
 
 # Names of the class-specific tensors in a MaskRCNN state dict, and how many rows each
 # class owns in them (the box regressor has 4 per class).

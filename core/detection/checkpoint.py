@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from core.detection.architectures import ARCHITECTURES, LEGACY_ARCHITECTURES, legacy_architecture
+from core.detection.architectures import legacy_architecture
+from core.detection.names import ARCHITECTURES, LEGACY_ARCHITECTURES
 from core.errors import CheckpointError
 from core.records import Category
 

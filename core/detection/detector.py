@@ -30,9 +30,10 @@ from pycocotools import mask as mask_utils
 from torchvision.models.detection import MaskRCNN
 
 from core.demo.shapes import SHAPE_CATEGORIES
-from core.detection.architectures import ARCHITECTURES, build_model, image_size_settings
+from core.detection.architectures import build_model, image_size_settings
 from core.detection.checkpoint import CheckpointMeta, load_checkpoint
 from core.detection.coco_classes import coco_categories, coco_label_category_ids
+from core.detection.names import ARCHITECTURES
 from core.detection.weights import has_pretrained_weights, load_coco_state_dict
 from core.errors import CheckpointError
 from core.records import BBox, Category

@@ -24,7 +24,8 @@ from torchvision.models.detection import (
     MaskRCNN_ResNet50_FPN_Weights,
 )
 
-from core.detection.architectures import ARCHITECTURES, check_architecture
+from core.detection.architectures import check_architecture
+from core.detection.names import ARCHITECTURES
 from core.errors import WeightsUnavailableError
 
 COCO_WEIGHTS: dict[str, WeightsEnum] = {

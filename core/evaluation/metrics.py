@@ -25,8 +25,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from core.errors import CocoFormatError
-
-IOU_TYPES = ("segm", "bbox")
+from core.evaluation import IOU_TYPES
 
 GroundTruth = str | os.PathLike[str] | Mapping[str, Any] | COCO
 Predictions = str | os.PathLike[str] | Sequence[Mapping[str, Any]] | Mapping[str, Any]

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import TrainingError
+from core.training.choices import AUGMENTATIONS
 from core.training.schedule import DECAY_KINDS
-from core.training.transforms import AUGMENTATIONS
 
 
 @dataclass(frozen=True)

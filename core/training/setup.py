@@ -24,14 +24,9 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 from torchvision.models.detection import MaskRCNN
 
-from core.detection.architectures import (
-    ARCHITECTURES,
-    DEFAULT_IMAGE_SIZES,
-    build_model,
-    image_size_settings,
-    replace_predictors,
-)
+from core.detection.architectures import build_model, image_size_settings, replace_predictors
 from core.detection.checkpoint import load_checkpoint
+from core.detection.names import ARCHITECTURES, DEFAULT_IMAGE_SIZES
 from core.errors import TrainingError
 from core.training.data import CocoTrainingSet, EvalImages, InstanceDataset, collate
 from core.training.distributed import DistContext

@@ -19,6 +19,8 @@ from torchvision.ops import masks_to_boxes
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from core.training.choices import AUGMENTATIONS, AUTO_AUGMENT_MIN_EPOCHS
+
 Sample = tuple[tv_tensors.Image, dict[str, Any]]
 
 
@@ -119,17 +121,6 @@ def training_transforms(
         steps.append(RefreshBoxesFromMasks())
     steps.append(v2.ToDtype(torch.float32, scale=True))
     return v2.Compose(steps)
-
-
-# What `--augment` accepts. "auto" picks one of the others from the planned run length.
-AUGMENTATIONS = ("auto", "full", "light", "flip", "none")
-
-# "auto" adds scale jitter only for runs planned for at least this many epochs. Short runs
-# are under-fitted, and cropping and padding slow fitting down more than they help: lite from
-# scratch on 270 shapes images for 4 minutes (~16 epochs), held-out mask AP on 200 images:
-# flip and scale jitter 0.317, flip only 0.409 / 0.316 / 0.313 (seeds 0-2), flip and colour
-# 0.404 / 0.358 / 0.386. Colour distortion keeps every shape whole, so short runs get it.
-AUTO_AUGMENT_MIN_EPOCHS = 20.0
 
 
 def resolve_augmentation(choice: str, planned_epochs: float | None) -> str:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from core.files.atomic import write_json_atomically
 from core.masks import area_of, decode, is_rle, mask_to_polygons, to_rle
 from core.records import Annotation, ImageRecord, ReviewState, Source
-from core.store import ProjectStore
+from core.store import ProjectStore, setting_keys
 
 MaskFormat = Literal["keep", "rle", "polygon"]
 MASK_FORMATS: tuple[str, ...] = ("keep", "rle", "polygon")
@@ -88,6 +88,8 @@ def export_coco(
     dataset["images"] = [_image_to_coco(im) for im in images]
     dataset["annotations"] = annotations
     dataset["categories"] = categories
+    for key, value in store.get_setting(setting_keys.COCO_EXTRA, {}).items():
+        dataset.setdefault(key, value)
     write_json_atomically(out_path, dataset)
     return ExportReport(
         out_path, len(images), len(annotations), len(categories), writer.kept_as_rle

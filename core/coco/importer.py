@@ -36,7 +36,7 @@ from core.coco.validate import (
 from core.errors import CocoFormatError
 from core.files.paths import lexical_join, unsafe_file_name_reason
 from core.masks import bbox_of
-from core.store import ProjectStore
+from core.store import ProjectStore, setting_keys
 
 DEFAULT_BATCH_SIZE = 5000
 """Annotations per committed transaction: large enough that commits cost little, small
@@ -45,6 +45,7 @@ enough that an interrupted import loses seconds of work."""
 _IMAGE_KEYS = {"id", "file_name", "width", "height"}
 _CATEGORY_KEYS = {"id", "name", "supercategory"}
 _ANNOTATION_KEYS = {"id", "image_id", "category_id", "bbox", "segmentation", "iscrowd", "area"}
+_DATASET_KEYS = {"info", "licenses", "images", "annotations", "categories"}
 
 
 @dataclass
@@ -125,11 +126,17 @@ class _Importer:
                 self.report.categories_existing += 1
                 continue
             wanted = item["id"] if item["id"] not in taken else None
+            extra = {k: v for k, v in item.items() if k not in _CATEGORY_KEYS}
+            supercategory = item.get("supercategory", "")
+            if supercategory is None:
+                # The record's supercategory is text for every list that shows it; the
+                # file's null rides in `extra`, which the exporter writes over the text.
+                extra["supercategory"] = None
             category = self.store.add_category(
                 item["name"],
                 category_id=wanted,
-                supercategory=item.get("supercategory") or "",
-                extra={k: v for k, v in item.items() if k not in _CATEGORY_KEYS} or None,
+                supercategory=supercategory or "",
+                extra=extra or None,
             )
             if wanted is None:
                 self.warn(
@@ -315,12 +322,25 @@ def import_coco(
         store.set_info(data["info"])
     if "licenses" in data and not store.has_licenses():
         store.set_licenses(data["licenses"])
+    _keep_unknown_top_level_fields(store, data)
     categories = importer.import_categories(data.get("categories", []))
     images = importer.collect_images(data["images"])
     importer.attach_annotations(data.get("annotations", []), images, categories)
     valid = [image for image in images.values() if image is not None]
     importer.write(valid, categories, max(1, batch_size), progress)
     return report
+
+
+def _keep_unknown_top_level_fields(store: ProjectStore, data: dict[str, Any]) -> None:
+    """Remember fields such as labelme2coco's "type" for the export; like `info`, the first
+    file imported sets a field and later ones only add fields it lacked."""
+    unknown = {k: v for k, v in data.items() if k not in _DATASET_KEYS}
+    if not unknown:
+        return
+    kept = store.get_setting(setting_keys.COCO_EXTRA, {})
+    merged = {**unknown, **kept}
+    if merged != kept:
+        store.set_setting(setting_keys.COCO_EXTRA, merged)
 
 
 def _read_json(path: Path) -> Any:

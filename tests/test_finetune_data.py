@@ -84,13 +84,18 @@ def test_too_few_labelled_images_is_a_user_error(n_images):
         split_coco(_dataset(n_images), val_fraction=0.2)
 
 
-def test_run_dir_is_beside_the_project_and_unique(tmp_path):
+def test_run_dir_is_beside_the_project_unique_and_named_after_the_run(tmp_path):
     project = tmp_path / "cells.maskloop"
     now = datetime(2026, 5, 1, 12, 30, 5, tzinfo=timezone.utc)
-    first = new_run_dir(project, now=now)
-    second = new_run_dir(project, now=now)
-    assert first == tmp_path / "cells.runs" / "20260501-123005"
-    assert second == tmp_path / "cells.runs" / "20260501-123005-2"
+    (tmp_path / "cells.runs" / "20260101-000000").mkdir(parents=True)  # an older version's run
+    first = new_run_dir(project, base_model="lite", now=now)
+    second = new_run_dir(project, base_model="lite", now=now)
+    third = new_run_dir(project, base_model=str(second / f"{second.name}.pt"), now=now)
+    fourth = new_run_dir(project, base_model="/models/Demo lite!.pt", now=now)
+    assert first == tmp_path / "cells.runs" / "ft-001-lite-20260501-1230"
+    assert second == tmp_path / "cells.runs" / "ft-002-lite-20260501-1230"
+    assert third == tmp_path / "cells.runs" / "ft-003-lite-20260501-1230"  # lineage, not a chain
+    assert fourth == tmp_path / "cells.runs" / "ft-004-Demo-lite-20260501-1230"
     assert first.is_dir() and second.is_dir()
     assert runs_dir(project) == tmp_path / "cells.runs"
 
@@ -132,7 +137,7 @@ def test_prepare_exports_only_reviewed_images_accepted_labels(store, tmp_path):
     all_anns = train["annotations"] + val["annotations"]
     assert len(all_anns) == 5 and all("score" not in a for a in all_anns)
     assert data.images_dir == store.images_dir
-    assert data.checkpoint_path == tmp_path / "run" / "model.pt"
+    assert data.checkpoint_path == tmp_path / "run" / "run.pt"  # named after its run
     assert {im["file_name"] for im in train["images"] + val["images"]} == {
         f"sub/{i}.png" for i in range(1, 6)
     }
@@ -171,7 +176,7 @@ def test_train_cli_args_name_the_run_files_and_ask_for_jsonl(tmp_path):
     pairs = dict(zip(args[2::2], args[3::2], strict=True))
     assert pairs["--images"] == str(tmp_path / "images")
     assert pairs["--val"] == str(tmp_path / "val.json")
-    assert pairs["--out"] == str(tmp_path / "model.pt")
+    assert pairs["--out"] == str(tmp_path / f"{tmp_path.name}.pt")  # the run names the model
     assert pairs["--model"] == "lite"
     assert pairs["--epochs"] == "3"
     assert pairs["--progress"] == "jsonl"

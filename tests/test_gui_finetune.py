@@ -22,7 +22,6 @@ from core.records import Annotation, ReviewState, Source  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
 from gui.dialogs.finetune_dialog import FinetuneDialog  # noqa: E402
 from gui.dialogs.model_history_dialog import ModelHistoryDialog  # noqa: E402
-from gui.finetune_integration import install_finetune  # noqa: E402
 from gui.workers import training_process  # noqa: E402
 from gui.workers.training_process import TrainerCommand  # noqa: E402
 
@@ -146,7 +145,10 @@ def test_progress_events_grow_the_charts_and_the_run_ends_with_before_and_after_
     assert (dialog.data.train_images, dialog.data.val_images) == (5, 1)
     (run,) = store.model_runs()
     assert (run.base_model, run.ap_before, run.ap_after) == ("lite", 0.1, pytest.approx(0.6))
-    assert run.checkpoint_path == str(run_dir / "model.pt") and Path(run.checkpoint_path).is_file()
+    assert run_dir.name.startswith("ft-001-lite-")
+    assert run.checkpoint_path == str(run_dir / f"{run_dir.name}.pt")
+    assert Path(run.checkpoint_path).is_file()
+    assert (run.extra["status"], run.extra["steps"], run.extra["epochs"]) == ("finished", 12, 10)
     assert (run.train_images, run.val_images) == (5, 1)
     assert dialog.use_model_button.isEnabled()
     assert host.models == []  # nothing is swapped until the user asks
@@ -402,10 +404,12 @@ class _ImageList:
 
 
 def test_install_finetune_adds_model_menu_entries_and_sorts_unsure_first(qtbot, store):
+    # The window side (being rewritten into controllers) owns this; skip once it is gone.
+    install_finetune = pytest.importorskip("gui.finetune_integration").install_finetune
     window = QMainWindow()
     qtbot.addWidget(window)
     window.store = store
-    window.model_menu = QMenu("Model", window)
+    window.menus.model_menu = QMenu("Model", window)
     window.image_list = _ImageList()
     window.set_model = lambda spec: None
     window.refresh_unreviewed_proposals = lambda: None
@@ -417,7 +421,7 @@ def test_install_finetune_adds_model_menu_entries_and_sorts_unsure_first(qtbot, 
         store.replace_proposals(image_id, [proposal], "m")
     integration = install_finetune(window)
 
-    texts = [a.text() for a in window.model_menu.actions() if not a.isSeparator()]
+    texts = [a.text() for a in window.menus.model_menu.actions() if not a.isSeparator()]
     assert texts == ["Fine-tune…", "Model history…", "Unsure images first"]
     integration.unsure_first_action.setChecked(True)
     key = window.image_list.keys[-1]
@@ -439,7 +443,7 @@ def test_the_real_main_window_offers_fine_tuning_in_its_model_menu(qtbot, tmp_pa
     settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     window = main_window.MainWindow(settings)
     qtbot.addWidget(window)
-    texts = [a.text() for a in window.model_menu.actions()]
+    texts = [a.text() for a in window.menus.model_menu.actions()]
     assert "Fine-tune…" in texts and "Model history…" in texts
     assert window.finetune.unsure_first_action.isEnabled()
 

@@ -1,8 +1,10 @@
 """Everything a fine-tuning run needs from the project, and what it gives back.
 
-A run lives in its own folder beside the project (`NAME.runs/<UTC timestamp>/`) holding the
+A run lives in its own folder beside the project (`NAME.runs/<run name>/`) holding the
 reviewed labels exported as COCO and split into `train.json` / `val.json`, and the trained
-`model.pt`. The split is by image (never by annotation, or the validation AP would be
+`<run name>.pt`. The run name says which run it is, what it started from and when
+(`ft-003-lite-20261129-1930`), so a checkpoint is recognisable wherever it is shown; runs of
+earlier versions are timestamp folders holding `model.pt`. The split is by image (never by annotation, or the validation AP would be
 measured on images the model trained on) and seeded, so the same labels give the same split.
 
 This module also holds the before/after evaluation the fine-tune dialog shows when the
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +32,11 @@ if TYPE_CHECKING:  # imported for type hints only: keeps `import core.training.f
 
 TRAIN_FILE = "train.json"
 VAL_FILE = "val.json"
-CHECKPOINT_FILE = "model.pt"
+CHECKPOINT_SUFFIX = ".pt"
+RUN_PREFIX = "ft"
+# ft-<number>-<base model>-<UTC yyyymmdd-hhmm>; the base model part may itself contain "-"
+RUN_NAME = re.compile(r"^ft-(?P<number>\d+)-(?P<base>.+)-(?P<stamp>\d{8}-\d{4})$")
+_SHORT_NAME_LENGTH = 24
 DEFAULT_VAL_FRACTION = 0.2
 
 
@@ -48,8 +55,8 @@ class FinetuneData:
 
     @property
     def checkpoint_path(self) -> Path:
-        """Where the trainer writes the best model of this run."""
-        return self.run_dir / CHECKPOINT_FILE
+        """Where the trainer writes the best model of this run: named after the run."""
+        return self.run_dir / f"{self.run_dir.name}{CHECKPOINT_SUFFIX}"
 
 
 def runs_dir(project_path: Path) -> Path:
@@ -58,19 +65,41 @@ def runs_dir(project_path: Path) -> Path:
     return project_path.with_name(project_path.stem + ".runs")
 
 
-def new_run_dir(project_path: Path, *, now: datetime | None = None) -> Path:
-    """Create and return a fresh, uniquely named run folder (UTC timestamp, suffixed if taken)."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+def model_short_name(model: str) -> str:
+    """What a run name says about its base model: the architecture, or the lineage of a
+    checkpoint (a run's checkpoint `ft-002-lite-….pt` gives "lite", not a growing chain)."""
+    from core.store.models_used import is_model_file
+
+    name = Path(model).stem if is_model_file(model) else model
+    match = RUN_NAME.match(name)
+    if match:
+        name = match.group("base")
+    name = re.sub(r"[^A-Za-z0-9._]+", "-", name).strip("-.")[:_SHORT_NAME_LENGTH].strip("-.")
+    return name or "model"
+
+
+def run_name(number: int, base_model: str, now: datetime) -> str:
+    """`ft-003-lite-20261129-1930`: run number, base model, UTC start (to the minute)."""
+    return f"{RUN_PREFIX}-{number:03d}-{model_short_name(base_model)}-{now:%Y%m%d-%H%M}"
+
+
+def new_run_dir(
+    project_path: Path, *, base_model: str = "model", now: datetime | None = None
+) -> Path:
+    """Create and return a fresh run folder named after the run (see `run_name`), numbered
+    one past the highest run already beside the project."""
+    now = now or datetime.now(timezone.utc)
     parent = runs_dir(project_path)
     parent.mkdir(parents=True, exist_ok=True)
-    candidate, suffix = parent / stamp, 1
+    numbers = [int(m.group("number")) for p in parent.iterdir() if (m := RUN_NAME.match(p.name))]
+    number = max(numbers, default=0) + 1
     while True:
+        candidate = parent / run_name(number, base_model, now)
         try:
             candidate.mkdir()
             return candidate
-        except FileExistsError:
-            suffix += 1
-            candidate = parent / f"{stamp}-{suffix}"
+        except FileExistsError:  # another run started at the same moment
+            number += 1
 
 
 def split_coco(
@@ -256,5 +285,5 @@ def record_run(
         val_images=data.val_images,
         ap_before=ap_before,
         ap_after=ap_after,
-        extra={"run_dir": str(data.run_dir), **(extra or {})},
+        extra={"run_dir": str(data.run_dir), "run_name": data.run_dir.name, **(extra or {})},
     )

@@ -127,6 +127,7 @@ class FinetuneDialog(QDialog):
         self.ap_before: float | None = None
         self.ap_after: float | None = None
         self._total_steps: int | None = None
+        self._last_step: int | None = None
         self._ap_task: EvaluationTask | None = None
         self._stop_evaluation = threading.Event()
         self.project_path: Path | None = None  # the project the current run belongs to
@@ -327,7 +328,7 @@ class FinetuneDialog(QDialog):
         self.refresh_base_models()  # "Current model" is the one in use at this moment
         try:
             options = self.train_options()
-            run_dir = new_run_dir(Path(store.path))
+            run_dir = new_run_dir(Path(store.path), base_model=options.base_model)
             data = prepare_finetune_data(
                 store,
                 run_dir,
@@ -340,7 +341,7 @@ class FinetuneDialog(QDialog):
         self.options, self.data = options, data
         self.project_path = Path(store.path)
         self.outcome, self.ap_before, self.ap_after = None, None, None
-        self._total_steps = None
+        self._total_steps, self._last_step = None, None
         self.charts.clear()
         self.progress_bar.setValue(0)
         self.result_label.setText("")
@@ -402,6 +403,8 @@ class FinetuneDialog(QDialog):
 
     def _show_step(self, event: dict) -> None:
         step, eta, elapsed = event.get("step"), event.get("eta_s"), event.get("elapsed_s")
+        if isinstance(step, int):
+            self._last_step = step
         if self._total_steps and isinstance(step, (int, float)):
             fraction = step / self._total_steps
         elif (
@@ -502,7 +505,14 @@ class FinetuneDialog(QDialog):
             "checkpoint": self.outcome.checkpoint,
             "ap_before": self.ap_before,
             "ap_after": self.ap_after,
-            "extra": {"cancelled": self.outcome.status == "cancelled"},
+            "extra": {
+                "cancelled": self.outcome.status == "cancelled",
+                "status": self.outcome.status,
+                "epochs": self.options.epochs,
+                "minutes": self.options.minutes,
+                "steps": self._last_step,
+                "device": self.options.device,
+            },
         }
         store = self._host.store
         if store is not None and self.project_is_open():

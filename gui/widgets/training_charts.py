@@ -10,25 +10,61 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCharts import QChart, QChartView, QLineSeries, QScatterSeries, QValueAxis
+from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
 from PySide6.QtCore import QMargins, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 TOTAL_LOSS = "total"
+MAX_STEP_TICKS = 8  # labels on the step axis, at most
+_LOSS_PREFIX = "loss_"  # torchvision's loss names; the chart title already says "loss"
+
+
+def step_tick_interval(max_step: float, max_ticks: int = MAX_STEP_TICKS) -> int:
+    """A whole, "nice" step between ticks (1, 2, 5, 10, 20, 50...) giving at most
+    `max_ticks` ticks from 0 to `max_step`: every label is a distinct integer."""
+    interval = 1
+    while max_step / interval > max_ticks - 1:
+        for factor in (2, 5 / 2, 2):  # 1 -> 2 -> 5 -> 10 -> 20 -> 50 ...
+            interval = round(interval * factor)
+            if max_step / interval <= max_ticks - 1:
+                break
+    return interval
+
+
+def display_name(name: str) -> str:
+    """The legend text of a curve: "loss_box_reg" reads "box reg" under "Training loss"."""
+    if name.startswith(_LOSS_PREFIX) and len(name) > len(_LOSS_PREFIX):
+        name = name[len(_LOSS_PREFIX) :]
+    return name.replace("_", " ")
 
 
 class _Plot:
     """One chart with a shared step axis and a value axis that grows to fit its points."""
 
-    def __init__(self, title: str, y_title: str, *, y_floor: float | None = 0.0) -> None:
+    def __init__(
+        self,
+        title: str,
+        y_title: str,
+        *,
+        y_floor: float | None = 0.0,
+        legend: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignBottom,
+    ) -> None:
         self.chart = QChart()
         self.chart.setTitle(title)
         self.chart.setMargins(QMargins(2, 2, 2, 2))
-        self.chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
+        # A bottom legend lays its entries out in one row and elides them ("t… l… l…") when
+        # they do not fit; on the right they stack, each name whole.
+        self.chart.legend().setAlignment(legend)
         self.x_axis = QValueAxis()
         self.x_axis.setTitleText("step")
         self.x_axis.setLabelFormat("%d")
+        # Ticks at whole multiples of a nice interval: fixed tick counts over a short range
+        # put several ticks between two integers and "%d" printed "0 0 0 0 1".
+        self.x_axis.setTickType(QValueAxis.TickType.TicksDynamic)
+        self.x_axis.setTickAnchor(0.0)
+        self.x_axis.setTickInterval(1.0)
+        self.x_axis.setRange(0.0, 1.0)
         self.y_axis = QValueAxis()
         self.y_axis.setTitleText(y_title)
         self.chart.addAxis(self.x_axis, Qt.AlignmentFlag.AlignBottom)
@@ -47,10 +83,11 @@ class _Plot:
             return  # a NaN loss is reported by the trainer as an error; don't break the axes
         series = self.series.get(name)
         if series is None:
-            series = QScatterSeries() if markers else QLineSeries()
-            if markers:
+            series = QLineSeries()
+            if markers:  # few points (one per evaluation): show each, joined by the line
+                series.setPointsVisible(True)
                 series.setMarkerSize(8.0)
-            series.setName(name)
+            series.setName(display_name(name))
             self.chart.addSeries(series)
             series.attachAxis(self.x_axis)
             series.attachAxis(self.y_axis)
@@ -60,7 +97,10 @@ class _Plot:
 
     def _grow(self, x: float, y: float) -> None:
         self._x_max = max(self._x_max, x)
-        self.x_axis.setRange(0.0, self._x_max)
+        interval = step_tick_interval(self._x_max)
+        self.x_axis.setTickInterval(float(interval))
+        # End on a tick so the last label is not squeezed against the previous one.
+        self.x_axis.setRange(0.0, float(math.ceil(self._x_max / interval) * interval))
         self._y_min = min(self._y_min, y)
         self._y_max = max(self._y_max, y)
         low = self._y_min if self._y_floor is None else min(self._y_floor, self._y_min)
@@ -72,6 +112,8 @@ class _Plot:
         self.series.clear()
         self._x_max = 1.0
         self._y_min, self._y_max = math.inf, -math.inf
+        self.x_axis.setTickInterval(1.0)
+        self.x_axis.setRange(0.0, 1.0)
 
 
 class TrainingCharts(QWidget):
@@ -79,7 +121,7 @@ class TrainingCharts(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.loss_plot = _Plot("Training loss", "loss")
+        self.loss_plot = _Plot("Training loss", "loss", legend=Qt.AlignmentFlag.AlignRight)
         self.ap_plot = _Plot("Validation AP", "AP")
         self.speed_plot = _Plot("Throughput", "images/s")
         layout = QHBoxLayout(self)

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from core.categories import category_key
 from core.errors import MaskLoopError, TrainingError
 from core.files.paths import lexical_join, unsafe_file_name_reason
 from core.masks import decode
@@ -117,10 +118,12 @@ def _categories(data: dict[str, Any], path: Path) -> list[Category]:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TrainingError(f"{path}: a category lacks a valid id or name ({raw!r})") from exc
-        if category.id <= 0 or category.id in seen:
+        # Any distinct id will do, 0 included: labelme2coco numbers "_background_" 0, and
+        # model labels are positions in this list, never the ids themselves.
+        if category.id in seen:
             raise TrainingError(
-                f"{path}: category id {category.id} is repeated or not positive; COCO ids "
-                "must be distinct positive integers"
+                f"{path}: category id {category.id} is used by two categories; each category "
+                "needs its own id"
             )
         seen.add(category.id)
         categories.append(category)
@@ -135,10 +138,10 @@ def _category_id_map(
     """The label categories, and file category id -> label category id (matched by name)."""
     if wanted is None:
         return own, {c.id: c.id for c in own}
-    by_name = {c.name.strip().casefold(): c for c in wanted}
+    by_name = {category_key(c.name): c for c in wanted}
     mapping: dict[int, int] = {}
     for category in own:
-        match = by_name.get(category.name.strip().casefold())
+        match = by_name.get(category_key(category.name))
         if match is None:
             warnings.append(
                 f"{path}: category {category.name!r} is not among the training categories; "

@@ -362,37 +362,99 @@ def test_hot_swap_replaces_unreviewed_proposals_and_never_touches_reviewed_label
         assert [store.proposals_model(i) for i in (1, 2, 3, 4)] == [None, None, new_key, new_key]
 
 
-def _history_store(store: ProjectStore, tmp_path: Path) -> list:
-    for name in ("a.pt", "b.pt"):
-        (tmp_path / name).write_bytes(b"x")
-    common = {"train_images": 4, "val_images": 1}
-    return [
-        store.add_model_run(base_model="lite", checkpoint_path=str(tmp_path / "a.pt"), ap_before=0.0, ap_after=0.3, **common),
-        store.add_model_run(base_model=str(tmp_path / "a.pt"), checkpoint_path=str(tmp_path / "b.pt"), ap_before=0.3, ap_after=0.5, **common),
-        store.add_model_run(base_model="lite", checkpoint_path=str(tmp_path / "gone.pt"), ap_before=None, ap_after=0.1, **common),
-    ]  # fmt: skip
+def _history_store(store: ProjectStore, tmp_path: Path) -> dict:
+    """A project that started from the demo checkpoint and was fine-tuned four times."""
+    runs = store.path.with_name("shapes.runs")
+    files = {
+        name: tmp_path / name
+        for name in ("demo-lite.pt", "ft-001.pt", "ft-002.pt", "ft-003.pt", "ft-004.pt")
+    }
+    for name, path in files.items():
+        if name.startswith("ft-"):  # as the dialog writes them: runs/<run name>/<run name>.pt
+            stem = name.removesuffix(".pt")
+            path = files[name] = runs / stem / f"{stem}.pt"
+            path.parent.mkdir(parents=True)
+        path.write_bytes(b"x")
+    store.record_model_loaded("lite")
+    store.record_model_loaded(str(files["demo-lite.pt"]))
+
+    def run(n: int, base: str, ap_before, ap_after, status: str, **extra):
+        stem = f"ft-00{n}"
+        return store.add_model_run(
+            base_model=base, checkpoint_path=str(files[f"{stem}.pt"]), train_images=3 + n,
+            val_images=1, ap_before=ap_before, ap_after=ap_after,
+            extra={"run_name": stem, "status": status, "cancelled": status == "cancelled", **extra},
+        )  # fmt: skip
+
+    first = run(1, str(files["demo-lite.pt"]), 0.0, 0.3, "finished", epochs=10, steps=40)
+    second = run(2, str(files["ft-001.pt"]), 0.3, 0.5, "finished", minutes=5.0, steps=25)
+    gone = run(3, "lite", None, 0.1, "finished")
+    unmeasured = run(4, "lite", None, None, "cancelled")
+    files["ft-003.pt"].unlink()
+    store.record_model_loaded(str(files["ft-002.pt"]))
+    return {"first": first, "second": second, "gone": gone, "unmeasured": unmeasured, **files}
 
 
-def test_model_history_lists_runs_and_switches_back_to_an_earlier_model(qtbot, store, tmp_path):
-    first, second, missing = _history_store(store, tmp_path)
+def test_model_history_lists_every_model_the_project_used(qtbot, store, tmp_path):
+    _history_store(store, tmp_path)
     host = FakeHost(store)
-    store.set_active_model(second.checkpoint_path)
     dialog = ModelHistoryDialog(host)
     qtbot.addWidget(dialog)
-    assert dialog.table.rowCount() == 3
-    assert [run.id for run in dialog.runs] == [missing.id, second.id, first.id]  # newest first
-    assert dialog.table.item(1, 5).text() == "0.500"
-    assert dialog.table.item(2, 4).text() == "0.000"
-    assert dialog.table.item(0, 4).text() == "n/a"
-    assert dialog.table.item(1, 0).font().bold()  # the model in use
-    dialog.select_run(missing.id)
-    assert not dialog.use_button.isEnabled()  # its checkpoint file is gone
-    dialog.select_run(first.id)
-    with qtbot.waitSignal(dialog.modelApplied):
+    rows = [
+        [dialog.table.item(r, c).text() for c in range(dialog.table.columnCount())]
+        for r in range(dialog.table.rowCount())
+    ]
+    by_name = {row[0]: row for row in rows}
+    assert set(by_name) == {"ft-004", "ft-003", "ft-002", "ft-001", "demo-lite.pt", "lite"}
+    assert by_name["lite"][1:3] == ["pretrained", ""]
+    assert by_name["demo-lite.pt"][1] == "checkpoint" and by_name["demo-lite.pt"][8] == "present"
+    assert by_name["ft-001"][1:3] == ["fine-tuned", "demo-lite.pt"]
+    assert by_name["ft-001"][4:8] == ["4", "40 steps (10 epochs)", "0.000 → 0.300", "finished"]
+    assert by_name["ft-002"][2] == "ft-001.pt" and by_name["ft-002"][5] == "25 steps (5 min)"
+    assert by_name["ft-003"][8] == "missing"
+    assert by_name["ft-004"][6:8] == ["n/a → n/a", "cancelled"]
+    current = rows.index(by_name["ft-002"])
+    assert dialog.table.item(current, 0).font().bold()  # the model in use
+    assert "ft-002.pt" in dialog.current_label.text()
+
+
+def test_use_this_model_is_off_with_the_reason_for_missing_unmeasured_or_current_models(
+    qtbot, store, tmp_path
+):
+    made = _history_store(store, tmp_path)
+    dialog = ModelHistoryDialog(FakeHost(store))
+    qtbot.addWidget(dialog)
+    dialog.select_run(made["gone"].id)
+    assert not dialog.use_button.isEnabled()
+    assert "missing" in dialog.use_button.toolTip() and "ft-003.pt" in dialog.use_button.toolTip()
+    dialog.select_run(made["unmeasured"].id)
+    assert not dialog.use_button.isEnabled()
+    assert "cancelled before its first evaluation" in dialog.use_button.toolTip()
+    dialog.select_run(made["second"].id)
+    assert not dialog.use_button.isEnabled() and "in use" in dialog.use_button.toolTip()
+    dialog.select_run(made["first"].id)
+    assert dialog.use_button.isEnabled()
+
+
+def test_model_history_switches_back_to_the_starting_model_or_an_earlier_run(
+    qtbot, store, tmp_path
+):
+    made = _history_store(store, tmp_path)
+    host = FakeHost(store)
+    dialog = ModelHistoryDialog(host)
+    qtbot.addWidget(dialog)
+    dialog.select_model(str(made["demo-lite.pt"]))
+    with qtbot.waitSignal(dialog.modelApplied) as applied:
         qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
-    assert host.models == [first.checkpoint_path]
-    assert host.refreshes == 1
-    assert dialog.table.item(2, 0).font().bold() and not dialog.table.item(1, 0).font().bold()
+    assert host.models == [str(made["demo-lite.pt"])] == [applied.args[0]]
+    assert store.active_model() == str(made["demo-lite.pt"])
+    selected = dialog.selected_entry()
+    assert selected.model == str(made["demo-lite.pt"])  # still selected after the reload
+    assert not dialog.use_button.isEnabled()  # now in use
+    dialog.select_run(made["first"].id)
+    qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert host.models[-1] == made["first"].checkpoint_path
+    assert host.refreshes == 2
 
 
 class _ImageList:

@@ -244,7 +244,8 @@ class PolygonTool(Tool):
             self.canvas.document, annotation_with_mask(blank, mask), "Add polygon"
         )
         self.canvas.push(command)
-        self.canvas.select_annotation(command.annotation_id)
+        self.canvas.clear_selection()  # see tools.py: digits then pick the next category
+        self.canvas.remember_drawn(command.annotation_id)
 
     def _delete_vertex(self, index: int) -> None:
         if len(self._edit_points) <= 3:

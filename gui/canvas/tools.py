@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 _MIN_NEW_BOX = 2.0  # image px: a smaller drag is a click, not a box
 
+# A shape the user just drew is left unselected: the next digit key then picks the category
+# of the next shape instead of silently re-labelling this one (select it to change it).
+
 
 class Tool:
     """Base tool: consumes nothing."""
@@ -144,7 +147,8 @@ class BoxTool(Tool):
         bbox = tuple(round(v, 2) for v in (rect.x(), rect.y(), rect.width(), rect.height()))
         command = AddAnnotation(self.canvas.document, new_annotation(self.canvas, bbox), "Add box")
         self.canvas.push(command)
-        self.canvas.select_annotation(command.annotation_id)
+        self.canvas.clear_selection()
+        self.canvas.remember_drawn(command.annotation_id)
         return True
 
     def cancel(self) -> bool:
@@ -177,7 +181,17 @@ class BrushTool(Tool):
 
     def _target_item(self) -> AnnotationItem | None:
         selected = self.canvas.selected_items()
-        return selected[0] if len(selected) == 1 else None
+        if selected:
+            return selected[0] if len(selected) == 1 else None
+        # The shape just drawn is left unselected; with nothing selected, strokes go on with
+        # it (the brush only while its category is current), so painting one object takes
+        # several strokes and the eraser can trim what was just drawn.
+        drawn = self.canvas.last_drawn_id
+        item = self.canvas.item_for(drawn) if drawn is not None else None
+        if item is None or not item.isVisible() or not item.has_mask:
+            return None
+        same_category = item.annotation.category_id == self.canvas.current_category_id
+        return item if self.erase or same_category else None
 
     def press(self, event: QMouseEvent, pos: QPointF) -> bool:
         if event.button() != Qt.MouseButton.LeftButton or self.canvas.document is None:
@@ -223,7 +237,8 @@ class BrushTool(Tool):
                     self.canvas.document, annotation_with_mask(blank, stroke), "Paint new mask"
                 )
                 self.canvas.push(command)
-                self.canvas.select_annotation(command.annotation_id)
+                self.canvas.clear_selection()
+                self.canvas.remember_drawn(command.annotation_id)
             return True
         after = before & ~stroke if self.erase else before | stroke
         if not np.array_equal(after, before):

@@ -82,6 +82,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self._image_size = (0, 0)
         self._pan_from: QPointF | None = None
         self._space_held = False
+        self._last_drawn_id: int | None = None
         self._tools: dict[str, Tool] = {
             "select": SelectTool(self),
             "box": BoxTool(self),
@@ -174,6 +175,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
             self._document.annotationRemoved.disconnect(self._on_removed)
             self._document.reset.disconnect(self._rebuild_items)
         self._document = doc
+        self._last_drawn_id = None
         if doc is not None:
             doc.annotationAdded.connect(self._on_added)
             doc.annotationChanged.connect(self._on_changed)
@@ -321,6 +323,18 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         if not visible.intersects(item.sceneBoundingRect()):
             self.centerOn(item.sceneBoundingRect().center())
 
+    def clear_selection(self) -> None:
+        self._scene.clearSelection()
+
+    @property
+    def last_drawn_id(self) -> int | None:
+        """The shape drawn last, left unselected; brush and eraser strokes go on with it
+        while nothing is selected. Forgotten once anything is selected."""
+        return self._last_drawn_id
+
+    def remember_drawn(self, ann_id: int | None) -> None:
+        self._last_drawn_id = ann_id
+
     def select_next(self, backwards: bool = False) -> None:
         """Tab order: the visible annotations by id, wrapping around."""
         ids = sorted(ann_id for ann_id, item in self._items.items() if item.isVisible())
@@ -335,6 +349,8 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self.select_annotation(ids[(index + step) % len(ids)])
 
     def _on_scene_selection(self) -> None:
+        if self._scene.selectedItems():
+            self._last_drawn_id = None  # the user moved on to another object
         self._tool.selection_changed()
         self.selectionChanged.emit(self.selected_ids())
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.categories import match_by_name
 from core.detection.detector import Detection, Detector, default_device
 from core.errors import CocoFormatError, ImageReadError
 from core.files.atomic import write_json_atomically
@@ -138,12 +139,10 @@ def category_map_by_name(
     """Model category id -> the COCO file's id with the same name (None: keep model ids)."""
     if not target_categories:
         return None
-    by_name = {str(c["name"]).strip().casefold(): int(c["id"]) for c in target_categories}
-    return {
-        c.id: by_name[c.name.strip().casefold()]
-        for c in detector.categories
-        if c.name.strip().casefold() in by_name
-    }
+    return match_by_name(
+        ((c.id, c.name) for c in detector.categories),
+        ((int(c["id"]), str(c["name"])) for c in target_categories),
+    )
 
 
 def _annotation(det: Detection, image_id: int, category_id: int) -> dict[str, Any]:

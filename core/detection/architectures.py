@@ -28,6 +28,7 @@ from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from core.categories import match_by_name
 from core.detection.names import ARCHITECTURES, DEFAULT_IMAGE_SIZES
 
 # Names of the class-specific tensors in a MaskRCNN state dict, and how many rows each
@@ -191,15 +192,8 @@ def label_index_map(source_labels: Sequence[str], target_labels: Sequence[str]) 
     Both sequences hold one name per model label, index 0 being the background; names
     match case-insensitively and the background always maps onto the background.
     """
-    by_name: dict[str, int] = {}
-    for index, name in enumerate(source_labels):
-        if index > 0:
-            by_name.setdefault(name.strip().casefold(), index)
-    mapping = {0: 0}
-    for index, name in enumerate(target_labels):
-        if index > 0 and name.strip().casefold() in by_name:
-            mapping[index] = by_name[name.strip().casefold()]
-    return mapping
+    matched = match_by_name(list(enumerate(target_labels))[1:], list(enumerate(source_labels))[1:])
+    return {0: 0, **matched}
 
 
 def _copy_rows(

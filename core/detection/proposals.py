@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from core.categories import category_key
 from core.detection.detector import Detection, Detector
 from core.errors import ImageReadError
 from core.files.images import check_image_size, read_image
@@ -38,9 +39,9 @@ class CategoryMapper:
         project = store.categories()
         # An empty project learns its categories from what the model finds.
         self.adopts_new_categories = not project
-        by_name = {c.name.strip().casefold(): c.id for c in project}
+        by_name = {category_key(c.name): c.id for c in project}
         self._mapping: dict[int, int | None] = {
-            model_id: by_name.get(c.name.strip().casefold())
+            model_id: by_name.get(category_key(c.name))
             for model_id, c in self._model_categories.items()
         }
 

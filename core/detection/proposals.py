@@ -9,6 +9,12 @@ project does not have are otherwise dropped.
 
 Each image's proposals replace that image's previous proposals in one store transaction as
 soon as it is done, so stopping midway keeps everything finished so far.
+
+A proposal that repeats a label the image already has (accepted, or made by hand) is not
+stored: re-proposing an unreviewed image after a model swap would otherwise stack a second
+outline on every object already labelled. "Repeats" is mask IoU >= DUPLICATE_IOU with any
+such label, whatever its class (a label of the wrong class is the annotator's call, not a
+reason to propose the object again).
 """
 
 from __future__ import annotations
@@ -17,10 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pycocotools.mask as mask_utils
+
 from core.categories import category_key
 from core.detection.detector import Detection, Detector
 from core.errors import ImageReadError
 from core.files.images import check_image_size, read_image
+from core.masks import to_rle
 from core.records import Annotation, Category, ReviewState, Source
 
 if TYPE_CHECKING:  # the store is only needed for type checking; no import cycle at runtime
@@ -28,6 +38,9 @@ if TYPE_CHECKING:  # the store is only needed for type checking; no import cycle
 
 ProgressCallback = Callable[[int, int, int], None]
 """progress(done, total, image_id) after each image."""
+
+DUPLICATE_IOU = 0.5
+"""A proposal whose mask overlaps a kept label this much (IoU) is the same object again."""
 
 
 class CategoryMapper:
@@ -91,11 +104,50 @@ def detections_to_annotations(
     return annotations
 
 
+def _pycoco_rle(ann: Annotation, height: int, width: int) -> dict:
+    """The annotation's mask as one pycocotools RLE (counts as bytes); its box if it has none."""
+    seg = ann.segmentation
+    if not seg:
+        box = np.array([[float(v) for v in ann.bbox]], dtype=np.float64)
+        return mask_utils.frPyObjects(box, height, width)[0]
+    if not (isinstance(seg, dict) and isinstance(seg.get("counts"), str)):
+        seg = to_rle(seg, height, width)  # polygons, uncompressed RLE
+    return {"size": list(seg["size"]), "counts": seg["counts"].encode("ascii")}
+
+
+def is_kept_label(ann: Annotation) -> bool:
+    """Labels a proposal must not repeat: accepted ones and anything a person drew."""
+    return ann.state is ReviewState.ACCEPTED or (
+        ann.source is Source.HUMAN and ann.state is not ReviewState.REJECTED
+    )
+
+
+def drop_labelled_duplicates(
+    proposals: Sequence[Annotation],
+    labels: Sequence[Annotation],
+    height: int,
+    width: int,
+    *,
+    iou_threshold: float = DUPLICATE_IOU,
+) -> list[Annotation]:
+    """The proposals whose mask IoU with every label is below `iou_threshold`.
+
+    IoU is computed by pycocotools on the RLEs, without decoding masks to pixels.
+    """
+    if not proposals or not labels:
+        return list(proposals)
+    found = [_pycoco_rle(p, height, width) for p in proposals]
+    kept = [_pycoco_rle(label, height, width) for label in labels]
+    ious = np.asarray(mask_utils.iou(found, kept, [0] * len(kept))).reshape(len(found), len(kept))
+    return [p for p, row in zip(proposals, ious, strict=True) if row.max() < iou_threshold]
+
+
 @dataclass
 class ProposalReport:
     images_done: int = 0
     images_total: int = 0
     proposals: int = 0
+    duplicates_dropped: int = 0  # proposals that repeated an accepted or hand-made label
     cancelled: bool = False
     warnings: list[str] = field(default_factory=list)  # size corrections, unreadable images
     failed_images: list[int] = field(default_factory=list)
@@ -155,6 +207,12 @@ def propose_images(
         )
         for image_id, found in zip(batch_ids, detections, strict=True):
             proposals = detections_to_annotations(found, image_id, mapper)
+            labels = [a for a in store.annotations(image_id) if is_kept_label(a)]
+            if labels:
+                image = store.get_image(image_id)  # after check_image_size: the true size
+                fresh = drop_labelled_duplicates(proposals, labels, image.height, image.width)
+                report.duplicates_dropped += len(proposals) - len(fresh)
+                proposals = fresh
             store.replace_proposals(image_id, proposals, detector.model_key)
             report.proposals += len(proposals)
             report.images_done += 1

@@ -135,6 +135,28 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "Run the detector on every unreviewed image",
     ),
     ActionSpec("cancel_work", "Ca&ncel background work", (), "Model", "Stop Propose all"),
+    ActionSpec(
+        "finetune",
+        "&Fine-tune…",
+        ("Ctrl+T",),
+        "Model",
+        "Train the model on your reviewed labels, with live curves; the result can replace it",
+    ),
+    ActionSpec(
+        "model_history",
+        "Model &history…",
+        ("Ctrl+H",),
+        "Model",
+        "Every model this project has used, with what is known about each; switch back to one",
+    ),
+    ActionSpec(
+        "unsure_first",
+        "&Unsure images first",
+        ("Ctrl+U",),
+        "Model",
+        "Sort unreviewed images by how unsure the model is, most informative first",
+        checkable=True,
+    ),
     # Help
     ActionSpec("shortcuts", "&Keyboard shortcuts", ("F1",), "Help", "Show every shortcut"),
     ActionSpec("about", "&About MaskLoop", (), "Help", "Version and licence"),

@@ -18,6 +18,7 @@ from core import masks
 from core.mask_pixels import tight_bbox
 from core.records import Annotation, ReviewState
 from gui.document import ImageDocument, command_concerns_proposals, is_proposal
+from gui.store_command import StoreCommand
 
 
 def annotation_with_mask(ann: Annotation, mask: np.ndarray) -> Annotation:
@@ -33,11 +34,11 @@ def annotation_with_mask(ann: Annotation, mask: np.ndarray) -> Annotation:
     )
 
 
-class AddAnnotation(QUndoCommand):
+class AddAnnotation(StoreCommand):
     """Add a new annotation; undo deletes it, redo brings it back under the same id."""
 
     def __init__(self, doc: ImageDocument, ann: Annotation, text: str = "Add annotation") -> None:
-        super().__init__(text)
+        super().__init__(text, doc.report_error)
         self._doc = doc
         self._ann = copy.deepcopy(ann)
 
@@ -49,39 +50,40 @@ class AddAnnotation(QUndoCommand):
     def concerns_proposals(self) -> bool:
         return is_proposal(self._ann)
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self._ann = self._doc.add(self._ann)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         if self._ann.id is not None:
             self._doc.remove(self._ann.id)
 
 
-class DeleteAnnotation(QUndoCommand):
+class DeleteAnnotation(StoreCommand):
     """Delete an annotation; undo restores it field by field under its old id."""
 
     def __init__(self, doc: ImageDocument, ann_id: int, text: str = "Delete annotation") -> None:
-        super().__init__(text)
+        super().__init__(text, doc.report_error)
         self._doc = doc
         self._ann = doc.stored_annotation(ann_id)
 
     def concerns_proposals(self) -> bool:
         return is_proposal(self._ann)  # undo would bring back a proposal the model replaced
 
-    def redo(self) -> None:
+    def apply(self) -> None:
+        assert self._ann.id is not None
         self._doc.remove(self._ann.id)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self._doc.add(self._ann)
 
 
-class EditAnnotation(QUndoCommand):
+class EditAnnotation(StoreCommand):
     """Replace an annotation's fields (box move or resize, mask stroke, category, ...)."""
 
     def __init__(
         self, doc: ImageDocument, old: Annotation, new: Annotation, text: str = "Edit annotation"
     ) -> None:
-        super().__init__(text)
+        super().__init__(text, doc.report_error)
         if old.id is None or old.id != new.id:
             raise ValueError("an edit must keep the annotation's id")
         self._doc = doc
@@ -89,26 +91,26 @@ class EditAnnotation(QUndoCommand):
         self._new = copy.deepcopy(new)
 
     @property
-    def annotation_id(self) -> int:
+    def annotation_id(self) -> int | None:
         return self._new.id
 
     def concerns_proposals(self) -> bool:
         return is_proposal(self._old) or is_proposal(self._new)
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self._doc.update(self._new)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self._doc.update(self._old)
 
 
-class SetReviewState(QUndoCommand):
+class SetReviewState(StoreCommand):
     """Accept or reject an annotation; source and score stay as the model gave them."""
 
     def __init__(
         self, doc: ImageDocument, ann_id: int, state: ReviewState, text: str | None = None
     ) -> None:
-        super().__init__(text or _STATE_TEXT.get(state, "Change review state"))
+        super().__init__(text or _STATE_TEXT.get(state, "Change review state"), doc.report_error)
         self._doc = doc
         self._ann_id = ann_id
         self._old_state = doc.stored_annotation(ann_id).state
@@ -117,10 +119,10 @@ class SetReviewState(QUndoCommand):
     def concerns_proposals(self) -> bool:
         return ReviewState.PROPOSED in (self._old_state, self._new_state)
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self._doc.set_state(self._ann_id, self._new_state)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self._doc.set_state(self._ann_id, self._old_state)
 
 
@@ -146,12 +148,23 @@ class MacroCommand(QUndoCommand):
         return any(command_concerns_proposals(c) for c in self._commands)
 
     def redo(self) -> None:
-        for command in self._commands:
-            command.redo()
+        self._run(self._commands, forward=True)
 
     def undo(self) -> None:
-        for command in reversed(self._commands):
-            command.undo()
+        self._run(list(reversed(self._commands)), forward=False)
+
+    def _run(self, commands: list[QUndoCommand], *, forward: bool) -> None:
+        """All or nothing: when one part fails, the parts already done are taken back and
+        the whole macro becomes obsolete (its part has reported the error)."""
+        done: list[QUndoCommand] = []
+        for command in commands:
+            command.redo() if forward else command.undo()
+            if command.isObsolete():
+                for finished in reversed(done):
+                    finished.undo() if forward else finished.redo()
+                self.setObsolete(True)
+                return
+            done.append(command)
 
 
 def push(doc: ImageDocument, commands: Sequence[QUndoCommand], text: str) -> None:

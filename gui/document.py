@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from core.errors import ProjectError
+from core.errors import MaskLoopError, ProjectError
 from core.records import Annotation, ImageRecord, ReviewState, Source
+from gui.categories import ProjectCategories
 
 if TYPE_CHECKING:
     from core.store import ProjectStore
@@ -36,17 +37,32 @@ def command_concerns_proposals(command: object) -> bool:
 
 
 class ImageDocument(QObject):
-    """One image's annotations; every change goes to the store before any signal fires."""
+    """One image's annotations and review flag; every change goes to the store before any
+    signal fires.
+
+    Signals: annotationAdded/Changed/Removed(int), reset(), reviewedChanged(bool),
+    editFailed(str) (an edit could not be stored; its undo command was dropped).
+    """
 
     annotationAdded = Signal(int)
     annotationChanged = Signal(int)
     annotationRemoved = Signal(int)
     reset = Signal()
+    reviewedChanged = Signal(bool)
+    editFailed = Signal(str)
 
-    def __init__(self, store: ProjectStore, image_id: int, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        store: ProjectStore,
+        image_id: int,
+        parent: QObject | None = None,
+        *,
+        categories: ProjectCategories | None = None,
+    ) -> None:
         super().__init__(parent)
         self.store = store
         self.image_id = image_id
+        self._categories = categories if categories is not None else ProjectCategories(store, self)
         self.undo_stack = QUndoStack(self)
         self._image = store.get_image(image_id)
         self._annotations: dict[int, Annotation] = {}
@@ -74,16 +90,26 @@ class ImageDocument(QObject):
     def has_annotation(self, ann_id: int) -> bool:
         return ann_id in self._annotations
 
-    def reload(self) -> None:
-        """Re-read everything from the store (e.g. after categories were merged) and emit `reset`.
+    def report_error(self, error: MaskLoopError) -> None:
+        """An undo command could not write its edit (it has dropped itself from the stack)."""
+        self.editFailed.emit(str(error))
 
-        The undo history is cleared: its commands hold copies of annotations as they were,
-        which may name categories or ids that no longer exist.
-        """
+    def set_reviewed(self, reviewed: bool) -> None:
+        """Mark the image reviewed (or not): the store first, then this document's record."""
+        self.store.set_reviewed(self.image_id, reviewed)
         self._image = self.store.get_image(self.image_id)
-        self._load()
-        self.undo_stack.clear()
-        self.reset.emit()
+        self.reviewedChanged.emit(self._image.reviewed)
+
+    def recategorised(self, ann_ids: list[int]) -> None:
+        """A category merge (or its undo) moved these annotations: re-read the ones shown here.
+
+        The undo history stays: its commands name annotations by id, and the merge itself is
+        an undoable step that restores the old category before they could run.
+        """
+        for ann_id in ann_ids:
+            if ann_id in self._annotations:
+                self._annotations[ann_id] = self.store.get_annotation(ann_id)
+                self.annotationChanged.emit(ann_id)
 
     def reload_proposals(self) -> None:
         """Re-read after the model replaced this image's pending proposals; emit `reset`.
@@ -114,7 +140,10 @@ class ImageDocument(QObject):
                 f"An annotation of image {ann.image_id} cannot be added to "
                 f"image {self._image.file_name}."
             )
-        stored = self.store.add_annotation(copy.deepcopy(ann))
+        ann = copy.deepcopy(ann)
+        if ann.id is None:  # a new shape; a project without categories gets its first one here
+            ann.category_id = self._categories.category_for_new_shape(ann.category_id)
+        stored = self.store.add_annotation(ann)
         if stored.state != ReviewState.REJECTED:
             self._annotations[stored.id] = copy.deepcopy(stored)
             self.annotationAdded.emit(stored.id)

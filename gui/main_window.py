@@ -1,45 +1,42 @@
 """The annotator window: canvas in the middle, docks around it, start page when nothing is open.
 
-Responsibilities are split over mixins in gui/window/: menus and actions (menus.py), moving
-between images and the per-image documents (navigation.py), the proposal worker and the
-model (proposals.py). This file builds the widgets and opens/closes projects.
+The window only builds widgets and composes the controllers of gui/window/, each typed and
+owning its state: `project` (open/close), `navigation` (documents, moving, review),
+`proposals` (the model and its worker), `menus` (actions, menus, toolbar) and `finetune`
+(fine-tuning, model history, unsure-first order). It connects them and holds no logic.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QUndoGroup
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
 
-from core.errors import MaskLoopError
+from core.store import ProjectStore
 from gui.canvas.view import CanvasView
-from gui.dialogs.errors import show_error
+from gui.categories import MergeCategories
 from gui.docks.image_list import ImageListDock
 from gui.docks.instances import InstancesDock
 from gui.docks.labels import LabelsDock
 from gui.docks.model_dock import ModelDock
+from gui.document import ImageDocument
 from gui.image_loader import ImageLoader
-from gui.open_path import prepare_project
 from gui.settings import AppSettings
 from gui.start_page import StartPage
-from gui.window.menus import MenusMixin
-from gui.window.navigation import NavigationMixin
-from gui.window.proposals import ProposalsMixin
+from gui.window.finetune import FinetuneController
+from gui.window.menus import MenuController
+from gui.window.navigation import NavigationController
+from gui.window.project import ProjectController
+from gui.window.proposals import ProposalController
 from gui.window.status import WorkStatus
 
 APP_NAME = "MaskLoop"
 
 
-class MainWindow(MenusMixin, NavigationMixin, ProposalsMixin, QMainWindow):
-    """One window, at most one open project.
-
-    Public surface used by the fine-tune helper (GUI_CONTRACT.md): `store`, `model_menu`,
-    `set_model(spec)`, `refresh_unreviewed_proposals()`, `image_list.set_sort_key(fn)`.
-    """
+class MainWindow(QMainWindow):
+    """One window, at most one open project."""
 
     def __init__(
         self,
@@ -50,18 +47,10 @@ class MainWindow(MenusMixin, NavigationMixin, ProposalsMixin, QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.settings = settings or AppSettings()
-        self.store: Any = None
-        self.proposals: Any = None
-        self.proposal_score_threshold = proposal_score_threshold
-        self.documents: OrderedDict[int, Any] = OrderedDict()
-        self.current_document: Any = None
-        self.undo_group = QUndoGroup(self)
-        self.image_loader = ImageLoader(parent=self)
         self.resize(1400, 900)
         self.setDockOptions(
             QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
         )
-
         self.stack = QStackedWidget(self)
         self.start_page = StartPage(self.stack)
         self.canvas = CanvasView()
@@ -69,92 +58,154 @@ class MainWindow(MenusMixin, NavigationMixin, ProposalsMixin, QMainWindow):
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.canvas)
         self.setCentralWidget(self.stack)
-
         self.image_list = ImageListDock(self)
         self.labels_dock = LabelsDock(self)
         self.instances_dock = InstancesDock(self)
         self.model_dock = ModelDock(self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.image_list)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.labels_dock)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.instances_dock)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.model_dock)
+        for dock in (self.labels_dock, self.instances_dock, self.model_dock):
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.work_status = WorkStatus(self.statusBar(), self)
+        self.image_loader = ImageLoader(parent=self)
 
-        self.build_menus()
-        self.connect_navigation()
-        self.connect_proposals()
-        self.start_page.openPathRequested.connect(self.open_path)
-        self.start_page.openProjectRequested.connect(self.choose_project)
-        self.start_page.openFolderRequested.connect(self.choose_folder)
-        self.start_page.importCocoRequested.connect(self.choose_coco)
-        self._build_toolbar()
-        self._install_finetune()
+        self.navigation = NavigationController(
+            dialog_parent=self,
+            canvas=self.canvas,
+            image_list=self.image_list,
+            instances_dock=self.instances_dock,
+            image_loader=self.image_loader,
+            work_status=self.work_status,
+            parent=self,
+        )
+        self.proposals = ProposalController(
+            dialog_parent=self,
+            navigation=self.navigation,
+            canvas=self.canvas,
+            image_list=self.image_list,
+            instances_dock=self.instances_dock,
+            model_dock=self.model_dock,
+            work_status=self.work_status,
+            store_threshold=proposal_score_threshold,
+            parent=self,
+        )
+        self.menus = MenuController(
+            self,
+            canvas=self.canvas,
+            labels_dock=self.labels_dock,
+            undo_group=self.navigation.undo_group,
+            work_status=self.work_status,
+        )
+        self.finetune = FinetuneController(
+            dialog_parent=self,
+            host=self.proposals,
+            image_list=self.image_list,
+            finetune_action=self.actions["finetune"],
+            history_action=self.actions["model_history"],
+            unsure_first_action=self.actions["unsure_first"],
+            parent=self,
+        )
+        self.project = ProjectController(
+            dialog_parent=self,
+            settings=self.settings,
+            canvas=self.canvas,
+            image_list=self.image_list,
+            labels_dock=self.labels_dock,
+            instances_dock=self.instances_dock,
+            parts=[self.navigation, self.proposals, self.finetune],
+            parent=self,
+        )
+        self._connect()
         self._restore_window()
         self._show_start_page()
 
-    # ---- opening and closing -----------------------------------------------------------
+    # ---- what tests and scripts reach for ------------------------------------------------
+    @property
+    def store(self) -> ProjectStore | None:
+        return self.project.store
+
+    @property
+    def actions(self) -> dict:  # type: ignore[override]  # QWidget.actions() lists them too
+        return self.menus.actions
+
+    @property
+    def current_document(self) -> ImageDocument | None:
+        return self.navigation.current_document
+
+    @property
+    def current_image_id(self) -> int | None:
+        return self.navigation.current_image_id
+
     def open_path(self, path: str | Path) -> bool:
-        """Open a project, an image folder or a COCO file (see gui/open_path.py)."""
-        project = prepare_project(self, Path(path))
-        return project is not None and self.open_project(project)
+        return self.project.open_path(path)
 
-    def open_project(self, project_path: str | Path) -> bool:
-        from core.store import ProjectStore
-
-        try:
-            store = ProjectStore.open(Path(project_path))
-        except MaskLoopError as exc:
-            show_error(self, exc, "Cannot open the project")
-            self.settings.remove_recent_project(project_path)
-            return False
-        self.close_project()
-        self.store = store
-        self.settings.add_recent_project(store.path)
-        self.image_list.set_store(store)
-        self.labels_dock.set_store(store)
-        self.refresh_categories()
-        self.model_dock.set_threshold(float(store.get_setting("proposal_threshold", 0.5)))
-        self.canvas.set_score_threshold(self.model_dock.threshold())
-        self.instances_dock.set_score_threshold(self.model_dock.threshold())
-        self.stack.setCurrentWidget(self.canvas)
-        self._set_project_ui_visible(True)
-        self.start_proposals(store.path)
-        start = self.start_image()
-        if start is not None:
-            self.go_to_image(start)
-        self.update_title()
-        self.canvas.setFocus()
-        return True
+    def open_project(self, path: str | Path) -> bool:
+        return self.project.open_project(path)
 
     def close_project(self) -> None:
-        """Stop background work, drop documents, back to the start page. Nothing to save."""
+        self.project.close_project()
+
+    def go_to_image(self, image_id: int) -> None:
+        self.navigation.go_to_image(image_id)
+
+    # ---- wiring ----------------------------------------------------------------------------
+    def _connect(self) -> None:
+        a = self.actions
+        project, navigation, proposals = self.project, self.navigation, self.proposals
+        a["open_project"].triggered.connect(project.choose_project)
+        a["open_folder"].triggered.connect(project.choose_folder)
+        a["import_coco"].triggered.connect(project.choose_coco)
+        a["export_coco"].triggered.connect(self._export_coco)
+        a["close_project"].triggered.connect(project.close_project)
+        a["next_image"].triggered.connect(navigation.next_image)
+        a["prev_image"].triggered.connect(navigation.prev_image)
+        a["accept_review_next"].triggered.connect(navigation.accept_review_next)
+        a["toggle_reviewed"].triggered.connect(navigation.toggle_current_reviewed)
+        a["choose_model"].triggered.connect(proposals.choose_model)
+        a["propose_current"].triggered.connect(proposals.propose_current)
+        a["propose_all"].triggered.connect(proposals.propose_all)
+        a["cancel_work"].triggered.connect(proposals.cancel_work)
+        proposals.modelApplied.connect(self.finetune.model_changed)
+        proposals.proposalsStored.connect(self.finetune.proposals_changed)
+        navigation.documentChanged.connect(self._on_document_changed)
+        navigation.currentReviewedChanged.connect(a["toggle_reviewed"].setChecked)
+        self.labels_dock.mergeRequested.connect(self._merge_categories)
+        self.canvas.zoomChanged.connect(self.work_status.set_zoom)
+        self.canvas.cursorMoved.connect(self.work_status.set_cursor)
+        project.opened.connect(self._on_project_opened)
+        project.closed.connect(self._show_start_page)
+        self.start_page.openPathRequested.connect(project.open_path)
+        self.start_page.openProjectRequested.connect(project.choose_project)
+        self.start_page.openFolderRequested.connect(project.choose_folder)
+        self.start_page.importCocoRequested.connect(project.choose_coco)
+
+    def _on_project_opened(self) -> None:
+        self.stack.setCurrentWidget(self.canvas)
+        self._set_project_ui_visible(True)
+        start = self.navigation.start_image()
+        if start is not None:
+            self.navigation.go_to_image(start)
+        self._update_title()
+        self.canvas.setFocus()
+
+    def _on_document_changed(self, document: ImageDocument | None) -> None:
+        self.actions["toggle_reviewed"].setChecked(document is not None and document.image.reviewed)
+        self._update_title()
+
+    def _merge_categories(self, source_id: int, into_id: int) -> None:
+        categories = self.project.categories
+        if categories is not None:
+            self.navigation.push_project_command(MergeCategories(categories, source_id, into_id))
+
+    def _export_coco(self) -> None:
+        from gui.dialogs.export_dialog import ExportDialog
+
         if self.store is None:
             return
-        self.stop_proposals()
-        self.image_loader.wait_idle()
-        self.image_loader.clear()
-        self.canvas.set_document(None)
-        self.instances_dock.set_document(None)
-        for document in self.documents.values():
-            self.undo_group.removeStack(document.undo_stack)
-            document.deleteLater()
-        self.documents.clear()
-        self.current_document = None
-        self.image_list.set_store(None)
-        self.labels_dock.set_store(None)
-        self.store.close()
-        self.store = None
-        self._show_start_page()
+        dialog = ExportDialog(self.store, self)
+        if dialog.exec() and dialog.report is not None:
+            self.work_status.show_message(f"Exported to {dialog.path_edit.text()}")
 
-    def refresh_categories(self) -> None:
-        categories = self.store.categories() if self.store is not None else []
-        self.canvas.set_categories(categories)
-        self.instances_dock.set_categories(categories)
-        current = self.labels_dock.current_category_id()
-        if current is not None:
-            self.canvas.set_current_category(current)
-
-    def update_title(self) -> None:
+    def _update_title(self) -> None:
         parts = [APP_NAME]
         if self.store is not None:
             parts.append(Path(self.store.path).name)
@@ -162,76 +213,25 @@ class MainWindow(MenusMixin, NavigationMixin, ProposalsMixin, QMainWindow):
                 parts.append(self.current_document.image.file_name)
         self.setWindowTitle(" — ".join(parts))
 
-    # ---- file choosers -----------------------------------------------------------------
-    def choose_project(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open project", self.settings.last_dir(), "MaskLoop projects (*.maskloop)"
-        )
-        if path:
-            self.settings.set_last_dir(str(Path(path).parent))
-            self.open_path(path)
-
-    def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open image folder", self.settings.last_dir())
-        if path:
-            self.settings.set_last_dir(path)
-            self.open_path(path)
-
-    def choose_coco(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import COCO", self.settings.last_dir(), "COCO JSON (*.json)"
-        )
-        if path:
-            self.settings.set_last_dir(str(Path(path).parent))
-            self.open_path(path)
-
-    # ---- window lifecycle --------------------------------------------------------------
+    # ---- window lifecycle ------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         """Quitting during inference waits for the current image, then stops the thread."""
         self.settings.save_window(self.saveGeometry(), self.saveState())
-        self.close_project()
+        self.project.close_project()
         super().closeEvent(event)
 
     def _show_start_page(self) -> None:
         self.start_page.set_recent(self.settings.recent_projects())
         self.stack.setCurrentWidget(self.start_page)
         self._set_project_ui_visible(False)
-        self.update_title()
+        self._update_title()
 
     def _set_project_ui_visible(self, visible: bool) -> None:
         for dock in (self.image_list, self.labels_dock, self.instances_dock, self.model_dock):
             dock.setVisible(visible)
-        self.toolbar.setVisible(visible)
         if visible and self._needs_first_layout:
             QTimer.singleShot(200, self._apply_first_layout)  # once the docks are laid out
-        self.set_project_actions_enabled(visible)
-
-    def _build_toolbar(self) -> None:
-        toolbar = self.addToolBar("Tools")
-        toolbar.setObjectName("toolbar_main")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        names = (
-            "prev_image",
-            "next_image",
-            None,
-            "tool_select",
-            "tool_box",
-            "tool_polygon",
-            "tool_brush",
-            "tool_eraser",
-            None,
-            "fit",
-            "zoom_100",
-            None,
-            "accept_review_next",
-        )
-        for name in names:
-            if name is None:
-                toolbar.addSeparator()
-            else:
-                toolbar.addAction(self.actions[name])
-        self.toolbar = toolbar
+        self.menus.set_project_actions_enabled(visible)
 
     def _restore_window(self) -> None:
         geometry = self.settings.window_geometry()
@@ -254,11 +254,3 @@ class MainWindow(MenusMixin, NavigationMixin, ProposalsMixin, QMainWindow):
             Qt.Orientation.Vertical,
         )
         self.resizeDocks([self.image_list, self.labels_dock], [260, 340], Qt.Orientation.Horizontal)
-
-    def _install_finetune(self) -> None:
-        """Model > Fine-tune… and friends, when that part of the app is installed."""
-        try:
-            from gui.finetune_integration import install_finetune
-        except ImportError:
-            return
-        install_finetune(self)

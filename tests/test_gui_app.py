@@ -142,7 +142,7 @@ def test_the_window_never_imports_torch_on_the_ui_thread(tmp_path):
         "from gui.main_window import MainWindow\n"
         "w = MainWindow()\n"
         f"assert w.open_project({str(project)!r})\n"
-        "w.next_image(); w.next_image()\n"
+        "w.navigation.next_image(); w.navigation.next_image()\n"
         "w.close()\n"
         "print('torch' in sys.modules)\n"
     )

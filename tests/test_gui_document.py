@@ -108,5 +108,5 @@ def test_reload_sees_another_connections_proposals(qtbot, doc):
             doc.image_id, [proposal(doc.image_id, (1, 1, 9, 9), 0.8)], "m"
         )
     with qtbot.waitSignal(doc.reset):
-        doc.reload()
+        doc.reload_proposals()
     assert [a.score for a in doc.annotations()] == [0.8]

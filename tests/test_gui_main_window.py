@@ -73,7 +73,7 @@ def test_next_and_previous_actions_change_the_canvas_image(qtbot, tmp_path, proj
     assert window.image_list.current_image_id() == window.current_image_id
     window.actions["prev_image"].trigger()
     assert window.current_document.image.file_name == "img_0001.png"
-    assert window.undo_group.activeStack() is window.current_document.undo_stack
+    assert window.navigation.undo_group.activeStack() is window.current_document.undo_stack
     assert window.windowTitle().endswith("img_0001.png")
 
 
@@ -109,7 +109,7 @@ def test_accept_and_reject_proposals_of_a_real_lite_model(qtbot, tmp_path, model
 def test_navigation_uses_prefetched_proposals_without_new_inference(qtbot, tmp_path, model_project):
     window = _window(qtbot, tmp_path)
     window.open_project(model_project)
-    worker = window.proposals.worker
+    worker = window.proposals.service.worker
     started: list[int] = []
     worker.inferenceStarted.connect(started.append)
     ids = window.image_list.model.image_ids()
@@ -132,8 +132,8 @@ def test_closing_the_window_during_inference_stops_the_worker_cleanly(
 ):
     window = _window(qtbot, tmp_path)
     window.open_project(model_project)
-    service = window.proposals
-    wait_until(qtbot, lambda: window.model_ready)
+    service = window.proposals.service
+    wait_until(qtbot, lambda: window.proposals.model_ready)
     with qtbot.waitSignal(service.worker.inferenceStarted, timeout=30_000):
         window.actions["propose_all"].trigger()
     window.close()  # the worker is inside predict() now
@@ -160,15 +160,42 @@ def test_missing_weights_shows_a_dialog_and_the_app_stays_usable(
     monkeypatch.setattr("core.detection.detector.Detector.load", fail)
     window = _window(qtbot, tmp_path)
     window.open_project(project)
-    window.set_model("r50-fpn-v2")
+    window.proposals.set_model("r50-fpn-v2")
     wait_until(qtbot, lambda: bool(shown))
     title, text = shown[0]
     assert title == "Model weights not available"
     assert "/hub/checkpoints" in text and "Choose model" in text
     assert window.model_dock.model_label.text() == "no model"
-    assert window.store.get_setting("model") == "r50-fpn-v2"
+    # A model that never loaded is not remembered: reopening brings no dialog back.
+    assert window.store.get_setting("model") is None
     window.actions["next_image"].trigger()  # still usable
     assert window.current_document.image.file_name == "img_0001.png"
+    window.close_project()
+    shown.clear()
+    window.open_project(project)
+    qtbot.wait(200)
+    assert shown == []
+    assert window.model_dock.model_label.text() == "no model"
+
+
+def test_a_model_that_stops_loading_falls_back_to_the_last_one_that_worked(
+    qtbot, tmp_path, model_project, monkeypatch
+):
+    shown: list[str] = []
+    monkeypatch.setattr(
+        QMessageBox, "warning", staticmethod(lambda _p, title, *a, **k: shown.append(title))
+    )
+    window = _window(qtbot, tmp_path)
+    window.open_project(model_project)
+    wait_until(qtbot, lambda: window.proposals.model_ready)
+    working = window.proposals.active_model()
+    missing = str(tmp_path / "gone.pt")
+    window.proposals.set_model(missing)
+    wait_until(qtbot, lambda: bool(shown))  # the user chose it: a dialog says why it failed
+    wait_until(qtbot, lambda: window.proposals.model_ready)
+    assert window.proposals.active_model() == working
+    assert "gone.pt" in window.work_status.message() and "back to" in window.work_status.message()
+    assert window.store.get_setting("model") == working
 
 
 def test_keyboard_shortcuts_reach_the_window_while_the_canvas_has_focus(qtbot, tmp_path, project):

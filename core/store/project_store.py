@@ -367,16 +367,48 @@ class ProjectStore(ProjectRecordsMixin):
             f"category {category_id}",
         )
 
-    def merge_categories(self, source_id: int, into_id: int) -> None:
-        """Move every annotation of `source_id` to `into_id`, then delete `source_id`."""
+    def merge_categories(self, source_id: int, into_id: int) -> list[int]:
+        """Move every annotation of `source_id` to `into_id`, then delete `source_id`.
+
+        Returns the ids of the moved annotations, which is what `unmerge_category` needs to
+        undo the merge exactly.
+        """
         if source_id == into_id:
-            return
+            return []
         self.get_category(source_id), self.get_category(into_id)  # both must exist
         with self.transaction() as conn:
+            moved = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT id FROM annotations WHERE category_id = ? ORDER BY id", (source_id,)
+                )
+            ]
             conn.execute(
                 "UPDATE annotations SET category_id = ? WHERE category_id = ?", (into_id, source_id)
             )
             conn.execute("DELETE FROM categories WHERE id = ?", (source_id,))
+        return moved
+
+    def unmerge_category(self, category: Category, annotation_ids: Iterable[int]) -> None:
+        """Undo `merge_categories`: bring `category` back as it was and give it its annotations."""
+        ids = list(annotation_ids)
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO categories(id, name, supercategory, color, extra) VALUES (?,?,?,?,?)",
+                (
+                    category.id,
+                    category.name,
+                    category.supercategory,
+                    category.color,
+                    dumps_or_null(category.extra),
+                ),
+            )
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"UPDATE annotations SET category_id = ? WHERE id IN ({marks})",
+                    (category.id, *chunk),
+                )
 
     def _next_color(self) -> str:
         used = {r[0] for r in self._conn.execute("SELECT color FROM categories")}

@@ -1,12 +1,12 @@
 """The labels dock: the project's categories with their colours; add, rename, merge.
 
-Row n (1-based) is what the digit key n picks, so the list shows that digit beside the
-first nine names.
+The first nine categories that are not background-like (`_background_` from labelme, say)
+are what the digit keys 1-9 pick, so the list shows that digit beside their names. Every
+change goes through the project's `ProjectCategories`; a merge is asked for with
+`mergeRequested` so that the window can make it one undoable step.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
@@ -25,8 +25,21 @@ from PySide6.QtWidgets import (
 
 from core.errors import MaskLoopError
 from core.records import Category
+from gui.categories import ProjectCategories
 from gui.colors import category_color
 from gui.dialogs.errors import show_error
+
+BACKGROUND_NAMES = frozenset({"_background_", "__background__", "background", "bg"})
+
+
+def is_background_name(name: str) -> bool:
+    """labelme2coco and others write a category for the background; digits skip it."""
+    return name.strip().casefold() in BACKGROUND_NAMES
+
+
+def digit_categories(categories: list[Category]) -> list[Category]:
+    """The categories the digit keys 1-9 pick, in list order."""
+    return [c for c in categories if not is_background_name(c.name)][:9]
 
 
 def _swatch(color: QColor) -> QIcon:
@@ -38,16 +51,16 @@ def _swatch(color: QColor) -> QIcon:
 class LabelsDock(QDockWidget):
     """Signals:
     categorySelected(int): the user picked a category (click or digit key).
-    categoriesChanged(): categories were added, renamed, recoloured or merged.
+    mergeRequested(int, int): the user confirmed merging the first category into the second.
     """
 
     categorySelected = Signal(int)
-    categoriesChanged = Signal()
+    mergeRequested = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Labels", parent)
         self.setObjectName("dock_labels")
-        self._store: Any = None
+        self._categories: ProjectCategories | None = None
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -74,12 +87,29 @@ class LabelsDock(QDockWidget):
         self.list.currentRowChanged.connect(self._on_row_changed)
         self._filling = False
 
-    def set_store(self, store: Any) -> None:
-        self._store = store
+    def set_categories(self, categories: ProjectCategories | None) -> None:
+        if self._categories is not None:
+            for signal in (
+                self._categories.categoryAdded,
+                self._categories.categoryChanged,
+                self._categories.categoryRemoved,
+            ):
+                signal.disconnect(self._on_category_signal)
+        self._categories = categories
+        if categories is not None:
+            for signal in (
+                categories.categoryAdded,
+                categories.categoryChanged,
+                categories.categoryRemoved,
+            ):
+                signal.connect(self._on_category_signal)
         self.reload()
 
     def categories(self) -> list[Category]:
-        return self._store.categories() if self._store is not None else []
+        return self._categories.all() if self._categories is not None else []
+
+    def _on_category_signal(self, _category_id: int) -> None:
+        self.reload()
 
     def reload(self) -> None:
         """Re-read categories from the store, keeping the selected one."""
@@ -87,11 +117,14 @@ class LabelsDock(QDockWidget):
         self._filling = True
         try:
             self.list.clear()
-            for n, category in enumerate(self.categories(), start=1):
-                prefix = f"{n}  " if n <= 9 else "   "
+            categories = self.categories()
+            digits = {c.id: n for n, c in enumerate(digit_categories(categories), start=1)}
+            for category in categories:
+                n = digits.get(category.id)
+                prefix = f"{n}  " if n is not None else "   "
                 item = QListWidgetItem(_swatch(category_color(category)), prefix + category.name)
                 item.setData(Qt.ItemDataRole.UserRole, category.id)
-                item.setToolTip(f"id {category.id}" + (f" — press {n}" if n <= 9 else ""))
+                item.setToolTip(f"id {category.id}" + (f" — press {n}" if n is not None else ""))
                 self.list.addItem(item)
             if current is not None:
                 self.select_category(current, emit=False)
@@ -104,10 +137,13 @@ class LabelsDock(QDockWidget):
         item = self.list.currentItem()
         return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
 
+    def category_name(self, category_id: int) -> str:
+        return next((c.name for c in self.categories() if c.id == category_id), str(category_id))
+
     def category_id_at(self, number: int) -> int | None:
         """The category the digit key `number` (1-9) stands for."""
-        item = self.list.item(number - 1)
-        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+        digits = digit_categories(self.categories())
+        return digits[number - 1].id if 1 <= number <= len(digits) else None
 
     def select_category(self, category_id: int, *, emit: bool = True) -> None:
         for row in range(self.list.count()):
@@ -122,48 +158,46 @@ class LabelsDock(QDockWidget):
 
     # ---- editing -----------------------------------------------------------------------
     def add_category(self) -> None:
+        if self._categories is None:
+            return
         name, ok = QInputDialog.getText(self, "Add category", "Name:")
         if not ok or not name.strip():
             return
         try:
-            category = self._store.add_category(name.strip())
+            category = self._categories.add(name.strip())
         except MaskLoopError as exc:
             show_error(self, exc, "Cannot add the category")
             return
-        self.reload()
         self.select_category(category.id)
-        self.categoriesChanged.emit()
 
     def rename_category(self) -> None:
         category_id = self.current_category_id()
-        if category_id is None:
+        if category_id is None or self._categories is None:
             return
-        old = self._store.get_category(category_id).name
+        old = self._categories.get(category_id).name
         name, ok = QInputDialog.getText(self, "Rename category", "New name:", text=old)
         if not ok or not name.strip() or name.strip() == old:
             return
         try:
-            self._store.rename_category(category_id, name.strip())
+            self._categories.rename(category_id, name.strip())
         except MaskLoopError as exc:
             show_error(self, exc, "Cannot rename the category")
-            return
-        self.reload()
-        self.categoriesChanged.emit()
 
     def recolor_category(self) -> None:
         category_id = self.current_category_id()
-        if category_id is None:
+        if category_id is None or self._categories is None:
             return
-        initial = category_color(self._store.get_category(category_id))
+        initial = category_color(self._categories.get(category_id))
         color = QColorDialog.getColor(initial, self, "Category colour")
         if not color.isValid():
             return
-        self._store.set_category_color(category_id, color.name())
-        self.reload()
-        self.categoriesChanged.emit()
+        try:
+            self._categories.set_color(category_id, color.name())
+        except MaskLoopError as exc:
+            show_error(self, exc, "Cannot change the colour")
 
     def merge_categories(self) -> None:
-        """Ask which category goes into which, confirm, then merge in the store."""
+        """Ask which category goes into which, confirm, then ask the window to merge (undoably)."""
         categories = self.categories()
         if len(categories) < 2:
             return
@@ -188,14 +222,8 @@ class LabelsDock(QDockWidget):
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        try:
-            self._store.merge_categories(source.id, into.id)
-        except MaskLoopError as exc:
-            show_error(self, exc, "Cannot merge")
-            return
-        self.reload()
+        self.mergeRequested.emit(source.id, into.id)
         self.select_category(into.id)
-        self.categoriesChanged.emit()
 
     def _on_row_changed(self, _row: int) -> None:
         if self._filling:

@@ -1,4 +1,4 @@
-"""Moving between images: documents per image, pixels off the UI thread, review state.
+"""Moving between images: one document per visited image, pixels off the UI thread, review.
 
 Each visited image gets one ImageDocument (and so one QUndoStack in the window's
 QUndoGroup; the active stack is the current image's, so Ctrl+Z undoes on the image you
@@ -9,105 +9,188 @@ remembers the image last shown, and reopening it starts there.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections import OrderedDict
 
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage, QUndoCommand, QUndoGroup
+from PySide6.QtWidgets import QWidget
 
 from core.errors import MaskLoopError
+from core.store import ProjectStore
+from core.store.setting_keys import LAST_IMAGE
+from gui.canvas.view import CanvasView
+from gui.categories import ProjectCategories
 from gui.dialogs.errors import show_error
+from gui.docks.image_list import ImageListDock
+from gui.docks.instances import InstancesDock
+from gui.document import ImageDocument
+from gui.image_loader import ImageLoader
+from gui.window.status import WorkStatus
 
 MAX_DOCUMENTS = 64
 PREFETCH_IMAGES = 3  # proposals and pixels are prepared this many images ahead
-LAST_IMAGE_SETTING = "last_image"  # project setting: where reopening the project starts
 
 
-class NavigationMixin:
-    """Needs the MainWindow attributes (canvas, docks, store, documents, undo_group, ...)."""
+class NavigationController(QObject):
+    """Owns the open images' documents and which one is current.
 
-    def connect_navigation(self: Any) -> None:
-        self.image_list.imageActivated.connect(self.go_to_image)
-        self.image_loader.loaded.connect(self._on_pixels_loaded)
-        self.image_loader.failed.connect(self._on_pixels_failed)
-        self.canvas.selectionChanged.connect(self.instances_dock.show_selection)
-        self.instances_dock.selectionChanged.connect(self._select_on_canvas)
-        self.canvas.zoomChanged.connect(self.work_status.set_zoom)
-        self.canvas.cursorMoved.connect(self.work_status.set_cursor)
-        self.labels_dock.categorySelected.connect(self.canvas.set_current_category)
-        self.labels_dock.categoriesChanged.connect(self._on_categories_changed)
+    Signals:
+        imageShown(int, list): the annotator is now on this image; the list holds the images
+            after it to prepare ahead (the proposal controller listens).
+        documentChanged(object): the current ImageDocument (or None).
+        currentReviewedChanged(bool): the current image was marked reviewed or not.
+    """
 
+    imageShown = Signal(int, list)
+    documentChanged = Signal(object)
+    currentReviewedChanged = Signal(bool)
+
+    def __init__(
+        self,
+        *,
+        dialog_parent: QWidget,
+        canvas: CanvasView,
+        image_list: ImageListDock,
+        instances_dock: InstancesDock,
+        image_loader: ImageLoader,
+        work_status: WorkStatus,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._dialog_parent = dialog_parent
+        self._canvas = canvas
+        self._image_list = image_list
+        self._instances = instances_dock
+        self._loader = image_loader
+        self._status = work_status
+        self.undo_group = QUndoGroup(self)
+        self._store: ProjectStore | None = None
+        self._categories: ProjectCategories | None = None
+        self.documents: OrderedDict[int, ImageDocument] = OrderedDict()
+        self.current_document: ImageDocument | None = None
+        # The row the current image had in the list: where D and A continue from when a
+        # status filter has just taken the current image out of the list (Ctrl+M, say).
+        self._current_row: int | None = None
+        image_list.imageActivated.connect(self.go_to_image)
+        image_loader.loaded.connect(self._on_pixels_loaded)
+        image_loader.failed.connect(self._on_pixels_failed)
+        canvas.selectionChanged.connect(instances_dock.show_selection)
+        instances_dock.selectionChanged.connect(self._select_on_canvas)
+
+    # ---- project ---------------------------------------------------------------------------
+    def open(self, store: ProjectStore, categories: ProjectCategories) -> None:
+        self._store = store
+        self._categories = categories
+        categories.annotationsRecategorised.connect(self._on_recategorised)
+
+    def close(self) -> None:
+        self._loader.wait_idle()
+        self._loader.clear()
+        self._canvas.set_document(None)
+        self._instances.set_document(None)
+        for document in self.documents.values():
+            self.undo_group.removeStack(document.undo_stack)
+            document.deleteLater()
+        self.documents.clear()
+        self._set_current(None)
+        self._current_row = None
+        self._store = None
+        self._categories = None
+
+    # ---- where we are ----------------------------------------------------------------------
     @property
-    def current_image_id(self: Any) -> int | None:
+    def current_image_id(self) -> int | None:
         return self.current_document.image_id if self.current_document is not None else None
 
-    def go_to_image(self: Any, image_id: int) -> None:
+    def prefetch_ids(self) -> list[int]:
+        current = self.current_image_id
+        return [] if current is None else self._image_list.following(current, PREFETCH_IMAGES)
+
+    def start_image(self) -> int | None:
+        """Where an opened project starts: the image last shown if still listed, else the first."""
+        last = self._store.get_setting(LAST_IMAGE) if self._store is not None else None
+        if isinstance(last, int) and self._image_list.model.row_of(last) is not None:
+            return last
+        return self._image_list.neighbour(None, 0)
+
+    # ---- moving ----------------------------------------------------------------------------
+    def go_to_image(self, image_id: int) -> None:
         """Show `image_id`: its stored annotations at once, its pixels when decoded."""
-        if self.store is None:
+        store = self._store
+        if store is None:
             return
-        if self.current_document is not None and self.current_document.image_id == image_id:
+        if self.current_image_id == image_id:
             return
         try:
             document = self.document_for(image_id)
         except MaskLoopError as exc:
-            show_error(self, exc, "Cannot open the image")
+            show_error(self._dialog_parent, exc, "Cannot open the image")
             return
-        self.current_document = document
+        self._set_current(document)
+        self._status.image_changed()
         self.undo_group.setActiveStack(document.undo_stack)
-        self.canvas.set_document(document)
-        self.instances_dock.set_document(document)
-        self.image_list.select_image(image_id)
-        self.actions["toggle_reviewed"].setChecked(document.image.reviewed)
-        path = self.store.image_path(image_id)
-        self.image_loader.request(image_id, path)
-        following = self.image_list.following(image_id, PREFETCH_IMAGES)
-        self.image_loader.preload([(i, self.store.image_path(i)) for i in following])
-        self.request_proposals(image_id, following)
-        self.update_title()
+        self._canvas.set_document(document)
+        self._instances.set_document(document)
+        self._image_list.select_image(image_id)
+        self._current_row = self._image_list.model.row_of(image_id)
+        self._loader.request(image_id, store.image_path(image_id))
+        following = self._image_list.following(image_id, PREFETCH_IMAGES)
+        self._loader.preload([(i, store.image_path(i)) for i in following])
+        self.imageShown.emit(image_id, following)
         self._remember_image(image_id)
 
-    def start_image(self: Any) -> int | None:
-        """Where an opened project starts: the image last shown if still listed, else the first."""
-        last = self.store.get_setting(LAST_IMAGE_SETTING)
-        if isinstance(last, int) and self.image_list.model.row_of(last) is not None:
-            return last
-        return self.image_list.neighbour(None, 0)
-
-    def _remember_image(self: Any, image_id: int) -> None:
-        # Only a convenience for the next opening: a failed write (a full disk, say) is not
-        # worth a dialog here, and the annotator's own edits report it anyway.
-        with contextlib.suppress(MaskLoopError):
-            self.store.set_setting(LAST_IMAGE_SETTING, image_id)
-
-    def next_image(self: Any) -> None:
+    def next_image(self) -> None:
         self._step(1)
 
-    def prev_image(self: Any) -> None:
+    def prev_image(self) -> None:
         self._step(-1)
 
-    def _step(self: Any, step: int) -> None:
-        target = self.image_list.neighbour(self.current_image_id, step)
+    def _step(self, step: int) -> None:
+        target = self._neighbour(step)
         if target is None:
-            self.work_status.show_message(
+            self._status.show_message(
                 "Last image in the list." if step > 0 else "First image in the list."
             )
             return
         self.go_to_image(target)
 
-    def document_for(self: Any, image_id: int) -> Any:
-        """The image's document, made (and its undo stack registered) on first visit."""
-        from gui.document import ImageDocument
+    def _neighbour(self, step: int) -> int | None:
+        current = self.current_image_id
+        model = self._image_list.model
+        if current is not None and model.row_of(current) is None and self._current_row is not None:
+            # The current image left the list (a status filter): the image now in its row
+            # is the next one, the row before it the previous one.
+            row = self._current_row if step > 0 else self._current_row - 1
+            return model.image_id_at(row) if row >= 0 else None
+        return self._image_list.neighbour(current, step)
 
+    def _remember_image(self, image_id: int) -> None:
+        # Only a convenience for the next opening: a failed write (a full disk, say) is not
+        # worth a dialog here, and the annotator's own edits report it anyway.
+        if self._store is not None:
+            with contextlib.suppress(MaskLoopError):
+                self._store.set_setting(LAST_IMAGE, image_id)
+
+    # ---- documents -------------------------------------------------------------------------
+    def document_for(self, image_id: int) -> ImageDocument:
+        """The image's document, made (and its undo stack registered) on first visit."""
+        assert self._store is not None and self._categories is not None
         document = self.documents.get(image_id)
         if document is not None:
             self.documents.move_to_end(image_id)
             return document
-        document = ImageDocument(self.store, image_id, self)
+        document = ImageDocument(self._store, image_id, self, categories=self._categories)
         self.undo_group.addStack(document.undo_stack)
         for signal in (
             document.annotationAdded,
             document.annotationChanged,
             document.annotationRemoved,
         ):
-            signal.connect(lambda *_a, i=image_id: self.image_list.refresh_images([i]))
+            signal.connect(lambda *_a, i=image_id: self._image_list.refresh_images([i]))
+        document.reviewedChanged.connect(
+            lambda reviewed, d=document: self._on_reviewed_changed(d, reviewed)
+        )
+        document.editFailed.connect(self._on_edit_failed)
         self.documents[image_id] = document
         while len(self.documents) > MAX_DOCUMENTS:
             old_id, old = next(iter(self.documents.items()))
@@ -119,7 +202,7 @@ class NavigationMixin:
             old.deleteLater()
         return document
 
-    def reload_document(self: Any, image_id: int) -> None:
+    def reload_proposals(self, image_id: int) -> None:
         """New proposals were stored for this image: re-read it if it is open.
 
         Its undo history survives unless a command touched a proposal that was replaced.
@@ -128,44 +211,70 @@ class NavigationMixin:
         if document is not None:
             document.reload_proposals()
 
-    # ---- review --------------------------------------------------------------------------
-    def accept_review_next(self: Any) -> None:
+    def push_project_command(self, command: QUndoCommand) -> None:
+        """A project-wide edit (a category merge) becomes one step of the open image's
+        history, where Ctrl+Z finds it; with no image open it is simply done."""
+        if self.current_document is not None:
+            self.current_document.undo_stack.push(command)
+        else:
+            command.redo()
+
+    # ---- review ----------------------------------------------------------------------------
+    def accept_review_next(self) -> None:
         """Accept the proposals above the threshold, mark reviewed, go to the next image."""
         if self.current_document is None:
             return
-        self.canvas.accept_all_above_threshold()
+        self._canvas.accept_all_above_threshold()
         self.set_current_reviewed(True)
         self.next_image()
 
-    def set_current_reviewed(self: Any, reviewed: bool = True) -> None:
-        image_id = self.current_image_id
-        if image_id is None:
+    def set_current_reviewed(self, reviewed: bool = True) -> None:
+        document = self.current_document
+        if document is None:
             return
-        self.store.set_reviewed(image_id, bool(reviewed))
-        self.actions["toggle_reviewed"].setChecked(bool(reviewed))
-        self.image_list.refresh_images([image_id])
-        self.work_status.show_message(
-            f"{self.current_document.image.file_name} marked "
-            + ("reviewed." if reviewed else "not reviewed.")
+        try:
+            document.set_reviewed(bool(reviewed))
+        except MaskLoopError as exc:
+            show_error(self._dialog_parent, exc, "Cannot mark the image")
+            return
+        self._status.show_message(
+            f"{document.image.file_name} marked "
+            + ("reviewed." if document.image.reviewed else "not reviewed."),
+            about_image=True,
         )
 
-    # ---- signal handlers ---------------------------------------------------------------
-    def _on_pixels_loaded(self: Any, image_id: int, image: QImage) -> None:
+    def toggle_current_reviewed(self) -> None:
+        """Ctrl+M: flip what the store says, whatever a menu check shows."""
+        if self.current_document is not None:
+            self.set_current_reviewed(not self.current_document.image.reviewed)
+
+    # ---- signal handlers -------------------------------------------------------------------
+    def _set_current(self, document: ImageDocument | None) -> None:
+        self.current_document = document
+        self.documentChanged.emit(document)
+
+    def _on_pixels_loaded(self, image_id: int, image: QImage) -> None:
         if image_id != self.current_image_id:
             return  # the annotator moved on while it was decoding
-        self.canvas.set_image(image)
-        self.canvas.fit()
+        self._canvas.set_image(image)
+        self._canvas.fit()
 
-    def _on_pixels_failed(self: Any, image_id: int, message: str) -> None:
+    def _on_pixels_failed(self, image_id: int, message: str) -> None:
         if image_id == self.current_image_id:
-            self.canvas.set_image(QImage())
-            self.work_status.show_message(message)
+            self._canvas.set_image(QImage())
+            self._status.show_message(message, about_image=True)
 
-    def _select_on_canvas(self: Any, ann_ids: list[int]) -> None:
-        self.canvas.select_annotation(ann_ids[0] if ann_ids else None)
+    def _select_on_canvas(self, ann_ids: list[int]) -> None:
+        self._canvas.select_annotation(ann_ids[0] if ann_ids else None)
 
-    def _on_categories_changed(self: Any) -> None:
-        self.refresh_categories()
+    def _on_reviewed_changed(self, document: ImageDocument, reviewed: bool) -> None:
+        self._image_list.refresh_images([document.image_id])
+        if document is self.current_document:
+            self.currentReviewedChanged.emit(reviewed)
+
+    def _on_recategorised(self, ann_ids: list[int]) -> None:
         for document in self.documents.values():
-            document.reload()  # merged categories move annotations
-        self.image_list.model.refresh_images([i for i in self.documents])
+            document.recategorised(ann_ids)
+
+    def _on_edit_failed(self, message: str) -> None:
+        show_error(self._dialog_parent, message, "The edit could not be saved")

@@ -1,46 +1,123 @@
-"""The window's side of background proposals: model choice, focus/prefetch, Propose all.
+"""The model that proposes: choosing, loading, swapping it, and asking it for proposals.
 
 The worker (gui/workers/proposal_worker.py) imports torch and owns the detector in its own
-thread; this mixin only sends it requests and reacts to its signals on the UI thread.
+thread; this controller only sends it requests and reacts to its signals on the UI thread.
+It is the window's `ModelHost` (gui/model_host.py) for the fine-tune and history dialogs.
+
+A model is remembered in the project only once it has loaded, so a model that cannot load
+(a deleted checkpoint, missing weights) never comes back as a warning at every opening; when
+one fails, the last model that worked is loaded again.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
 
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
+
+from core.errors import MaskLoopError
+from core.records import ImageStatus
+from core.store import ProjectStore
+from core.store.setting_keys import MODEL, PROPOSAL_THRESHOLD
+from gui.canvas.view import CanvasView
+from gui.categories import ProjectCategories
 from gui.dialogs.errors import is_weights_error, show_error, show_weights_unavailable
 from gui.dialogs.model_dialog import ModelDialog
+from gui.docks.image_list import ImageListDock
+from gui.docks.instances import InstancesDock
+from gui.docks.model_dock import ModelDock
+from gui.window.navigation import NavigationController
+from gui.window.status import WorkStatus
 from gui.workers.proposal_worker import DEFAULT_STORE_THRESHOLD, ProposalService
 
-MODEL_SETTING = "model"
-THRESHOLD_SETTING = "proposal_threshold"
+DEFAULT_PROPOSAL_THRESHOLD = 0.5
 
 
-class ProposalsMixin:
-    """Needs the MainWindow attributes (store, proposals, model_dock, work_status, ...)."""
+class ProposalController(QObject):
+    """Signals:
+    modelApplied(str): a new model was chosen or swapped in (it is loading now).
+    modelReady(str): the model finished loading (its spec).
+    proposalsStored(int): the worker stored new proposals for this image.
+    """
 
-    def connect_proposals(self: Any) -> None:
-        self.model_spec: str | None = None
+    modelApplied = Signal(str)
+    modelReady = Signal(str)
+    proposalsStored = Signal(int)
+
+    def __init__(
+        self,
+        *,
+        dialog_parent: QWidget,
+        navigation: NavigationController,
+        canvas: CanvasView,
+        image_list: ImageListDock,
+        instances_dock: InstancesDock,
+        model_dock: ModelDock,
+        work_status: WorkStatus,
+        store_threshold: float | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._dialog_parent = dialog_parent
+        self._navigation = navigation
+        self._canvas = canvas
+        self._image_list = image_list
+        self._instances = instances_dock
+        self._dock = model_dock
+        self._status = work_status
+        self._store_threshold = (
+            DEFAULT_STORE_THRESHOLD if store_threshold is None else store_threshold
+        )
+        self._store: ProjectStore | None = None
+        self._categories: ProjectCategories | None = None
+        self.service: ProposalService | None = None
+        self.model_spec: str | None = None  # the model loading or loaded now
         self.model_ready = False
-        self.model_dock.thresholdChanged.connect(self.canvas.set_score_threshold)
-        self.model_dock.thresholdChanged.connect(self.instances_dock.set_score_threshold)
-        self.model_dock.thresholdCommitted.connect(self._store_threshold)
-        self.model_dock.proposeCurrentRequested.connect(self.propose_current)
-        self.model_dock.proposeAllRequested.connect(self.propose_all)
-        self.model_dock.chooseModelRequested.connect(self.choose_model)
-        self.work_status.cancelRequested.connect(self.cancel_work)
+        self._working_spec: str | None = None  # the last model that loaded in this project
+        self._refresh_when_loaded = False
+        self._announce_failure = True  # a dialog for a model the user chose; not at opening
+        self._loading_note = ""  # why the model now loading is not the one asked for
+        model_dock.thresholdChanged.connect(canvas.set_score_threshold)
+        model_dock.thresholdChanged.connect(instances_dock.set_score_threshold)
+        model_dock.thresholdCommitted.connect(self._store_threshold_setting)
+        model_dock.proposeCurrentRequested.connect(self.propose_current)
+        model_dock.proposeAllRequested.connect(self.propose_all)
+        model_dock.chooseModelRequested.connect(self.choose_model)
+        work_status.cancelRequested.connect(self.cancel_work)
+        navigation.imageShown.connect(self._request)
         self._show_model_state(None, "")
 
-    # ---- lifecycle ---------------------------------------------------------------------
-    def start_proposals(self: Any, project_path: str | Path) -> None:
-        threshold = self.proposal_score_threshold
-        self.proposals = ProposalService(
-            project_path,
-            score_threshold=DEFAULT_STORE_THRESHOLD if threshold is None else threshold,
-            parent=self,
+    # ---- ModelHost -------------------------------------------------------------------------
+    @property
+    def store(self) -> ProjectStore | None:
+        return self._store
+
+    def active_model(self) -> str | None:
+        return self.model_spec
+
+    def apply_model(self, spec: str) -> None:
+        """Swap the model and re-propose every unreviewed image once it has loaded.
+
+        Reviewed images are never re-proposed, and a refresh replaces only pending model
+        proposals, so accepted and hand-made labels are untouched.
+        """
+        self.set_model(spec)
+        self.refresh_unreviewed_proposals()
+
+    # ---- project ---------------------------------------------------------------------------
+    def open(self, store: ProjectStore, categories: ProjectCategories) -> None:
+        self._store = store
+        self._categories = categories
+        threshold = float(store.get_setting(PROPOSAL_THRESHOLD, DEFAULT_PROPOSAL_THRESHOLD))
+        self._dock.set_threshold(threshold)
+        self._canvas.set_score_threshold(self._dock.threshold())
+        self._instances.set_score_threshold(self._dock.threshold())
+        self.service = ProposalService(
+            store.path, score_threshold=self._store_threshold, parent=self
         )
-        worker = self.proposals.worker
+        worker = self.service.worker
         worker.modelLoaded.connect(self._on_model_loaded)
         worker.modelFailed.connect(self._on_model_failed)
         worker.inferenceStarted.connect(self._on_inference_started)
@@ -48,166 +125,184 @@ class ProposalsMixin:
         worker.imageFailed.connect(self._on_image_failed)
         worker.batchProgress.connect(self._on_batch_progress)
         worker.batchFinished.connect(self._on_batch_finished)
-        worker.idle.connect(
-            lambda: self.model_dock.set_state("idle" if self.model_ready else "no model")
-        )
-        spec = self.store.get_setting(MODEL_SETTING)
+        worker.idle.connect(self._on_idle)
+        spec = store.get_setting(MODEL)
+        self._working_spec = str(spec) if spec else None
         self.model_ready = False
-        self.model_spec = spec
+        self._refresh_when_loaded = False
         if spec:
-            self._show_model_state(spec, "loading…")
-            self.proposals.load_model(str(spec))
+            self._load(str(spec), announce_failure=False)
         else:
+            self.model_spec = None
             self._show_model_state(None, "")
 
-    def stop_proposals(self: Any) -> None:
+    def close(self) -> None:
         """Cancel queued work, let the current image finish, join the thread."""
-        if self.proposals is None:
-            return
-        service, self.proposals = self.proposals, None
-        service.worker.blockSignals(True)  # late results must not touch a closing window
-        service.stop()
-        service.deleteLater()
-        self.work_status.hide_progress()
+        if self.service is not None:
+            service, self.service = self.service, None
+            service.worker.blockSignals(True)  # late results must not touch a closing window
+            service.stop()
+            service.deleteLater()
+        self._status.hide_progress()
         self.model_ready = False
+        self.model_spec = None
+        self._store = None
+        self._categories = None
 
-    # ---- model -------------------------------------------------------------------------
-    def set_model(self: Any, spec: str) -> None:
-        """Swap the detector (loaded in the worker thread) and remember it in the project."""
-        if self.store is None:
+    # ---- choosing a model ------------------------------------------------------------------
+    def set_model(self, spec: str) -> None:
+        """Load `spec` in the worker thread; it becomes the project's model once it loads."""
+        if self._store is None:
             return
-        self.store.set_setting(MODEL_SETTING, spec)
-        self.model_spec = spec
-        self.model_ready = False
-        self._show_model_state(spec, "loading…")
-        if self.proposals is not None:
-            self.proposals.load_model(spec)
+        self._load(spec, announce_failure=True)
+        self.modelApplied.emit(spec)
 
-    def choose_model(self: Any) -> None:
-        dialog = ModelDialog(self.model_spec, self)
+    def choose_model(self) -> None:
+        dialog = ModelDialog(self.model_spec, self._dialog_parent)
         if dialog.exec():
             self.set_model(dialog.spec())
 
-    def _on_model_loaded(self: Any, model_key: str, device: str) -> None:
+    def _load(self, spec: str, *, announce_failure: bool) -> None:
+        self.model_spec = spec
+        self.model_ready = False
+        self._announce_failure = announce_failure
+        self._loading_note = ""
+        self._show_model_state(spec, "loading…")
+        if self.service is not None:
+            self.service.load_model(spec)
+
+    def _on_model_loaded(self, model_key: str, device: str) -> None:
+        spec = self.model_spec or model_key
         self.model_ready = True
-        self.model_dock.set_model_info(_display_name(self.model_spec or model_key), device)
-        self.model_dock.set_model_available(True)
-        self.model_dock.set_state("ready")
-        self.work_status.show_message(
-            f"Model {_display_name(self.model_spec or model_key)} ready on {device}."
-        )
-        self.request_proposals(self.current_image_id, self._prefetch_ids())
-        if getattr(self, "_refresh_when_loaded", False):
+        self._working_spec = spec
+        if self._store is not None:
+            with contextlib.suppress(MaskLoopError):  # remembering is a convenience only
+                self._store.set_setting(MODEL, spec)
+        self._dock.set_model_info(display_name(spec), device)
+        self._dock.set_model_available(True)
+        self._dock.set_state("ready")
+        ready = f"Model {display_name(spec)} ready on {device}."
+        self._status.show_message(f"{self._loading_note} {ready}" if self._loading_note else ready)
+        self._loading_note = ""
+        self._request(self._navigation.current_image_id, self._navigation.prefetch_ids())
+        self.modelReady.emit(spec)
+        if self._refresh_when_loaded:
             self._refresh_when_loaded = False
             self.propose_all()
 
-    def _on_model_failed(self: Any, spec: str, message: str, kind: str) -> None:
+    def _on_model_failed(self, spec: str, message: str, kind: str) -> None:
         self.model_ready = False
         self._refresh_when_loaded = False
-        self._show_model_state(None, "")
-        self.work_status.show_message("No model: label by hand or choose one under Model.")
+        announce = self._announce_failure
+        fallback = self._working_spec if self._working_spec not in (None, spec) else None
+        if fallback is not None:
+            note = (
+                f"Model {display_name(spec)} could not be loaded ({first_line(message)}); "
+                f"back to {display_name(fallback)}."
+            )
+            self._status.show_message(note)
+            self._load(fallback, announce_failure=False)
+            self._loading_note = note
+        else:
+            self._working_spec = None
+            self.model_spec = None
+            self._show_model_state(None, "")
+            self._status.show_message(
+                f"Model {display_name(spec)} could not be loaded ({first_line(message)}): "
+                "label by hand or choose one under Model."
+            )
+        if not announce:
+            return
         if is_weights_error(kind):
-            show_weights_unavailable(self, message)
+            show_weights_unavailable(self._dialog_parent, message)
         else:
-            show_error(self, message, "Cannot load the model")
+            show_error(self._dialog_parent, message, "Cannot load the model")
 
-    def _show_model_state(self: Any, spec: str | None, state: str) -> None:
+    def _show_model_state(self, spec: str | None, state: str) -> None:
         if spec is None:
-            self.model_dock.set_model_info("no model", "—")
-            self.model_dock.set_state("no model — label by hand, or Choose…")
-            self.model_dock.set_model_available(False)
+            self._dock.set_model_info("no model", "—")
+            self._dock.set_state("no model — label by hand, or Choose…")
         else:
-            self.model_dock.set_model_info(_display_name(spec), "—")
-            self.model_dock.set_state(state)
-            self.model_dock.set_model_available(False)
+            self._dock.set_model_info(display_name(spec), "—")
+            self._dock.set_state(state)
+        self._dock.set_model_available(False)
 
-    # ---- requests ----------------------------------------------------------------------
-    def request_proposals(self: Any, image_id: int | None, prefetch: list[int]) -> None:
+    # ---- requests --------------------------------------------------------------------------
+    def _request(self, image_id: int | None, prefetch: list[int]) -> None:
         """The annotator is on `image_id`; supersedes requests for images they left."""
-        if self.proposals is not None and self.model_ready:
-            self.proposals.focus(image_id, prefetch)
+        if self.service is not None and self.model_ready:
+            self.service.focus(image_id, prefetch)
 
-    def propose_current(self: Any) -> None:
-        if self.proposals is None or self.current_image_id is None or not self.model_ready:
+    def propose_current(self) -> None:
+        current = self._navigation.current_image_id
+        if self.service is None or current is None or not self.model_ready:
             return
-        self.proposals.focus(self.current_image_id, self._prefetch_ids(), force=True)
+        self.service.focus(current, self._navigation.prefetch_ids(), force=True)
 
-    def propose_all(self: Any) -> None:
+    def propose_all(self) -> None:
         """Every unreviewed image, in list order, with progress and Cancel."""
-        if self.proposals is None or self.store is None or not self.model_ready:
+        if self.service is None or self._store is None or not self.model_ready:
             return
-        reviewed = set(self._reviewed_ids())
-        ids = [i for i in self.image_list.model.image_ids() if i not in reviewed]
+        reviewed = set(self._store.image_ids(status=ImageStatus.REVIEWED))
+        ids = [i for i in self._image_list.model.image_ids() if i not in reviewed]
         if not ids:
-            self.work_status.show_message("Every image is reviewed: nothing to propose.")
+            self._status.show_message("Every image is reviewed: nothing to propose.")
             return
-        self.proposals.propose_all(ids)
-        self.work_status.show_progress("Proposing", 0, len(ids))
+        self.service.propose_all(ids)
+        self._status.show_progress("Proposing", 0, len(ids))
 
-    def refresh_unreviewed_proposals(self: Any) -> None:
-        """Re-run the (new) model on every unreviewed image (fine-tune hook).
-
-        Called right after set_model, while the worker is still loading: the refresh is then
-        remembered and runs as soon as the model is ready.
-        """
+    def refresh_unreviewed_proposals(self) -> None:
+        """Re-run the model on every unreviewed image, now or as soon as it has loaded."""
         if self.model_ready:
             self.propose_all()
         else:
             self._refresh_when_loaded = True
 
-    def cancel_work(self: Any) -> None:
-        if self.proposals is not None:
-            self.proposals.cancel_batch()
+    def cancel_work(self) -> None:
+        if self.service is not None:
+            self.service.cancel_batch()
 
-    def _prefetch_ids(self: Any) -> list[int]:
-        from gui.window.navigation import PREFETCH_IMAGES
+    # ---- worker signals --------------------------------------------------------------------
+    def _on_inference_started(self, image_id: int) -> None:
+        current = image_id == self._navigation.current_image_id
+        self._dock.set_state("proposing this image…" if current else "working ahead…")
 
-        current = self.current_image_id
-        return [] if current is None else self.image_list.following(current, PREFETCH_IMAGES)
+    def _on_idle(self) -> None:
+        self._dock.set_state("idle" if self.model_ready else "no model")
 
-    def _reviewed_ids(self: Any) -> list[int]:
-        from core.records import ImageStatus
-
-        return self.store.image_ids(status=ImageStatus.REVIEWED)
-
-    # ---- worker signals ----------------------------------------------------------------
-    def _on_inference_started(self: Any, image_id: int) -> None:
-        if image_id == self.current_image_id:
-            self.model_dock.set_state("proposing this image…")
-        else:
-            self.model_dock.set_state("working ahead…")
-
-    def _on_proposals_ready(self: Any, image_id: int, count: int) -> None:
-        if self.store is None:
+    def _on_proposals_ready(self, image_id: int, count: int) -> None:
+        if self._store is None or self._categories is None:
             return
-        if len(self.store.categories()) != self.labels_dock.list.count():
-            self.labels_dock.reload()  # the model may have brought new category names
-            self.refresh_categories()
-        self.reload_document(image_id)
-        self.image_list.refresh_images([image_id])
-        if image_id == self.current_image_id:
-            self.work_status.show_message(f"{count} proposals for this image.")
+        self._categories.sync()  # the model may have brought new category names
+        self._navigation.reload_proposals(image_id)
+        self._image_list.refresh_images([image_id])
+        if image_id == self._navigation.current_image_id:
+            self._status.show_message(f"{count} proposals for this image.", about_image=True)
+        self.proposalsStored.emit(image_id)
 
-    def _on_worker_idle(self: Any) -> None:
-        if self.model_ready:
-            self.model_dock.set_state("idle")
+    def _on_image_failed(self, image_id: int, message: str) -> None:
+        self._status.show_message(
+            message, about_image=image_id == self._navigation.current_image_id
+        )
 
-    def _on_image_failed(self: Any, image_id: int, message: str) -> None:
-        self.work_status.show_message(message)
+    def _on_batch_progress(self, done: int, total: int) -> None:
+        self._status.show_progress("Proposing", done, total)
 
-    def _on_batch_progress(self: Any, done: int, total: int) -> None:
-        self.work_status.show_progress("Proposing", done, total)
-
-    def _on_batch_finished(self: Any, done: int, cancelled: bool) -> None:
-        self.work_status.hide_progress()
-        self.work_status.show_message(
+    def _on_batch_finished(self, done: int, cancelled: bool) -> None:
+        self._status.hide_progress()
+        self._status.show_message(
             f"Propose all stopped after {done} images." if cancelled else f"Proposed {done} images."
         )
 
-    def _store_threshold(self: Any, value: float) -> None:
-        if self.store is not None:
-            self.store.set_setting(THRESHOLD_SETTING, value)
+    def _store_threshold_setting(self, value: float) -> None:
+        if self._store is not None:
+            with contextlib.suppress(MaskLoopError):
+                self._store.set_setting(PROPOSAL_THRESHOLD, value)
 
 
-def _display_name(spec: str) -> str:
+def display_name(spec: str) -> str:
     return Path(spec).name if ("/" in spec or spec.endswith((".pt", ".pth"))) else spec
+
+
+def first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "unknown error"

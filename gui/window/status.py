@@ -31,10 +31,22 @@ class WorkStatus(QObject):
         for widget in (self.progress, self.cancel_button, self.cursor_label, self.zoom_label):
             bar.addPermanentWidget(widget)
         self.cancel_button.clicked.connect(self.cancelRequested)
+        self._about_image = False
         self.hide_progress()
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, text: str, *, about_image: bool = False) -> None:
+        """Show `text`; a message `about_image` is cleared when the annotator changes image,
+        so "10 proposals for this image" never stays up on another one."""
         self.message_label.setText(text)
+        self._about_image = about_image
+
+    def image_changed(self) -> None:
+        if self._about_image:
+            self.message_label.clear()
+            self._about_image = False
+
+    def message(self) -> str:
+        return self.message_label.text()
 
     def set_zoom(self, factor: float) -> None:
         self.zoom_label.setText(f"{factor * 100:.0f} %")

@@ -9,15 +9,20 @@ import pytest
 pytest.importorskip("pytestqt")
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QPointF, QRectF, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QImage  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from tests._gui_helpers import (  # noqa: E402
     CAT_A,
     CAT_B,
+    IMAGE_H,
+    IMAGE_W,
     click,
     drag,
     make_canvas,
     mask_annotation,
+    proposal,
     rect_mask,
 )
 
@@ -65,3 +70,94 @@ def test_brush_started_mask_is_not_selected_but_next_stroke_extends_it(qtbot, tm
     assert (first.category_id, second.category_id) == (CAT_A, CAT_B)
     assert not canvas.stored_mask(first.id)[100, 50]
     assert np.array_equal(canvas.stored_mask(first.id), mask)
+
+
+# ---- 2. score tags and proposal outlines -----------------------------------------------------
+def _crowded(qtbot, tmp_path):
+    boxes = [
+        ((20, 20, 70, 50), 0.91),
+        ((23, 22, 70, 50), 0.85),
+        ((26, 25, 60, 45), 0.72),
+        ((21, 24, 66, 40), 0.64),
+        ((100, 60, 50, 40), 0.55),
+        ((102, 61, 50, 40), 0.41),
+    ]
+    canvas = make_canvas(qtbot, tmp_path, [proposal(1, box, score) for box, score in boxes])
+    QApplication.processEvents()  # the view lays tags out once per batch of changes
+    return canvas
+
+
+def _tag_rects(canvas) -> dict[int, QRectF]:
+    scale = canvas.view.view_scale()
+    rects = {}
+    for ann in canvas.stored():
+        rect = canvas.view.item_for(ann.id).label_scene_rect(scale)
+        if rect is not None:
+            rects[ann.id] = rect
+    return rects
+
+
+def _assert_disjoint(rects: dict[int, QRectF]) -> None:
+    items = list(rects.items())
+    for i, (a_id, a) in enumerate(items):
+        for b_id, b in items[i + 1 :]:
+            assert not a.intersects(b), (a_id, a, b_id, b)
+
+
+@pytest.mark.parametrize("zoom", [1.0, 2.0, 0.8])
+def test_score_tags_of_crowded_proposals_do_not_overlap(qtbot, tmp_path, zoom):
+    canvas = _crowded(qtbot, tmp_path)
+    canvas.view.zoom_by(zoom)
+    rects = _tag_rects(canvas)
+    _assert_disjoint(rects)
+    best = max(canvas.stored(), key=lambda a: a.score)
+    assert best.id in rects  # the highest score always keeps its tag at the corner
+    assert rects[best.id].topLeft() == QPointF(20, 20)
+    assert len(rects) >= 4  # others moved aside rather than all hidden
+    for ann_id, rect in rects.items():  # every tag stays inside its own box
+        assert QRectF(*canvas.stored_one(ann_id).bbox).contains(rect)
+
+
+def test_selected_tag_with_category_name_also_avoids_the_others(qtbot, tmp_path):
+    canvas = _crowded(qtbot, tmp_path)
+    second = sorted(canvas.stored(), key=lambda a: -a.score)[1]
+    canvas.view.select_annotation(second.id)
+    QApplication.processEvents()
+    rects = _tag_rects(canvas)
+    assert second.id in rects
+    _assert_disjoint(rects)
+
+
+def _dark_pixels_along(image, xs, ys) -> int:
+    return sum(1 for x in xs for y in ys if image.pixelColor(x, y).lightness() < 60)
+
+
+def test_proposal_outline_has_a_dark_halo_on_a_background_of_its_own_colour(qtbot, tmp_path):
+    canvas = make_canvas(qtbot, tmp_path, [proposal(1, (40, 40, 100, 60), 0.2)])
+    red = QImage(IMAGE_W, IMAGE_H, QImage.Format.Format_RGB32)
+    red.fill(QColor("#ff0000"))  # the category's own colour: a plain red dash would vanish
+    canvas.view.set_image(red)
+    canvas.view.zoom_100()
+    QApplication.processEvents()
+    frame = canvas.view.viewport().grab().toImage()
+    top = canvas.view.mapFromScene(QPointF(90, 40))
+    left = canvas.view.mapFromScene(QPointF(40, 70))
+    around_top = _dark_pixels_along(
+        frame, range(top.x() - 20, top.x() + 20), range(top.y() - 2, top.y() + 3)
+    )
+    around_left = _dark_pixels_along(
+        frame, range(left.x() - 2, left.x() + 3), range(left.y() - 10, left.y() + 10)
+    )
+    assert around_top >= 20 and around_left >= 10
+    inside = canvas.view.mapFromScene(QPointF(90, 75))
+    assert frame.pixelColor(inside).lightness() >= 60  # only the outline is dark
+    # The halo is cosmetic: as thick on screen when zoomed in four times.
+    canvas.view.zoom_by(4.0)
+    canvas.view.centerOn(QPointF(40, 70))
+    QApplication.processEvents()
+    frame = canvas.view.viewport().grab().toImage()
+    left = canvas.view.mapFromScene(QPointF(40, 70))
+    row = [
+        frame.pixelColor(x, left.y()).lightness() < 60 for x in range(left.x() - 8, left.x() + 9)
+    ]
+    assert 2 <= sum(row) <= 5

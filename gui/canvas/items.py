@@ -38,6 +38,7 @@ HANDLE_ROLES = ("tl", "t", "tr", "r", "br", "b", "bl", "l")
 _HANDLE_PX = 8.0  # handle size on screen, whatever the zoom
 _ITEM_Z = 10.0
 _MIN_BOX = 1.0  # smallest box side a resize may leave, image px
+PROPOSAL_HALO_COLOR = QColor(0, 0, 0, 170)
 
 BoxEdited = Callable[[int, QRectF], None]
 
@@ -135,6 +136,7 @@ class AnnotationItem(QGraphicsItem):
         self._pens: dict[str, QPen] = {}
         self._label_background = QColor()
         self._label_cache: tuple[str, QStaticText, QSizeF] | None = None
+        self._label_offset: QPointF | None = QPointF(0, 0)  # screen px; the view lays it out
         self._rect = QRectF()
         self._bounds = QRectF()
         self._resizing = False
@@ -223,13 +225,19 @@ class AnnotationItem(QGraphicsItem):
 
     def _rebuild_style(self) -> None:
         """Pens and label colours for the current colour, state and proposal-ness."""
-        dash = Qt.PenStyle.DashLine if is_proposal(self._ann) else Qt.PenStyle.SolidLine
+        proposal = is_proposal(self._ann)
+        dash = Qt.PenStyle.DashLine if proposal else Qt.PenStyle.SolidLine
         # Width-1 cosmetic pens take Qt's fast line rasteriser; wider ones are much slower.
+        line = self._color.lighter(140) if proposal else self._color
         self._pens = {
-            "outline": _cosmetic_pen(self._color, 1.0, dash),
+            "outline": _cosmetic_pen(line, 1.0, dash),
             "selected": _cosmetic_pen(SELECTION_COLOR, 2.5, dash),
             "dotted": _cosmetic_pen(self._color, 1.0, Qt.PenStyle.DotLine),
         }
+        if proposal:
+            # A thin dashed line in the category colour vanished on textured photos: a dark
+            # halo under a lighter dash reads on any background, at any zoom (cosmetic).
+            self._pens["halo"] = _cosmetic_pen(PROPOSAL_HALO_COLOR, 3.0, Qt.PenStyle.SolidLine)
         self._label_background = with_alpha(self._color, 200)
         self._label_cache = None
 
@@ -324,39 +332,76 @@ class AnnotationItem(QGraphicsItem):
         if self._overlay is not None:
             c = self._crop
             painter.drawImage(QRectF(c.x, c.y, c.width, c.height), self._overlay_for(lod))
-        painter.setPen(self._pens["selected" if selected else "outline"])
+        line = self._pens["selected" if selected else "outline"]
+        halo = self._pens.get("halo")
         painter.setBrush(Qt.BrushStyle.NoBrush)
         # Outlines of instances smaller than a few screen pixels are noise: skip them.
         big_enough = max(self._rect.width(), self._rect.height()) * lod >= 3
         if self._crop is not None and big_enough:
-            painter.drawPath(self._outline(lod))
+            path = self._outline(lod)
+            for pen in (halo, line) if halo is not None else (line,):
+                painter.setPen(pen)
+                painter.drawPath(path)
         if not self._decoded:  # the view is still building this overlay: show where it goes
             painter.setPen(self._pens["dotted"])
             painter.drawRect(self._mask_rect)
         if not self.has_mask or selected:
-            if self.has_mask:
-                painter.setPen(self._pens["dotted"])
-            painter.drawRect(self._rect)
+            pens = (self._pens["dotted"],) if self.has_mask else (line,)
+            if halo is not None and not self.has_mask:
+                pens = (halo, line)
+            for pen in pens:
+                painter.setPen(pen)
+                painter.drawRect(self._rect)
         if big_enough:
             self._paint_label(painter, lod)
 
     def _paint_label(self, painter: QPainter, lod: float) -> None:
         """Score (proposals) and category name (selection), at a fixed screen size."""
         label = self._label()
-        if label is None or lod <= 0:
+        offset = self._label_offset
+        if label is None or lod <= 0 or offset is None:
             return
         static, size = label
         # Inside the box, so the item's bounding rect covers it; skipped on tiny boxes.
-        if size.width() > self._rect.width() * lod or size.height() > self._rect.height() * lod:
+        if (
+            offset.x() + size.width() > self._rect.width() * lod
+            or offset.y() + size.height() > self._rect.height() * lod
+        ):
             return
         painter.save()
         painter.translate(self._rect.topLeft())
         painter.scale(1 / lod, 1 / lod)
+        painter.translate(offset)
         painter.fillRect(QRectF(QPointF(0, 0), size), self._label_background)
         painter.setFont(_label_font())
         painter.setPen(QColor("#000000"))
         painter.drawStaticText(QPointF(3, 1), static)
         painter.restore()
+
+    def label_size(self) -> QSizeF | None:
+        """The tag's size in screen pixels, or None when this item shows no tag."""
+        label = self._label()
+        return None if label is None else QSizeF(label[1])
+
+    def set_label_offset(self, offset: QPointF | None) -> None:
+        """Where the tag sits, in screen px from the box's top-left; None hides it."""
+        if offset != self._label_offset:
+            self._label_offset = None if offset is None else QPointF(offset)
+            self.update()
+
+    def label_scene_rect(self, scale: float) -> QRectF | None:
+        """The tag's rectangle in scene coordinates at view scale `scale` (None: not shown)."""
+        size = self.label_size()
+        offset = self._label_offset
+        if size is None or offset is None:
+            return None
+        if (
+            offset.x() + size.width() > self._rect.width() * scale
+            or offset.y() + size.height() > self._rect.height() * scale
+        ):
+            return None
+        top_left = self._rect.topLeft() + offset / scale
+        return QRectF(top_left, size / scale)
 
     def _label(self) -> tuple[QStaticText, QSizeF] | None:
         """The label's laid-out text, cached: text shaping is too slow to redo every frame."""

@@ -27,6 +27,7 @@ from gui.canvas.edit_actions import EditActionsMixin
 from gui.canvas.items import AnnotationItem
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
 from gui.canvas.polygon_tool import PolygonTool
+from gui.canvas.tag_layout import TagRequest, place_tags
 from gui.canvas.tools import BoxTool, BrushTool, EraserTool, SelectTool, Tool
 from gui.canvas.zoom import ZoomMixin
 from gui.colors import category_color
@@ -109,6 +110,11 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self._decode_timer.setSingleShot(True)
         self._decode_timer.setInterval(0)
         self._decode_timer.timeout.connect(self._decode_some)
+        # Score tags are laid out together (tag_layout.py), once per batch of changes.
+        self._tag_timer = QTimer(self)
+        self._tag_timer.setSingleShot(True)
+        self._tag_timer.setInterval(0)
+        self._tag_timer.timeout.connect(self.layout_tags)
 
     # ---- what the tools and edit actions read --------------------------------------------
     @property
@@ -190,6 +196,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         for item in self._items.values():
             category_id = item.annotation.category_id
             item.set_style(self.category_color(category_id), self._category_name(category_id))
+        self._schedule_tag_layout()
 
     def set_current_category(self, category_id: int) -> None:
         """The category new boxes and masks get."""
@@ -200,6 +207,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self._threshold = threshold
         for item in self._items.values():
             self._apply_visibility(item)
+        self._schedule_tag_layout()
 
     def set_brush_size(self, size: int) -> None:
         self._brush_size = int(min(max(size, MIN_BRUSH), MAX_BRUSH))
@@ -233,6 +241,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self._decode_timer.start()
         self._tool.selection_changed()
         self._on_scene_selection()
+        self.layout_tags()
 
     def _add_item(self, ann: Annotation) -> None:
         item = AnnotationItem(
@@ -282,6 +291,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         if ann_id not in self._items:
             self._add_item(self._document.annotation(ann_id))
             self._items[ann_id].ensure_decoded()  # one new item: show it at once
+        self._schedule_tag_layout()
         self._tool.annotation_changed(ann_id)
 
     def _on_changed(self, ann_id: int) -> None:
@@ -297,12 +307,14 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
                 self.category_color(ann.category_id), self._category_name(ann.category_id)
             )
         self._apply_visibility(item)
+        self._schedule_tag_layout()
         self._tool.annotation_changed(ann_id)
 
     def _on_removed(self, ann_id: int) -> None:
         item = self._items.pop(ann_id, None)
         if item is not None:
             self._scene.removeItem(item)
+            self._schedule_tag_layout()
         self._tool.annotation_changed(ann_id)
 
     # ---- selection ---------------------------------------------------------------------------
@@ -348,7 +360,29 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         step = -1 if backwards else 1
         self.select_annotation(ids[(index + step) % len(ids)])
 
+    def layout_tags(self) -> None:
+        """Place every tag so none overlaps another (the less important one hides)."""
+        self._tag_timer.stop()
+        scale = self.view_scale()
+        requests = []
+        for item in self._items.values():
+            size = item.label_size() if item.isVisible() else None
+            if size is None:
+                continue
+            r = item.box_rect
+            box = QRectF(r.x() * scale, r.y() * scale, r.width() * scale, r.height() * scale)
+            score = item.annotation.score if item.annotation.score is not None else 1.0
+            priority = score + (2.0 if item.isSelected() else 0.0)
+            requests.append(TagRequest(item.ann_id, box, size, priority))
+        offsets = place_tags(requests)
+        for ann_id, item in self._items.items():
+            item.set_label_offset(offsets.get(ann_id))
+
+    def _schedule_tag_layout(self) -> None:
+        self._tag_timer.start()
+
     def _on_scene_selection(self) -> None:
+        self._schedule_tag_layout()
         if self._scene.selectedItems():
             self._last_drawn_id = None  # the user moved on to another object
         self._tool.selection_changed()

@@ -46,6 +46,7 @@ class ZoomMixin:
         self._pixmap_item.setTransformationMode(
             mode.SmoothTransformation if scale < 1.0 else mode.FastTransformation
         )
+        self.layout_tags()  # tags keep their screen size: who fits where changes with zoom
         self.zoomChanged.emit(scale)
 
     def wheelEvent(self, event) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +27,7 @@ from core.errors import TrainingError
 from core.files.atomic import write_json_atomically
 
 if TYPE_CHECKING:  # imported for type hints only: keeps `import core.training.finetune_data` light
-    from core.records import ModelRun
+    from core.records import Annotation, ModelRun
     from core.store import ProjectStore
 
 TRAIN_FILE = "train.json"
@@ -147,6 +147,12 @@ def split_coco(
     return subset(lambda i: i not in val_ids), subset(lambda i: i in val_ids)
 
 
+ExportProgress = Callable[[int, int], None]
+"""progress(done, total): annotations exported so far, out of the project's total."""
+
+_PROGRESS_STEPS = 200  # progress reports per export: enough for a smooth bar, few signals
+
+
 def prepare_finetune_data(
     store: ProjectStore,
     run_dir: Path,
@@ -154,18 +160,23 @@ def prepare_finetune_data(
     reviewed_only: bool = True,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     seed: int = 0,
+    progress: ExportProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> FinetuneData:
-    """Export the project's labels into `run_dir` as train.json and val.json.
+    """Export the project's labels into `run_dir` as labels.json, train.json and val.json.
 
     reviewed_only=True (the default) uses only images an annotator marked reviewed, so
-    unchecked model proposals never become training targets.
+    unchecked model proposals never become training targets. `progress` is called as the
+    annotations are converted; `should_stop` is checked as often and raises Cancelled (the
+    caller removes the folder: see `export_finetune_run`).
     """
     from core.coco.exporter import export_coco
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     full_json = run_dir / "labels.json"
-    export_coco(store, full_json, masks="rle", reviewed_only=reviewed_only)
+    reporting = _ReportingStore(store, progress, should_stop)
+    export_coco(reporting, full_json, masks="rle", reviewed_only=reviewed_only)  # type: ignore[arg-type]
     dataset = json.loads(full_json.read_text(encoding="utf-8"))
     train, val = split_coco(dataset, val_fraction=val_fraction, seed=seed)
     train_json, val_json = run_dir / TRAIN_FILE, run_dir / VAL_FILE
@@ -181,6 +192,73 @@ def prepare_finetune_data(
         train_annotations=len(train["annotations"]),
         val_annotations=len(val["annotations"]),
     )
+
+
+class _ReportingStore:
+    """The store as export_coco sees it, reporting progress as it reads the annotations and
+    stopping there on request; everything else is the store's own."""
+
+    def __init__(
+        self,
+        store: ProjectStore,
+        progress: ExportProgress | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self._store, self._progress, self._should_stop = store, progress, should_stop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def iter_annotations(self, **kwargs: Any) -> Iterator[Annotation]:
+        from core.errors import Cancelled
+
+        total = self._store.annotation_count()
+        every = max(1, total // _PROGRESS_STEPS)
+        for done, ann in enumerate(self._store.iter_annotations(**kwargs), start=1):
+            if done % every == 0:
+                if self._should_stop is not None and self._should_stop():
+                    raise Cancelled("The export for fine-tuning was cancelled.")
+                if self._progress is not None:
+                    self._progress(done, total)
+            yield ann
+        if self._progress is not None:
+            self._progress(total, total)
+
+
+def export_finetune_run(
+    project_path: Path,
+    *,
+    base_model: str,
+    reviewed_only: bool = True,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    seed: int = 0,
+    progress: ExportProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FinetuneData:
+    """Make a new run folder beside the project and export its data into it, all on the
+    calling thread with its own connection to the project (for a worker thread).
+
+    A cancelled or failed export removes its run folder: no half-written run is left behind.
+    """
+    import shutil
+
+    from core.store import ProjectStore
+
+    with ProjectStore.open(project_path) as store:
+        run_dir = new_run_dir(Path(project_path), base_model=base_model)
+        try:
+            return prepare_finetune_data(
+                store,
+                run_dir,
+                reviewed_only=reviewed_only,
+                val_fraction=val_fraction,
+                seed=seed,
+                progress=progress,
+                should_stop=should_stop,
+            )
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 @dataclass(frozen=True)

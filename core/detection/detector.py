@@ -55,6 +55,79 @@ class Detection:
     def area(self) -> float:
         return float(mask_utils.area(self.rle))
 
+    def coco_result(self, image_id: int, category_id: int | None = None) -> dict[str, Any]:
+        """This detection as one entry of a COCO results list (what COCOeval's loadRes reads).
+
+        `category_id` replaces the model's own id, e.g. with a dataset's id of the same name.
+        """
+        return {
+            "image_id": int(image_id),
+            "category_id": int(self.category_id if category_id is None else category_id),
+            "bbox": [float(v) for v in self.bbox],
+            "score": float(self.score),
+            "segmentation": self.rle,
+        }
+
+
+def label_category_table(
+    label_category_ids: Sequence[int], known: set[int] | None = None
+) -> torch.Tensor:
+    """Label index -> category id, -1 for the background and for labels without a category
+    (COCO's "N/A" slots, or ids not in `known` when it is given)."""
+    return torch.tensor(
+        [
+            int(cid) if i > 0 and (known is None or cid in known) else -1
+            for i, cid in enumerate(label_category_ids)
+        ],
+        dtype=torch.int64,
+    )
+
+
+def detections_from_output(
+    output: dict[str, torch.Tensor], label_to_category: torch.Tensor
+) -> list[Detection]:
+    """One image's torchvision Mask R-CNN output as Detections, in the model's order.
+
+    `label_to_category` comes from `label_category_table`; labels mapped to -1 and
+    detections whose mask is empty at `MASK_THRESHOLD` are dropped, boxes are clamped to the
+    image. The float masks are popped from `output` so that they can be freed early.
+    """
+    masks = output.pop("masks")
+    h, w = int(masks.shape[-2]), int(masks.shape[-1])
+    labels = output["labels"].to("cpu")
+    category_ids = label_to_category[labels]
+    keep = category_ids >= 0
+    if not bool(keep.any()):
+        return []
+    # Binarise first (1 byte per pixel) and drop the float masks at once; selecting rows
+    # of the float tensor would copy the largest array of the whole prediction.
+    binary = masks[:, 0] > MASK_THRESHOLD
+    del masks
+    boxes = output["boxes"].float().to("cpu")
+    scores = output["scores"].float().to("cpu")
+    if not bool(keep.all()):
+        binary = binary[keep.to(binary.device)]
+        boxes, scores, category_ids = boxes[keep], scores[keep], category_ids[keep]
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+    # pycocotools encodes an H x W x N column-major stack in one call: lay the masks out
+    # as N x W x H rows (one transposing copy, done by torch) and view them transposed.
+    stack = binary.transpose(1, 2).contiguous().to("cpu").numpy().view(np.uint8)
+    rles = mask_utils.encode(stack.transpose(2, 1, 0))
+    areas = mask_utils.area(rles)
+    detections = []
+    for rle, area, box, score, category_id in zip(
+        rles, areas, boxes.tolist(), scores.tolist(), category_ids.tolist(), strict=True
+    ):
+        if area == 0:
+            continue  # a box whose mask vanished at the threshold is no instance to review
+        rle["counts"] = rle["counts"].decode("ascii")
+        x0, y0, x1, y1 = box
+        detections.append(
+            Detection(int(category_id), float(score), (x0, y0, x1 - x0, y1 - y0), rle)
+        )
+    return detections
+
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -92,11 +165,8 @@ class Detector:
         self.label_category_ids = [int(i) for i in label_category_ids]
         self.categories = list(categories)
         self.model_key = model_key
-        known = {c.id for c in self.categories}
-        # label index -> category id, or -1 for labels without a category (COCO's "N/A").
-        self._label_to_category = torch.tensor(
-            [cid if cid in known and i > 0 else -1 for i, cid in enumerate(label_category_ids)],
-            dtype=torch.int64,
+        self._label_to_category = label_category_table(
+            label_category_ids, {c.id for c in self.categories}
         )
 
     @classmethod
@@ -220,41 +290,7 @@ class Detector:
             with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
                 outputs = self.model(tensors)
             del tensors
-            for image, output in zip(batch, outputs, strict=True):
-                results.append(self._detections(output, image.shape[0], image.shape[1]))
+            for output in outputs:
+                results.append(detections_from_output(output, self._label_to_category))
             del outputs
         return results
-
-    def _detections(self, output: dict[str, torch.Tensor], h: int, w: int) -> list[Detection]:
-        labels = output["labels"].to("cpu")
-        category_ids = self._label_to_category[labels]
-        keep = category_ids >= 0
-        if not bool(keep.any()):
-            return []
-        # Binarise first (1 byte per pixel) and drop the float masks at once; selecting rows
-        # of the float tensor would copy the largest array of the whole prediction.
-        binary = output.pop("masks")[:, 0] > MASK_THRESHOLD
-        boxes = output["boxes"].float().to("cpu")
-        scores = output["scores"].float().to("cpu")
-        if not bool(keep.all()):
-            binary = binary[keep.to(binary.device)]
-            boxes, scores, category_ids = boxes[keep], scores[keep], category_ids[keep]
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-        # pycocotools encodes an H x W x N column-major stack in one call: lay the masks out
-        # as N x W x H rows (one transposing copy, done by torch) and view them transposed.
-        stack = binary.transpose(1, 2).contiguous().to("cpu").numpy().view(np.uint8)
-        rles = mask_utils.encode(stack.transpose(2, 1, 0))
-        areas = mask_utils.area(rles)
-        detections = []
-        for rle, area, box, score, category_id in zip(
-            rles, areas, boxes.tolist(), scores.tolist(), category_ids.tolist(), strict=True
-        ):
-            if area == 0:
-                continue  # a box whose mask vanished at the threshold is no instance to review
-            rle["counts"] = rle["counts"].decode("ascii")
-            x0, y0, x1, y1 = box
-            detections.append(
-                Detection(int(category_id), float(score), (x0, y0, x1 - x0, y1 - y0), rle)
-            )
-        return detections

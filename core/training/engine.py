@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from torch import nn
 
+from core.detection.detector import detections_from_output, label_category_table
 from core.errors import TrainingError
 from core.evaluation.metrics import evaluate
 from core.training.data import Batch, LoadFailure
@@ -146,35 +146,6 @@ class StepRunner:
         return StepOutcome(totals, len(images), finite, len(chunks), grad_norm)
 
 
-def _rle(mask: np.ndarray) -> dict[str, Any]:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
-
-
-def outputs_to_results(
-    output: dict[str, torch.Tensor], image_id: int, label_category_ids: Sequence[int]
-) -> list[dict[str, Any]]:
-    """One image's Mask R-CNN output as COCO results (masks thresholded at 0.5)."""
-    boxes = output["boxes"].detach().float().cpu().numpy()
-    scores = output["scores"].detach().float().cpu().numpy()
-    labels = output["labels"].detach().cpu().numpy()
-    masks = (output["masks"].detach()[:, 0] > 0.5).cpu().numpy()
-    results = []
-    for box, score, label, mask in zip(boxes, scores, labels, masks, strict=True):
-        x1, y1, x2, y2 = (float(v) for v in box)
-        results.append(
-            {
-                "image_id": int(image_id),
-                "category_id": int(label_category_ids[int(label)]),
-                "bbox": [x1, y1, x2 - x1, y2 - y1],
-                "score": float(score),
-                "segmentation": _rle(mask),
-            }
-        )
-    return results
-
-
 @torch.inference_mode()
 def predict_coco_results(
     model: nn.Module,
@@ -186,6 +157,7 @@ def predict_coco_results(
 ) -> tuple[list[dict[str, Any]], list[LoadFailure]]:
     was_training = model.training
     model.eval()
+    table = label_category_table(label_category_ids)
     results: list[dict[str, Any]] = []
     failures: list[LoadFailure] = []
     try:
@@ -197,7 +169,9 @@ def predict_coco_results(
             with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
                 outputs = model(images)
             for output, (_, image_id) in zip(outputs, batch.items, strict=True):
-                results.extend(outputs_to_results(output, image_id, label_category_ids))
+                results.extend(
+                    d.coco_result(image_id) for d in detections_from_output(output, table)
+                )
     finally:
         model.train(was_training)
     return results, failures

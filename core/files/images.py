@@ -39,12 +39,28 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
 
 
 def list_image_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """Image files under `folder` (recursively), sorted by their path relative to it."""
+    """Image files under `folder` (recursively), sorted by their path relative to it.
+
+    Hidden files and folders are skipped: "._photo.jpg" is macOS's AppleDouble metadata,
+    not an image, and ".thumbnails/" holds copies of the images beside it.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise ImageReadError(f"image folder {root} does not exist")
-    files = [p for p in root.rglob("*") if p.is_file() and is_image_file(p)]
+    files = [
+        p
+        for p in root.rglob("*")
+        if is_image_file(p)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and p.is_file()
+    ]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def image_file_names(folder: str | os.PathLike[str]) -> list[str]:
+    """`list_image_files` as "/"-separated paths relative to `folder` (a project's file_name)."""
+    root = Path(folder)
+    return [p.relative_to(root).as_posix() for p in list_image_files(root)]
 
 
 def _to_uint8(pixels: np.ndarray) -> np.ndarray:

@@ -6,6 +6,10 @@ What is written:
   images marked reviewed (and their annotations).
 - Every annotation gets `bbox` and `area` (the stored area when the COCO file gave one, else
   the mask's pixel count, else the box's area); unknown fields come back as they were.
+- Box-only annotations get an empty mask, as a compressed RLE: tools that read masks with
+  pycocotools (`annToRLE`, a segm COCOeval) fail on a missing `segmentation` (KeyError) and
+  on `[]` as well (IndexError), while an empty RLE reads as "no pixels". Only `masks="keep"`
+  writes an imported box-only annotation as the file had it: no key, null, or [].
 - Masks (`masks=`):
   "keep"    each mask as stored: imported polygons and RLE unchanged, masks edited in the
             app as compressed RLE. An import followed by an export gives the same file.
@@ -25,8 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from core.files.atomic import write_json_atomically
-from core.masks import area_of, decode, is_rle, mask_to_polygons, to_rle
+from core.masks import area_of, decode, encode_mask, is_rle, mask_to_polygons, to_rle
 from core.records import Annotation, ImageRecord, ReviewState, Source
 from core.store import ProjectStore, setting_keys
 
@@ -66,7 +72,7 @@ def export_coco(
     out_path = Path(out_path).absolute()
     images = [im for im in store.list_images() if im.reviewed or not reviewed_only]
     by_id = {im.id: im for im in images}
-    writer = _AnnotationWriter(masks)
+    writer = _AnnotationWriter(masks, _imported_without_mask(store) if masks == "keep" else {})
     annotations = []
     for ann in store.iter_annotations():
         image = by_id.get(ann.image_id)
@@ -96,6 +102,22 @@ def export_coco(
     )
 
 
+_ABSENT = object()  # an imported annotation that had no "segmentation" key
+
+
+def _imported_without_mask(store: ProjectStore) -> dict[int, object]:
+    """Imported annotations whose file gave no mask, by id: _ABSENT (no key) or None (null).
+
+    Only imported rows carry an import key, so a box drawn in the app is never among them.
+    Like the importer, this reads the store's table directly (one query, not one per row).
+    """
+    rows = store._conn.execute(
+        "SELECT id, segmentation FROM annotations WHERE import_key IS NOT NULL "
+        "AND (segmentation IS NULL OR segmentation = 'null')"
+    )
+    return {ann_id: _ABSENT if seg is None else None for ann_id, seg in rows}
+
+
 def _image_to_coco(image: ImageRecord) -> dict[str, Any]:
     return {
         "id": image.id,
@@ -107,15 +129,21 @@ def _image_to_coco(image: ImageRecord) -> dict[str, Any]:
 
 
 class _AnnotationWriter:
-    def __init__(self, masks: MaskFormat) -> None:
+    def __init__(self, masks: MaskFormat, as_imported: dict[int, object]) -> None:
         self.masks = masks
+        self.as_imported = as_imported  # box-only annotations to write as their file had them
         self.kept_as_rle = 0
+        self._empty: dict[tuple[int, int], dict[str, Any]] = {}
 
     def to_coco(self, ann: Annotation, image: ImageRecord, *, with_score: bool) -> dict[str, Any]:
         h, w = image.height, image.width
         seg = ann.segmentation
         if seg is not None and seg != []:
             seg = self._convert(seg, h, w, crowd=ann.iscrowd)
+        elif ann.id in self.as_imported:
+            seg = self.as_imported[ann.id]
+        elif seg is None or self.masks != "keep":
+            seg = self._empty_mask(h, w)
         if ann.area is not None:
             area = ann.area
         elif ann.segmentation is not None and ann.segmentation != []:
@@ -127,7 +155,7 @@ class _AnnotationWriter:
             "image_id": ann.image_id,
             "category_id": ann.category_id,
         }
-        if seg is not None:
+        if seg is not _ABSENT:
             out["segmentation"] = seg
         out["area"] = area
         out["bbox"] = [float(v) for v in ann.bbox]
@@ -136,6 +164,11 @@ class _AnnotationWriter:
         if with_score and ann.score is not None:
             out["score"] = float(ann.score)
         return out
+
+    def _empty_mask(self, h: int, w: int) -> dict[str, Any]:
+        if (h, w) not in self._empty:
+            self._empty[h, w] = encode_mask(np.zeros((h, w), np.uint8))
+        return dict(self._empty[h, w])
 
     def _convert(self, seg: Any, h: int, w: int, *, crowd: bool) -> Any:
         if self.masks == "keep":

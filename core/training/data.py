@@ -34,7 +34,7 @@ from torchvision import tv_tensors
 from core.categories import category_key
 from core.errors import MaskLoopError, TrainingError
 from core.files.paths import lexical_join, unsafe_file_name_reason
-from core.masks import decode
+from core.masks import area_of, decode
 from core.records import Category, Segmentation
 from core.training.transforms import boxes_from_masks
 
@@ -213,7 +213,7 @@ def load_coco_dataset(
                 counts["crowd"] += 1
                 continue
             segmentation = ann.get("segmentation")
-            if not segmentation:
+            if not segmentation or _is_empty_mask(segmentation, height, width):
                 counts["box_only"] += 1
                 continue
             instances.append(Instance(label_of[category_id], segmentation))
@@ -249,6 +249,16 @@ def load_coco_dataset(
         ],
     }
     return CocoTrainingSet(path, label_categories, samples, ground_truth, warnings)
+
+
+def _is_empty_mask(segmentation: Segmentation, height: int, width: int) -> bool:
+    """An RLE without pixels: how a MaskLoop export writes a box-only annotation."""
+    if not isinstance(segmentation, dict):
+        return False
+    try:
+        return area_of(segmentation, height, width) == 0
+    except Exception:  # a malformed RLE is reported by name when its image is loaded
+        return False
 
 
 def _summarise(counts: Mapping[str, int], path: Path, warnings: list[str]) -> None:

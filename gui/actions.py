@@ -195,9 +195,11 @@ def create_actions(parent: QWidget) -> dict[str, QAction]:
         action.setObjectName(f"action_{spec.name}")
         if spec.shortcuts:
             action.setShortcuts([QKeySequence(s) for s in spec.shortcuts])
-        plain = spec.text.replace("&", "").rstrip("…")
+        # The tooltip says what the command does and how to reach it from the keyboard;
+        # menus show it once the window calls QMenu.setToolTipsVisible(True).
         keys = shortcut_label(spec)
-        action.setToolTip(f"{plain} ({keys})" if keys else plain)
+        tip = spec.tip or spec.text.replace("&", "").rstrip("…")
+        action.setToolTip(f"{tip} ({keys})" if keys else tip)
         action.setStatusTip(spec.tip)
         action.setCheckable(spec.checkable)
         if spec.group:

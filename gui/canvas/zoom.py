@@ -6,6 +6,9 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QTransform
 
 MIN_ZOOM, MAX_ZOOM = 0.01, 64.0
+# Zoom per unit of wheel delta: one 120-unit notch is about 1.2x, and the many small deltas
+# of a high-resolution wheel or touchpad add up to the same, smoothly.
+WHEEL_ZOOM_BASE = 1.0015
 
 
 class ZoomMixin:
@@ -50,7 +53,10 @@ class ZoomMixin:
         self.zoomChanged.emit(scale)
 
     def wheelEvent(self, event) -> None:
-        steps = event.angleDelta().y() / 120.0
-        if steps:
-            self.zoom_by(2.0 ** (steps / 2), event.position())
+        """Wheel (with or without Ctrl) zooms around the cursor."""
+        delta = event.angleDelta().y()
+        if not delta:
+            delta = event.pixelDelta().y()  # touchpads that report pixels only
+        if delta:
+            self.zoom_by(WHEEL_ZOOM_BASE**delta, event.position())
         event.accept()

@@ -1,4 +1,4 @@
-"""Help > Keyboard shortcuts: a table generated from the actions table itself."""
+"""Help > Keyboard shortcuts: the actions table itself, then the canvas's own gestures."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
+    QLabel,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -13,33 +14,52 @@ from PySide6.QtWidgets import (
 )
 
 from gui.actions import shortcut_rows
+from gui.canvas.gestures import CANVAS_GESTURES
+
+
+def _table(rows: list[tuple[str, str, str]], headers: list[str], parent: QWidget) -> QTableWidget:
+    table = QTableWidget(len(rows), len(headers), parent)
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(22)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    for row, cells in enumerate(rows):
+        for column, text in enumerate(cells):
+            table.setItem(row, column, QTableWidgetItem(text))
+    table.resizeColumnsToContents()
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+def _texts(table: QTableWidget) -> list[tuple[str, str, str]]:
+    return [
+        tuple(table.item(r, c).text() for c in range(table.columnCount()))  # type: ignore[misc]
+        for r in range(table.rowCount())
+    ]
 
 
 class ShortcutsDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        rows = shortcut_rows()
-        self.table = QTableWidget(len(rows), 3, self)
+        self.table = _table(shortcut_rows(), ["Menu", "Command", "Keys"], self)
         self.table.setObjectName("shortcuts_table")
-        self.table.setHorizontalHeaderLabels(["Menu", "Command", "Keys"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        for row, cells in enumerate(rows):
-            for column, text in enumerate(cells):
-                self.table.setItem(row, column, QTableWidgetItem(text))
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        gestures = [(g.context, g.what, g.keys) for g in CANVAS_GESTURES]
+        self.gesture_table = _table(gestures, ["Where", "What", "Gesture"], self)
+        self.gesture_table.setObjectName("gestures_table")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 3)
+        layout.addWidget(QLabel("On the canvas (mouse and keys the canvas handles itself):", self))
+        layout.addWidget(self.gesture_table, 2)
         layout.addWidget(buttons)
-        self.resize(560, 620)
+        self.resize(640, 760)
 
     def rows(self) -> list[tuple[str, str, str]]:
-        return [
-            tuple(self.table.item(r, c).text() for c in range(3))  # type: ignore[misc]
-            for r in range(self.table.rowCount())
-        ]
+        """(menu, command, keys) of the menu actions."""
+        return _texts(self.table)
+
+    def gesture_rows(self) -> list[tuple[str, str, str]]:
+        """(where, what, gesture) of the canvas gestures."""
+        return _texts(self.gesture_table)

@@ -1,14 +1,48 @@
-"""Writing a file all at once: a crash or a full disk never leaves half a file behind."""
+"""Writing a file all at once: a crash or a full disk never leaves half a file behind.
+
+The temporary file gets the mode any new file of the user gets (0666 less the umask), or the
+mode of the file it replaces: tempfile.mkstemp's private 0600 would make an exported COCO
+file unreadable to the colleague or the web server it was meant for.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
 from core.errors import ProjectError
+
+_NEW_FILE_MODE = 0o666  # the kernel applies the umask, as for open(path, "w")
+_ATTEMPTS = 100
+
+
+def create_temp_beside(path: Path) -> tuple[int, Path]:
+    """Create a new, empty hidden file in `path`'s folder for writing; (fd, its path).
+
+    Mode: that of an existing `path` (so replacing it changes no permission), else 0666 less
+    the umask, like any file the user creates."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(_ATTEMPTS):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, flags, _NEW_FILE_MODE)
+        except FileExistsError:
+            continue
+        try:
+            existing = os.stat(path)
+        except OSError:
+            return fd, tmp
+        # A mode the user may not set (a setgid bit) leaves the umask mode, still sensible.
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+        return fd, tmp
+    raise FileExistsError(f"no free temporary file name beside {path}")
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
@@ -20,7 +54,7 @@ def write_json_atomically(path: Path, data: Any) -> None:
     path = Path(path)
     tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = create_temp_beside(path)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False)
             fh.flush()

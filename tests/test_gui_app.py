@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from core.records import ImageStatus  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
-from gui.open_path import classify, folder_project_path, prepare_project  # noqa: E402
+from gui.open_path import classify, folder_project_path  # noqa: E402
 from gui.settings import AppSettings  # noqa: E402
 
 
@@ -47,7 +47,8 @@ def test_opening_a_folder_creates_a_project_beside_it_with_every_image(qtbot, tm
     (folder / "notes.txt").write_text("not an image")
     window = MainWindow(settings)
     qtbot.addWidget(window)
-    assert window.open_path(folder)
+    assert window.open_path(folder)  # prepared in the background, the window stays live
+    qtbot.waitUntil(lambda: window.store is not None, timeout=30_000)
     project = folder_project_path(folder)
     assert project == tmp_path / "shots.maskloop" and project.is_file()
     store = window.store
@@ -58,6 +59,7 @@ def test_opening_a_folder_creates_a_project_beside_it_with_every_image(qtbot, tm
     window.close_project()
     write_images(folder / "new", 1)
     assert window.open_path(folder)  # reopening adds what appeared since, keeps the rest
+    qtbot.waitUntil(lambda: window.store is not None, timeout=30_000)
     assert window.store.image_count() == 5
 
 
@@ -68,6 +70,7 @@ def test_opening_a_coco_file_imports_it_next_to_the_json(qtbot, tmp_path, settin
     window = MainWindow(settings)
     qtbot.addWidget(window)
     assert window.open_path(json_path)
+    qtbot.waitUntil(lambda: window.store is not None, timeout=30_000)
     assert Path(window.store.path) == json_path.with_suffix(".maskloop")
     assert window.store.image_count() == 3
     assert window.store.annotation_count() > 0
@@ -94,10 +97,9 @@ def test_broken_project_file_shows_an_error_instead_of_a_traceback(qtbot, tmp_pa
     )
     broken = tmp_path / "broken.maskloop"
     broken.write_bytes(b"this is not sqlite")
-    assert prepare_project(None, broken) == broken
     window = MainWindow(AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)))
     qtbot.addWidget(window)
-    assert not window.open_project(broken)
+    assert window.open_path(broken)  # a .maskloop file is opened as it is, at once
     assert len(shown) == 1 and "broken.maskloop" in shown[0]
     assert window.stack.currentWidget() is window.start_page
 

@@ -132,6 +132,7 @@ def test_a_new_folder_project_keeps_its_first_polygon(qtbot, tmp_path):
     write_images(folder, 2, size=(200, 160))
     window = _window(qtbot, tmp_path)
     assert window.open_path(folder)
+    qtbot.waitUntil(lambda: window.store is not None, timeout=30_000)
     assert window.store.categories() == []
     window.actions["tool_polygon"].trigger()
     canvas = window.canvas

@@ -20,7 +20,7 @@ from gui.dialogs.errors import show_error
 from gui.docks.image_list import ImageListDock
 from gui.docks.instances import InstancesDock
 from gui.docks.labels import LabelsDock
-from gui.open_path import prepare_project
+from gui.open_path import ProjectPreparer
 from gui.settings import AppSettings
 
 
@@ -60,13 +60,18 @@ class ProjectController(QObject):
         self._parts = parts
         self.store: ProjectStore | None = None
         self.categories: ProjectCategories | None = None
+        self.preparer = ProjectPreparer(dialog_parent, self)
+        self.preparer.ready.connect(self.open_project)
         labels_dock.categorySelected.connect(canvas.set_current_category)
 
     # ---- opening and closing ---------------------------------------------------------------
     def open_path(self, path: str | Path) -> bool:
-        """Open a project, an image folder or a COCO file (see gui/open_path.py)."""
-        project = prepare_project(self._dialog_parent, Path(path))
-        return project is not None and self.open_project(project)
+        """Open a project, an image folder or a COCO file (see gui/open_path.py).
+
+        A project opens at once; a folder or a COCO file is prepared in the background and
+        opens when ready (`opened`). False when there is nothing to open (the user was told).
+        """
+        return self.preparer.prepare(Path(path))
 
     def open_project(self, project_path: str | Path) -> bool:
         try:

@@ -242,9 +242,12 @@ def test_too_few_reviewed_images_explains_instead_of_starting(qtbot, tmp_path):
     images.mkdir()
     with ProjectStore.create(tmp_path / "empty.maskloop", images) as empty:
         dialog = _dialog(qtbot, FakeHost(empty))
-        assert not dialog.start()
+        with qtbot.waitSignal(dialog.startFailed, timeout=RUN_TIMEOUT_MS):
+            assert dialog.start()  # the export runs in a worker; its verdict comes later
         assert "Review more images" in dialog.status_label.text()
-        assert dialog.process is None
+        assert dialog.process is None and not dialog.is_running()
+        assert dialog.start_button.isEnabled()
+        assert list((tmp_path / "empty.runs").iterdir()) == []  # no empty run folder kept
 
 
 def test_missing_ap_before_is_measured_off_the_gui_thread(qtbot, store):
@@ -625,3 +628,85 @@ def test_a_run_trains_from_the_model_in_use_when_it_starts(qtbot, store, tmp_pat
     _run(qtbot, dialog)
     assert dialog.options.base_model == str(second)
     assert store.model_runs()[0].base_model == str(second)
+
+
+def _gate_export(monkeypatch, release: threading.Event) -> list[tuple[int, int]]:
+    """Make the worker's export wait at its first progress report until `release` is set
+    (by the UI thread), so what the UI does meanwhile is seen while the export runs."""
+    from core.training import finetune_data
+    from gui.workers import evaluation_task
+
+    reported: list[tuple[int, int]] = []
+    waited: list[bool] = []
+
+    def gated(*args, progress, **kwargs):
+        def report(done: int, total: int) -> None:
+            reported.append((done, total))
+            progress(done, total)
+            if not waited:
+                waited.append(release.wait(RUN_TIMEOUT_MS / 1000))
+                assert waited[0], "the UI thread never ran while the export was going on"
+
+        return finetune_data.export_finetune_run(*args, progress=report, **kwargs)
+
+    monkeypatch.setattr(evaluation_task, "export_finetune_run", gated)
+    return reported
+
+
+@pytest.fixture
+def big_store(tmp_path):
+    """A project of a few hundred labels (30 reviewed images x 10 squares)."""
+    from test_finetune_export import make_project
+
+    with ProjectStore.open(make_project(tmp_path)) as s:
+        yield s
+
+
+def test_the_export_runs_off_the_ui_thread_with_progress(qtbot, big_store, monkeypatch):
+    from PySide6.QtCore import QTimer
+
+    ticked = threading.Event()
+    reported = _gate_export(monkeypatch, ticked)
+    dialog = _dialog(qtbot, FakeHost(big_store), "--steps", "2", "--interval", "0.01")
+    bar_values: list[int] = []
+    dialog.progress_bar.valueChanged.connect(bar_values.append)
+    timer = QTimer()
+    timer.setInterval(0)
+    ticks_while_exporting: list[bool] = []
+
+    def tick() -> None:  # the UI thread handles a timer: it is not stuck in the export
+        ticks_while_exporting.append(dialog.is_exporting())
+        if reported:
+            ticked.set()
+
+    timer.timeout.connect(tick)
+    timer.start()
+    with qtbot.waitSignal(dialog.runFinished, timeout=RUN_TIMEOUT_MS):
+        assert dialog.start()
+        assert dialog.is_exporting() and dialog.cancel_button.isEnabled()
+    timer.stop()
+
+    assert any(ticks_while_exporting)
+    total = 300
+    assert len(reported) > 10 and reported[-1] == (total, total)
+    assert 1000 in bar_values and any(0 < v < 1000 for v in bar_values)  # the bar moved
+    assert dialog.data.train_annotations + dialog.data.val_annotations == total
+    assert dialog.outcome.status == "finished"
+
+
+def test_cancel_during_the_export_leaves_no_run_folder(qtbot, big_store, monkeypatch):
+    clicked = threading.Event()
+    reported = _gate_export(monkeypatch, clicked)
+    dialog = _dialog(qtbot, FakeHost(big_store), "--steps", "2", "--interval", "0.01")
+    finished: list = []
+    dialog.runFinished.connect(finished.append)
+    with qtbot.waitSignal(dialog.startFailed, timeout=RUN_TIMEOUT_MS) as failed:
+        assert dialog.start()
+        qtbot.waitUntil(lambda: bool(reported), timeout=RUN_TIMEOUT_MS)
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+        clicked.set()
+    assert failed.args == ["cancelled"]
+    assert "no run folder was kept" in dialog.status_label.text()
+    assert list(big_store.path.with_name("big.runs").iterdir()) == []
+    assert dialog.process is None and finished == [] and big_store.model_runs() == []
+    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()

@@ -1,7 +1,8 @@
 """Model > Fine-tune…: train on the reviewed labels while the annotator keeps working.
 
 The dialog is non-modal. Start exports the labels into a run folder beside the project
-(core.training.finetune_data) and runs `maskloop train --progress jsonl` in a separate process
+(core.training.finetune_data) in a worker thread, with progress and Cancel (a large project
+takes a while), then runs `maskloop train --progress jsonl` in a separate process
 (gui.workers.training_process), whose events feed the live charts. When the run ends the
 dialog shows the validation AP before and after, records the run in the project, and offers
 "Use this model", which hot-swaps the proposal worker's detector through the host.
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QThreadPool, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import FunctionWorker
 
 from core.errors import MaskLoopError
 from core.records import ModelRun
@@ -49,14 +51,12 @@ from core.training.finetune_data import (
     FinetuneData,
     TrainOptions,
     evaluate_model_ap,
-    new_run_dir,
-    prepare_finetune_data,
     record_run,
     train_cli_args,
 )
 from gui.model_host import ModelHost
 from gui.widgets.training_charts import TrainingCharts
-from gui.workers.evaluation_task import ApEvaluator, EvaluationTask
+from gui.workers.evaluation_task import ApEvaluator, ExportTask, start_evaluation
 from gui.workers.training_process import (
     TrainerCommand,
     TrainingOutcome,
@@ -98,11 +98,13 @@ class FinetuneDialog(QDialog):
 
     Signals:
         runFinished(TrainingOutcome): the trainer process ended (any way).
+        startFailed(str): the export before training failed or was cancelled; no run.
         runRecorded(object): the ModelRun stored in the project for a run with a checkpoint.
         modelApplied(str): "Use this model" swapped the window's model to this checkpoint.
     """
 
     runFinished = Signal(object)
+    startFailed = Signal(str)
     runRecorded = Signal(object)
     modelApplied = Signal(str)
 
@@ -128,7 +130,8 @@ class FinetuneDialog(QDialog):
         self.ap_after: float | None = None
         self._total_steps: int | None = None
         self._last_step: int | None = None
-        self._ap_task: EvaluationTask | None = None
+        self._ap_worker: FunctionWorker | None = None
+        self._export: ExportTask | None = None
         self._stop_evaluation = threading.Event()
         self.project_path: Path | None = None  # the project the current run belongs to
         self._build()
@@ -314,11 +317,20 @@ class FinetuneDialog(QDialog):
 
     # -- running ----------------------------------------------------------------------------
     def is_running(self) -> bool:
-        return self.process is not None and self.process.is_running()
+        """Whether a run is under way: its labels being exported, or its trainer running."""
+        return self.is_exporting() or (self.process is not None and self.process.is_running())
+
+    def is_exporting(self) -> bool:
+        return self._export is not None and self._export.is_running()
 
     @Slot()
     def start(self) -> bool:
-        """Export the labels and start the trainer; False (with the reason shown) if it can't."""
+        """Start a run: export the labels in a worker thread, then start the trainer.
+
+        False (with the reason shown) if it cannot start at all. The export's own failures
+        (too few reviewed images, a full disk) arrive later: status shown, startFailed(str).
+        `process` exists from here on, so its events can be connected before it runs.
+        """
         if self.is_running():
             return False
         store = self._host.store
@@ -328,17 +340,10 @@ class FinetuneDialog(QDialog):
         self.refresh_base_models()  # "Current model" is the one in use at this moment
         try:
             options = self.train_options()
-            run_dir = new_run_dir(Path(store.path), base_model=options.base_model)
-            data = prepare_finetune_data(
-                store,
-                run_dir,
-                reviewed_only=bool(self.images_combo.currentData()),
-                val_fraction=self.val_spin.value() / 100.0,
-            )
         except MaskLoopError as exc:
             self._show_status(str(exc), error=True)
             return False
-        self.options, self.data = options, data
+        self.options, self.data = options, None
         self.project_path = Path(store.path)
         self.outcome, self.ap_before, self.ap_after = None, None, None
         self._total_steps, self._last_step = None, None
@@ -352,27 +357,75 @@ class FinetuneDialog(QDialog):
         self.process = TrainingProcess(self)
         self.process.event.connect(self._on_event)
         self.process.finished.connect(self._on_finished)
+        self._export = ExportTask(
+            self.project_path,
+            base_model=options.base_model,
+            reviewed_only=bool(self.images_combo.currentData()),
+            val_fraction=self.val_spin.value() / 100.0,
+            parent=self,
+        )
+        self._export.progress.connect(self._on_export_progress)
+        self._export.exported.connect(self._on_exported)
+        self._export.failed.connect(self._on_export_failed)
+        self._export.cancelled.connect(self._on_export_cancelled)
         self._set_running(True)
+        self._show_status("Exporting the labels for training…")
+        self._export.start()
+        return True
+
+    @Slot(int, int)
+    def _on_export_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress_bar.setValue(int(round(1000 * min(done / total, 1.0))))
+        self._show_status(f"Exporting the labels for training: {done} of {total}…")
+
+    @Slot(object)
+    def _on_exported(self, data: FinetuneData) -> None:
+        assert self.process is not None and self.options is not None
+        self.data = data
+        self.progress_bar.setValue(0)
         self._show_status(
             f"Training on {data.train_images} images ({data.train_annotations} labels), "
             f"validating on {data.val_images}; run folder {data.run_dir}."
         )
-        self.process.start(self._trainer_command(data, options))
-        return True
+        self.process.start(self._trainer_command(data, self.options))
+
+    @Slot(str)
+    def _on_export_failed(self, message: str) -> None:
+        self._end_export()
+        self._show_status(message, error=True)
+        self.startFailed.emit(message)
+
+    @Slot()
+    def _on_export_cancelled(self) -> None:
+        self._end_export()
+        self._show_status("Cancelled before training started; no run folder was kept.")
+        self.startFailed.emit("cancelled")
+
+    def _end_export(self) -> None:
+        self.process = None
+        self.progress_bar.setValue(0)
+        self._set_running(False)
 
     @Slot()
     def cancel(self) -> None:
-        if self.is_running():
+        if self.is_exporting():
+            self._show_status("Cancelling the export…")
+            self.cancel_button.setEnabled(False)
+            self._export.cancel()
+        elif self.is_running():
             self._show_status("Cancelling: the trainer saves its best checkpoint and stops…")
             self.cancel_button.setEnabled(False)
             self.process.cancel()
 
     def shutdown(self) -> None:
         """Stop everything this dialog started (the app is quitting)."""
+        if self._export is not None:
+            self._export.cancel()  # the worker removes its half-written run folder
         if self.process is not None and self.process.is_running():
             self.process.kill()
             self.process.wait_for_finished(5000)
-        self._stop_evaluation.set()  # the pool task stops at its next image
+        self._stop_evaluation.set()  # the evaluation worker stops at its next image
 
     def _set_running(self, running: bool) -> None:
         self.settings_box.setEnabled(not running)
@@ -457,17 +510,15 @@ class FinetuneDialog(QDialog):
     def _evaluate_base_model(self) -> None:
         assert self.data is not None and self.options is not None
         self.result_label.setText("Measuring the base model's validation AP…")
-        task = EvaluationTask(
+        self._ap_worker = start_evaluation(
             self._ap_evaluator,
             self.options.base_model,
             self.data,
             self.options.device,
             self._stop_evaluation,
+            on_result=self._on_ap_before,
+            on_failed=self._on_ap_before_failed,
         )
-        task.signals.result.connect(self._on_ap_before)
-        task.signals.failed.connect(self._on_ap_before_failed)
-        self._ap_task = task
-        QThreadPool.globalInstance().start(task)
 
     @Slot(object)
     def _on_ap_before(self, ap: float | None) -> None:

@@ -6,6 +6,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,6 +22,29 @@ from PySide6.QtWidgets import (
 
 from core.errors import MaskLoopError
 from gui.dialogs.errors import show_error
+
+# (label, core.coco.exporter mask mode, what it does); the first is the default, as in the CLI.
+MASK_MODES: tuple[tuple[str, str, str], ...] = (
+    (
+        "Keep as stored",
+        "keep",
+        "Each mask as it is in the project: imported polygons and RLE come back unchanged, "
+        "masks drawn or edited in MaskLoop are written as RLE. Import then export gives the "
+        "same file.",
+    ),
+    (
+        "RLE (exact)",
+        "rle",
+        "Every mask as compressed RLE: exact and compact, read by pycocotools and most "
+        "training code.",
+    ),
+    (
+        "Polygons (RLE where a mask has holes)",
+        "polygon",
+        "Masks traced into polygons for tools that read only polygons; masks with holes and "
+        "crowd regions stay RLE, so no mask changes shape.",
+    ),
+)
 
 
 def run_export(
@@ -56,8 +80,15 @@ class ExportDialog(QDialog):
         form.addRow("Output file:", row)
         self.masks_combo = QComboBox(self)
         self.masks_combo.setObjectName("export_masks")
-        self.masks_combo.addItem("RLE (exact)", "rle")
-        self.masks_combo.addItem("Polygons (RLE where a mask has holes)", "polygon")
+        for label, mode, tip in MASK_MODES:
+            self.masks_combo.addItem(label, mode)
+            self.masks_combo.setItemData(
+                self.masks_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole
+            )
+        self.masks_combo.setToolTip(
+            "<br>".join(f"<b>{label}</b>: {tip}" for label, _, tip in MASK_MODES)
+        )
+        self.masks_combo.setCurrentIndex(0)  # "keep", as `maskloop export` does by default
         form.addRow("Masks:", self.masks_combo)
         self.reviewed_only = QCheckBox("Only reviewed images", self)
         self.reviewed_only.setObjectName("export_reviewed_only")

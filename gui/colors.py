@@ -2,30 +2,16 @@
 
 The store gives each category a "#rrggbb" colour; a category without one (or an id the
 canvas has not been told about) gets a stable colour from a fixed palette, so the same
-category looks the same in every session.
+category looks the same in every session. The palette is `core.palette`, the one the
+store assigns new categories' colours from.
 """
 
 from __future__ import annotations
 
 from PySide6.QtGui import QColor
 
+from core.palette import palette_color as _palette_hex
 from core.records import Category
-
-# Distinct, colour-blind-friendly hues (Okabe-Ito plus a few Tableau ones).
-_PALETTE = (
-    "#e69f00",
-    "#56b4e9",
-    "#009e73",
-    "#f0e442",
-    "#0072b2",
-    "#d55e00",
-    "#cc79a7",
-    "#4e79a7",
-    "#f28e2b",
-    "#59a14f",
-    "#b07aa1",
-    "#ff9da7",
-)
 
 ACCEPTED_FILL_ALPHA = 110
 """Fill opacity (0-255) of accepted and human masks: strong enough to see the shape."""
@@ -38,7 +24,7 @@ SELECTION_COLOR = QColor("#ffffff")
 
 def palette_color(category_id: int) -> QColor:
     """The fallback colour of a category id: stable across sessions."""
-    return QColor(_PALETTE[category_id % len(_PALETTE)])
+    return QColor(_palette_hex(category_id))
 
 
 def category_color(category: Category | None, category_id: int = 0) -> QColor:

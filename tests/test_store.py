@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import ProjectError
+from core.palette import PALETTE
 from core.records import Annotation, ImageStatus, ReviewState, Source
 from core.store import schema as store_schema
-from core.store.project_store import CATEGORY_PALETTE, ProjectStore, RecordNotFound
+from core.store.project_store import ProjectStore, RecordNotFound
 
 
 @pytest.fixture
@@ -213,7 +214,7 @@ def test_categories_get_distinct_palette_colours_unless_given(store: ProjectStor
     b = store.add_category("b")
     c = store.add_category("c", color="#123456")
     assert (a.id, a.supercategory, b.id) == (5, "x", 6)
-    assert a.color == CATEGORY_PALETTE[0] and b.color == CATEGORY_PALETTE[1]
+    assert a.color == PALETTE[0] and b.color == PALETTE[1]
     assert c.color == "#123456"
     store.rename_category(a.id, "alpha")
     store.set_category_color(a.id, "#abcdef")

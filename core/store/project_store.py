@@ -33,6 +33,7 @@ from typing import Any
 
 from core.errors import ProjectError
 from core.files.paths import resolve_inside, unsafe_file_name_reason
+from core.palette import next_unused_color
 from core.records import (
     Annotation,
     Category,
@@ -57,10 +58,6 @@ BUSY_TIMEOUT_S = 30.0
 """How long a writer waits for another connection's transaction before giving up."""
 
 # Distinct, colour-blind-friendly hues (Okabe-Ito plus a few Tableau ones), assigned in order.
-CATEGORY_PALETTE = (
-    "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00",
-    "#cc79a7", "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#ff9da7",
-)  # fmt: skip
 
 _SQL_PARAM_CHUNK = 500  # stay well under SQLite's bound-parameter limit
 
@@ -411,12 +408,8 @@ class ProjectStore(ProjectRecordsMixin):
                 )
 
     def _next_color(self) -> str:
-        used = {r[0] for r in self._conn.execute("SELECT color FROM categories")}
-        for color in CATEGORY_PALETTE:
-            if color not in used:
-                return color
-        count = self._conn.execute("SELECT COUNT(*) FROM categories").fetchone()[0]
-        return CATEGORY_PALETTE[count % len(CATEGORY_PALETTE)]
+        used = [r[0] for r in self._conn.execute("SELECT color FROM categories")]
+        return next_unused_color(used, len(used))
 
     # ---------------------------------------------------------------- annotations
     def annotations(self, image_id: int, *, include_rejected: bool = False) -> list[Annotation]:

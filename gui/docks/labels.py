@@ -23,18 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.categories import is_background_name
 from core.errors import MaskLoopError
 from core.records import Category
 from gui.categories import ProjectCategories
 from gui.colors import category_color
 from gui.dialogs.errors import show_error
-
-BACKGROUND_NAMES = frozenset({"_background_", "__background__", "background", "bg"})
-
-
-def is_background_name(name: str) -> bool:
-    """labelme2coco and others write a category for the background; digits skip it."""
-    return name.strip().casefold() in BACKGROUND_NAMES
 
 
 def digit_categories(categories: list[Category]) -> list[Category]:

@@ -47,15 +47,6 @@ def tight_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return x0, y0, x1 - x0 + 1, y1 - y0 + 1
 
 
-def crop_to_content(mask: np.ndarray) -> MaskCrop | None:
-    """The mask cut down to its set pixels' bounding box; None when nothing is set."""
-    box = tight_bbox(mask)
-    if box is None:
-        return None
-    x, y, w, h = box
-    return MaskCrop(x, y, np.ascontiguousarray(mask[y : y + h, x : x + w]))
-
-
 def crop_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> MaskCrop | None:
     """The mask cut to a box known to hold all its pixels (e.g. pycocotools' toBbox)."""
     x, y, w, h = (int(round(v)) for v in box)

@@ -53,16 +53,6 @@ def bbox_of(segmentation: Segmentation, height: int, width: int) -> BBox:
     return (float(x), float(y), float(w), float(h))
 
 
-def areas_and_boxes(
-    rles: list[dict[str, Any]],
-) -> tuple[list[float], list[list[float]]]:
-    """Areas and boxes of many compressed RLEs in one pycocotools call each (fast path)."""
-    if not rles:
-        return [], []
-    objs = [{"size": r["size"], "counts": _counts_bytes(r["counts"])} for r in rles]
-    return mask_utils.area(objs).astype(float).tolist(), mask_utils.toBbox(objs).tolist()
-
-
 def mask_iou(a: Segmentation, b: Segmentation, height: int, width: int) -> float:
     """Intersection over union of two segmentations of the same image."""
     ra, rb = _to_pycoco(a, height, width), _to_pycoco(b, height, width)

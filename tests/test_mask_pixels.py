@@ -11,7 +11,7 @@ def test_tight_bbox_and_crop_cover_exactly_the_set_pixels() -> None:
     mask = np.zeros((20, 30), dtype=bool)
     mask[5:9, 10:17] = True
     assert mask_pixels.tight_bbox(mask) == (10, 5, 7, 4)
-    crop = mask_pixels.crop_to_content(mask)
+    crop = mask_pixels.crop_box(mask, (10.0, 5.0, 7.0, 4.0))
     assert crop is not None and (crop.x, crop.y, crop.width, crop.height) == (10, 5, 7, 4)
     assert crop.mask.all()
     assert mask_pixels.tight_bbox(np.zeros((4, 4), dtype=bool)) is None

@@ -31,8 +31,6 @@ def test_area_and_bbox_agree_with_pycocotools() -> None:
     rle = masks.encode_mask(_blob())
     assert masks.area_of(rle, 20, 30) == _blob().sum() == 63 + 78
     assert masks.bbox_of(rle, 20, 30) == (3.0, 2.0, 25.0, 16.0)
-    areas, boxes = masks.areas_and_boxes([rle, rle])
-    assert areas == [141.0, 141.0] and boxes[0] == [3.0, 2.0, 25.0, 16.0]
 
 
 def test_uncompressed_rle_and_polygons_convert_to_compressed_rle() -> None:

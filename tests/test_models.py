@@ -11,7 +11,6 @@ from core.detection.architectures import (
     build_model,
     image_size_settings,
     label_index_map,
-    load_state_dict_remapped,
     replace_predictors,
 )
 
@@ -90,22 +89,3 @@ def test_replace_predictors_copies_rows_of_kept_classes():
     torch.testing.assert_close(after[key], before[key])
     with torch.inference_mode():
         model.eval()([torch.rand(3, 64, 64)])  # still a working model
-
-
-def test_load_state_dict_remapped_loads_shared_layers_exactly():
-    torch.manual_seed(1)
-    source = build_model("lite", num_classes=4).state_dict()
-    target = build_model("lite", num_classes=3)
-    load_state_dict_remapped(
-        target,
-        source,
-        source_labels=["__background__", "circle", "square", "triangle"],
-        target_labels=["__background__", "Square", "hexagon"],
-    )
-    loaded = target.state_dict()
-    torch.testing.assert_close(
-        loaded["backbone.fpn.layer_blocks.0.0.weight"],
-        source["backbone.fpn.layer_blocks.0.0.weight"],
-    )
-    torch.testing.assert_close(loaded[BOX_WEIGHT][1], source[BOX_WEIGHT][2])
-    torch.testing.assert_close(loaded[MASK_WEIGHT][1], source[MASK_WEIGHT][2])

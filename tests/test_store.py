@@ -176,14 +176,13 @@ def test_image_status_follows_reviewed_flag_then_pending_proposals(store: Projec
         reviewed.id: ImageStatus.REVIEWED,
     }
     assert store.image_statuses([*expected, 999]) == expected
-    assert store.image_status(proposed.id) is ImageStatus.PROPOSED
     assert store.image_ids(status=ImageStatus.UNLABELLED) == [empty.id, human.id]
     assert store.image_count(ImageStatus.PROPOSED) == 1
     assert store.image_count(ImageStatus.REVIEWED) == 1
     # accepting the only proposal ends the PROPOSED state
     (pending,) = store.annotations(proposed.id)
     store.set_annotation_state(pending.id, ReviewState.ACCEPTED)
-    assert store.image_status(proposed.id) is ImageStatus.UNLABELLED
+    assert store.image_statuses([proposed.id]) == {proposed.id: ImageStatus.UNLABELLED}
 
 
 def test_status_queries_use_the_partial_proposal_index(store: ProjectStore) -> None:
@@ -305,9 +304,6 @@ def test_replace_proposals_never_touches_human_accepted_or_rejected(store: Proje
     kept = {a.id for a in store.annotations(image.id, include_rejected=True)}
     assert kept == {human.id, accepted.id, rejected.id, fresh.id}
     assert store.proposals_model(image.id) == "new"
-    assert store.clear_proposals([image.id]) == 1
-    assert store.proposals_model(image.id) is None
-    assert store.clear_proposals() == 0
 
 
 def test_settings_info_licenses_and_model_runs_persist(store: ProjectStore) -> None:

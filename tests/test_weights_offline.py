@@ -9,7 +9,7 @@ import torch
 from core.detection.architectures import build_model
 from core.detection.coco_classes import coco_categories, coco_label_names
 from core.detection.detector import Detector
-from core.detection.weights import coco_weights_file, default_architecture, load_coco_state_dict
+from core.detection.weights import coco_weights_file, load_coco_state_dict
 from core.errors import WeightsUnavailableError
 
 
@@ -40,7 +40,6 @@ def test_cached_weights_load_and_make_a_coco_detector(tmp_path):
         loaded["roi_heads.box_predictor.cls_score.weight"],
         placed["roi_heads.box_predictor.cls_score.weight"],
     )
-    assert default_architecture(hub_dir=tmp_path) == "r50-fpn"
     detector = Detector.load("r50-fpn", hub_dir=tmp_path, device="cpu")
     assert detector.model_key == "r50-fpn"
     assert len(detector.categories) == 80
@@ -75,7 +74,6 @@ def test_download_disabled_and_lite_have_clear_messages(tmp_path):
         load_coco_state_dict("r50-fpn", hub_dir=tmp_path, download=False)
     with pytest.raises(WeightsUnavailableError, match="no pretrained COCO weights"):
         load_coco_state_dict("lite", hub_dir=tmp_path)
-    assert default_architecture(hub_dir=tmp_path) == "lite"
 
 
 def test_coco_categories_come_from_torchvision_metadata():

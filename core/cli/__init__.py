@@ -8,14 +8,15 @@ returning an exit code). `main.py` adds the GUI commands on top of this parser.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
+from core.cli import demo_cmd, eval_cmd, export_cmd, import_cmd, predict_cmd, train_cmd
 from core.errors import Cancelled, MaskLoopError
 
-# Module names under core.cli, in the order `maskloop --help` lists them.
-COMMAND_MODULES = ("import_cmd", "export_cmd", "predict_cmd", "eval_cmd", "train_cmd", "demo_cmd")
+# In the order `maskloop --help` lists them. Each module's top level stays light: the
+# heavy imports happen inside its `run`.
+COMMAND_MODULES = (import_cmd, export_cmd, predict_cmd, eval_cmd, train_cmd, demo_cmd)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
@@ -25,13 +26,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
         "Run with no command to open the app.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"core.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"core.cli.{name}":
-                continue  # command not built yet
-            raise
+    for module in COMMAND_MODULES:
         module.add_parser(subparsers)
     return parser, subparsers
 

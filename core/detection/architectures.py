@@ -2,9 +2,10 @@
 
 Each architecture is a small keyword-only builder in `_BUILDERS`, the way torchvision's
 `maskrcnn_resnet50_fpn_v2(*, weights, num_classes, ...)` reads. Weights are never loaded
-here: `core.detection.weights` fetches torchvision's COCO weights, `core.detection.checkpoint` MaskLoop's own.
+here: `core.detection.weights` fetches torchvision's COCO weights, `core.detection.checkpoint`
+MaskLoop's own.
 
-`replace_predictors` / `load_state_dict_remapped` adapt the class-specific layers (box
+`replace_predictors` adapts the class-specific layers (box
 classifier, box regressor, mask logits) when a project's categories differ from the ones a
 set of weights was trained on: rows of classes kept (matched by name, case-insensitive) are
 copied, new classes start from the fresh initialisation.
@@ -12,7 +13,6 @@ copied, new classes start from the fresh initialisation.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,18 +30,6 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from core.categories import match_by_name
 from core.detection.names import ARCHITECTURES, DEFAULT_IMAGE_SIZES
-
-# Names of the class-specific tensors in a MaskRCNN state dict, and how many rows each
-# class owns in them (the box regressor has 4 per class).
-_PREDICTOR_ROWS: dict[str, int] = {
-    "roi_heads.box_predictor.cls_score.weight": 1,
-    "roi_heads.box_predictor.cls_score.bias": 1,
-    "roi_heads.box_predictor.bbox_pred.weight": 4,
-    "roi_heads.box_predictor.bbox_pred.bias": 4,
-    "roi_heads.mask_predictor.mask_fcn_logits.weight": 1,
-    "roi_heads.mask_predictor.mask_fcn_logits.bias": 1,
-}
-
 
 # One bilinear sample per RoIAlign bin instead of 2 x 2. On a CPU, lite's training step is
 # bound by RoIAlign's backward pass, which torchvision runs on one thread at a cost that
@@ -204,36 +192,6 @@ def _copy_rows(
         t0, s0 = target_index * rows_per_class, source_index * rows_per_class
         result[t0 : t0 + rows_per_class] = source[s0 : s0 + rows_per_class].to(result.dtype)
     return result
-
-
-def load_state_dict_remapped(
-    model: MaskRCNN,
-    state_dict: Mapping[str, torch.Tensor],
-    *,
-    source_labels: Sequence[str],
-    target_labels: Sequence[str],
-) -> MaskRCNN:
-    """Load weights trained for `source_labels` into `model`, built for `target_labels`.
-
-    Everything but the class-specific predictor tensors must match exactly. In those, the
-    rows of target classes whose name appears among the source labels are copied; the
-    others keep the model's fresh initialisation.
-    """
-    if len(target_labels) != model.roi_heads.box_predictor.cls_score.out_features:
-        raise ValueError(
-            f"the model predicts {model.roi_heads.box_predictor.cls_score.out_features} labels "
-            f"but {len(target_labels)} target labels were given"
-        )
-    mapping = label_index_map(source_labels, target_labels)
-    own = model.state_dict()
-    merged: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for key, value in state_dict.items():
-        if key in _PREDICTOR_ROWS and key in own:
-            merged[key] = _copy_rows(own[key], value, mapping, _PREDICTOR_ROWS[key])
-        else:
-            merged[key] = value
-    model.load_state_dict(merged)
-    return model
 
 
 def replace_predictors(

@@ -10,7 +10,6 @@ from __future__ import annotations
 ARCHITECTURES = ("lite", "r50-fpn", "r50-fpn-v2")
 # Architectures only read back from older checkpoints; never offered for new training.
 LEGACY_ARCHITECTURES = ("lite-c5",)
-DEFAULT_ARCHITECTURE = "r50-fpn-v2"
 
 # Image rescaling each architecture uses unless told otherwise (MaskRCNN's min_size/max_size).
 # The r50 models keep torchvision's COCO settings, which their weights were trained with.

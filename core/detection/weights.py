@@ -52,20 +52,6 @@ def coco_weights_file(arch: str, *, hub_dir: str | os.PathLike[str] | None = Non
     return resolve_hub_dir(hub_dir) / "checkpoints" / file_name
 
 
-def coco_weights_cached(arch: str, *, hub_dir: str | os.PathLike[str] | None = None) -> bool:
-    """True when `arch` has COCO weights and they are already in the cache (no network)."""
-    return has_pretrained_weights(arch) and coco_weights_file(arch, hub_dir=hub_dir).is_file()
-
-
-def default_architecture(*, hub_dir: str | os.PathLike[str] | None = None) -> str:
-    """The most accurate architecture usable right now: r50-fpn-v2 when its weights are
-    cached, else r50-fpn when its are, else lite (which needs fine-tuning to be useful)."""
-    for arch in ("r50-fpn-v2", "r50-fpn"):
-        if coco_weights_cached(arch, hub_dir=hub_dir):
-            return arch
-    return "lite"
-
-
 def _weights_for(arch: str) -> WeightsEnum:
     if check_architecture(arch) not in COCO_WEIGHTS:
         raise WeightsUnavailableError(

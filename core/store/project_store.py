@@ -249,12 +249,6 @@ class ProjectStore(ProjectRecordsMixin):
         rows = self._conn.execute(sql, (*params, -1 if limit is None else limit, offset))
         return [image_from_row(r) for r in rows]
 
-    def image_status(self, image_id: int) -> ImageStatus:
-        statuses = self.image_statuses([image_id])
-        if image_id not in statuses:
-            raise RecordNotFound(f"The project has no image with id {image_id}.")
-        return statuses[image_id]
-
     def image_statuses(self, image_ids: Iterable[int]) -> dict[int, ImageStatus]:
         """Status of each id that exists (unknown ids are left out)."""
         result: dict[int, ImageStatus] = {}
@@ -502,25 +496,6 @@ class ProjectStore(ProjectRecordsMixin):
                 "UPDATE images SET proposals_model = ? WHERE id = ?", (model_key, image_id)
             )
         return stored
-
-    def clear_proposals(self, image_ids: Iterable[int] | None = None) -> int:
-        """Delete pending model proposals (of `image_ids`, or everywhere); returns how many."""
-        deleted = 0
-        with self.transaction() as conn:
-            pending = "source = 'model' AND state = 'proposed'"
-            if image_ids is None:
-                deleted = conn.execute(f"DELETE FROM annotations WHERE {pending}").rowcount
-                conn.execute("UPDATE images SET proposals_model = NULL")
-            else:
-                for chunk in _chunks(list(image_ids)):
-                    marks = ",".join("?" * len(chunk))
-                    deleted += conn.execute(
-                        f"DELETE FROM annotations WHERE {pending} AND image_id IN ({marks})", chunk
-                    ).rowcount
-                    conn.execute(
-                        f"UPDATE images SET proposals_model = NULL WHERE id IN ({marks})", chunk
-                    )
-        return deleted
 
     def annotation_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM annotations").fetchone()[0])

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 Event = dict[str, Any]
-EventSink = Callable[[Event], None]
 
 
 def _finite(value: Any) -> Any:

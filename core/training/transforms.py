@@ -150,7 +150,3 @@ def augmentation_transforms(kind: str) -> v2.Compose:
     if kind == "none":
         return training_transforms(flip=False, zoom_range=None)
     raise ValueError(f"unknown augmentation {kind!r}")
-
-
-def eval_transforms() -> v2.Compose:
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True)])

@@ -9,7 +9,6 @@ the error message shown when the process dies without saying why.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+import core
 
 # Keep only the end of stderr: a traceback's last lines say what went wrong, and a trainer
 # that logs warnings for an hour must not grow the GUI's memory without bound.
@@ -37,22 +38,16 @@ class TrainerCommand:
 
 
 def maskloop_command(subcommand_args: Sequence[str]) -> TrainerCommand:
-    """The command line that runs `maskloop <args>` with this interpreter.
+    """The command line that runs `maskloop <args>` with this interpreter: `python -m core.cli`.
 
-    main.py is a top-level module (installed by pyproject's py-modules, or the file beside
-    the sources in a checkout). Running the file itself puts its folder on sys.path, so the
-    `core` package beside it is found in a checkout too; `-c "import main"` is the fallback
-    when only an installed module without a file location is available.
+    It starts in the folder that holds the `core` package this app runs, because `-m` puts
+    the working folder first on sys.path: a checkout that is not installed works too, and the
+    trainer always runs the same code as the app.
     """
-    spec = importlib.util.find_spec("main")
-    origin = getattr(spec, "origin", None) if spec is not None else None
-    if origin and Path(origin).is_file():
-        main_py = Path(origin).resolve()
-        return TrainerCommand(
-            sys.executable, [str(main_py), *subcommand_args], working_dir=str(main_py.parent)
-        )
-    bootstrap = "import sys, main; sys.exit(main.main(sys.argv[1:]))"
-    return TrainerCommand(sys.executable, ["-c", bootstrap, *subcommand_args])
+    package_root = Path(core.__file__).resolve().parent.parent
+    return TrainerCommand(
+        sys.executable, ["-m", "core.cli", *subcommand_args], working_dir=str(package_root)
+    )
 
 
 @dataclass(frozen=True)

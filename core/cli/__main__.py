@@ -1,0 +1,11 @@
+"""`python -m core.cli ARGS` runs the headless commands, as `maskloop ARGS` does.
+
+The app starts its trainer process this way: the package is found wherever it is
+installed, with no need to locate main.py on disk.
+"""
+
+import sys
+
+from core.cli import main
+
+sys.exit(main())

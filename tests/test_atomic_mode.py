@@ -54,3 +54,14 @@ def test_an_exported_coco_file_is_readable_by_others(tiny_coco: TinyCoco, umask)
         out = tiny_coco.json_path.parent / "export.json"
         export_coco(s, out)
     assert _mode(out) == 0o644  # 0o600 before the fix
+
+
+def test_a_saved_checkpoint_gets_the_umask_mode_too(tmp_path, umask):
+    import torch
+
+    from core.detection.checkpoint import CheckpointMeta, save_checkpoint
+
+    umask(0o022)
+    meta = CheckpointMeta("lite", [0, 1], [{"id": 1, "name": "a"}], 64, 128)
+    path = save_checkpoint(tmp_path / "m.pt", {"w": torch.zeros(2)}, meta)
+    assert _mode(path) == 0o644  # tempfile.mkstemp's 0o600 before

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +27,7 @@ import torch
 from core.detection.architectures import legacy_architecture
 from core.detection.names import ARCHITECTURES, LEGACY_ARCHITECTURES
 from core.errors import CheckpointError
+from core.files.atomic import create_temp_beside
 from core.records import Category
 
 FORMAT = "maskloop-checkpoint"
@@ -129,7 +130,7 @@ def save_checkpoint(
         "meta": meta.to_dict(),
         "state_dict": {k: v.detach().to("cpu") for k, v in state_dict.items()},
     }
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = create_temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as tmp:
             torch.save(payload, tmp)
@@ -152,22 +153,25 @@ def load_checkpoint(
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist. {WHAT_A_MODEL_IS}")
+    not_torch = _not_a_torch_file(path)
+    if not_torch is not None:
+        raise CheckpointError(f"{path} {not_torch}. {WHAT_A_MODEL_IS}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"checkpoint {path} was refused: it contains pickled code or objects other than "
-            "weights and plain metadata, which MaskLoop never runs. Only load checkpoints "
-            f"MaskLoop wrote. ({str(exc).splitlines()[0]})"
+            f"{path} is a PyTorch file holding pickled code or Python objects (such as a whole "
+            "model saved with torch.save(model)), which MaskLoop refuses to run. "
+            f"{WHAT_A_MODEL_IS}"
         ) from exc
-    except Exception as exc:  # truncated zip, not a torch file at all, ...
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    except Exception as exc:  # truncated zip, a damaged copy, an unknown binary ...
         raise CheckpointError(
-            f"{path} is not a MaskLoop checkpoint (a torchvision state dict alone lacks the "
-            "categories; train or export it with MaskLoop)"
-        )
+            f"{path} cannot be read: it is not a PyTorch file, or it is damaged (a copy cut "
+            f"short?). {WHAT_A_MODEL_IS}"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} {_describe_foreign(payload)}. {WHAT_A_MODEL_IS}")
     version = payload.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise CheckpointError(
@@ -183,6 +187,86 @@ def load_checkpoint(
     meta = replace(meta, arch=legacy_architecture(meta.arch, state_dict))
     _check_consistent(path, state_dict, meta)
     return state_dict, meta
+
+
+WHAT_A_MODEL_IS = (
+    "A MaskLoop model is a checkpoint (a .pt file written by `maskloop train` or the "
+    f"fine-tune dialog) or an architecture name: {', '.join(ARCHITECTURES)}."
+)
+_SNIFF_BYTES = 4096
+# torch.save's pre-1.6 format is a pickle whose first object is this magic number.
+_LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def _not_a_torch_file(path: Path) -> str | None:
+    """What `path` is when its first bytes show it cannot be a PyTorch file, else None.
+
+    Checked before torch.load, whose errors for such files are a KeyError("101") for text
+    or a page about weights_only for JSON, both meaningless to someone who picked a file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError as exc:
+        return f"cannot be opened: {exc.strerror or exc}"
+    if not head:
+        return "is empty (0 bytes), so it holds no model"
+    if head.startswith(b"PK"):
+        return _zip_kind(path)
+    if _LEGACY_TORCH_MAGIC in head[:32]:
+        return None
+    if head.startswith(b"\x80"):
+        return (
+            "is a plain Python pickle, not a PyTorch checkpoint; MaskLoop refused it, since "
+            "unpickling can run code"
+        )
+    text = _as_text(head)
+    if text is None:
+        return "is neither a PyTorch file nor text: it holds no model MaskLoop can read"
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith(("{", "[")):
+        if '"annotations"' in text or '"images"' in text:
+            return "is a COCO JSON file (labels), not a model"
+        return "is a JSON file, not a model"
+    return "is a text file, not a model"
+
+
+def _as_text(head: bytes) -> str | None:
+    if b"\x00" in head:
+        return None
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:  # a character cut by the sniff window
+            return head[: exc.start].decode("utf-8")
+        return None
+
+
+def _zip_kind(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None  # a damaged torch file looks like this too: torch.load says more
+    if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+        return None
+    return "is a zip archive, but not a PyTorch file (it has no data.pkl)"
+
+
+def _describe_foreign(payload: Any) -> str:
+    """What a loadable PyTorch file holds when it is not a MaskLoop checkpoint."""
+    if (
+        isinstance(payload, dict)
+        and payload
+        and all(isinstance(v, torch.Tensor) for v in payload.values())
+    ):
+        return (
+            "is a PyTorch state dict (weights alone, such as torchvision's), not a MaskLoop "
+            "checkpoint: it does not say which categories the weights stand for"
+        )
+    if isinstance(payload, dict):
+        keys = ", ".join(repr(k) for k in list(payload)[:5]) or "none"
+        return f"is a PyTorch file but not a MaskLoop checkpoint (its keys: {keys})"
+    return f"is a PyTorch file holding a {type(payload).__name__}, not a MaskLoop checkpoint"
 
 
 def _check_consistent(

@@ -104,8 +104,25 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("tool_box", "&Box", ("B",), "Tools", "Draw a box", True, "tool"),
     ActionSpec("tool_polygon", "&Polygon", ("P",), "Tools", "Click polygon vertices", True, "tool"),
-    ActionSpec("tool_brush", "B&rush", ("R",), "Tools", "Paint a mask", True, "tool"),
-    ActionSpec("tool_eraser", "&Eraser", ("E",), "Tools", "Erase from a mask", True, "tool"),
+    ActionSpec(
+        "tool_brush",
+        "B&rush",
+        ("R",),
+        "Tools",
+        "Paint a mask; the size is in image pixels, and a brush under 4 screen pixels is "
+        "raised to 4 when the tool is chosen or the view zooms out",
+        True,
+        "tool",
+    ),
+    ActionSpec(
+        "tool_eraser",
+        "&Eraser",
+        ("E",),
+        "Tools",
+        "Erase from a mask; sized like the brush (at least 4 screen pixels)",
+        True,
+        "tool",
+    ),
     ActionSpec("brush_smaller", "Brush s&maller", ("[",), "Tools", "Make the brush smaller"),
     ActionSpec("brush_larger", "Brush &larger", ("]",), "Tools", "Make the brush larger"),
     *(

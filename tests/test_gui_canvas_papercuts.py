@@ -8,11 +8,17 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+import math  # noqa: E402
+
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QPointF, QRectF, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from gui.canvas import mask_raster  # noqa: E402
+from gui.canvas.overlays import MIN_CURSOR_PX  # noqa: E402
+from gui.canvas.view import MIN_BRUSH_SCREEN_PX  # noqa: E402
+from gui.commands import annotation_with_mask  # noqa: E402
 from tests._gui_helpers import (  # noqa: E402
     CAT_A,
     CAT_B,
@@ -22,8 +28,12 @@ from tests._gui_helpers import (  # noqa: E402
     drag,
     make_canvas,
     mask_annotation,
+    move,
+    press,
     proposal,
     rect_mask,
+    release,
+    view_pos,
 )
 
 
@@ -161,3 +171,132 @@ def test_proposal_outline_has_a_dark_halo_on_a_background_of_its_own_colour(qtbo
         frame.pixelColor(x, left.y()).lightness() < 60 for x in range(left.x() - 8, left.x() + 9)
     ]
     assert 2 <= sum(row) <= 5
+
+
+# ---- 5. brush: visible at any zoom, stroke work cut to the stroke ------------------------------
+def _record_segments(view) -> list[tuple[QPointF, QPointF, float]]:
+    """The segments the brush paints, as it hands them to the stroke overlay."""
+    seen: list[tuple[QPointF, QPointF, float]] = []
+    overlay = view.stroke_overlay
+    original = overlay.add_segment
+
+    def spy(p0, p1, diameter):
+        seen.append((QPointF(p0), QPointF(p1), float(diameter)))
+        original(p0, p1, diameter)
+
+    overlay.add_segment = spy
+    return seen
+
+
+def _full_size_stroke(segments) -> np.ndarray:
+    """The stroke rasterised the old way: on a whole-image array."""
+    footprint = np.zeros((IMAGE_H, IMAGE_W), np.uint8)
+    for p0, p1, diameter in segments:
+        mask_raster.paint_segment(footprint, p0, p1, diameter)
+    return footprint.astype(bool)
+
+
+@pytest.mark.parametrize("zoom", [1.0, 1.7, 0.55])
+def test_brush_stroke_pixels_equal_a_full_size_reference(qtbot, tmp_path, zoom):
+    before = rect_mask(20, 20, 60, 60) | rect_mask(120, 90, 140, 120)
+    canvas = make_canvas(qtbot, tmp_path, [mask_annotation(1, before)])
+    (ann,) = canvas.stored()
+    canvas.view.zoom_by(zoom)
+    canvas.view.select_annotation(ann.id)
+    canvas.view.set_tool("brush")
+    canvas.view.set_brush_size(9)
+    segments = _record_segments(canvas.view)
+    # A bent stroke, leaving the image at the right edge, with a size change halfway.
+    press(canvas.view, 50.3, 40.6)
+    for x, y in [(70.2, 45.1), (95.7, 61.4), (130.4, 64.9)]:
+        move(canvas.view, x, y)
+    canvas.view.set_brush_size(14)
+    for x, y in [(170.8, 70.2), (199.6, 80.3), (205.0, 83.0)]:
+        move(canvas.view, x, y)
+    release(canvas.view, 205.0, 83.0)
+
+    expected = before | _full_size_stroke(segments)
+    stored = canvas.stored_one(ann.id)
+    assert np.array_equal(canvas.stored_mask(ann.id), expected)
+    assert stored == annotation_with_mask(ann, expected)  # RLE string, box, area: every field
+
+
+def test_eraser_and_new_mask_strokes_equal_full_size_references(qtbot, tmp_path):
+    before = rect_mask(20, 20, 100, 80)
+    canvas = make_canvas(qtbot, tmp_path, [mask_annotation(1, before)])
+    (ann,) = canvas.stored()
+    canvas.view.select_annotation(ann.id)
+    canvas.view.set_tool("eraser")
+    canvas.view.set_brush_size(11)
+    segments = _record_segments(canvas.view)
+    drag(canvas.view, (10.4, 50.2), (110.7, 35.9), steps=5)
+    assert canvas.stored_one(ann.id) == annotation_with_mask(
+        ann, before & ~_full_size_stroke(segments)
+    )
+
+    canvas.view.clear_selection()
+    canvas.view.remember_drawn(None)
+    canvas.view.set_tool("brush")
+    segments.clear()
+    drag(canvas.view, (150.2, 10.8), (190.6, 140.1), steps=6)
+    new = [a for a in canvas.stored() if a.id != ann.id]
+    assert len(new) == 1
+    blank_reference = annotation_with_mask(new[0], _full_size_stroke(segments))
+    assert new[0] == blank_reference
+
+
+def test_brush_stroke_overlay_covers_the_stroke_not_the_image(qtbot, tmp_path):
+    canvas = make_canvas(qtbot, tmp_path)
+    canvas.view.set_tool("brush")
+    canvas.view.set_brush_size(6)
+    press(canvas.view, 30, 30)
+    move(canvas.view, 40, 35)
+    buffer = canvas.view.stroke_overlay.buffer_rect
+    assert buffer.contains(QPointF(40, 35).toPoint()) and buffer.contains(QPointF(30, 30).toPoint())
+    release(canvas.view, 40, 35)
+    assert canvas.view.stroke_overlay.boundingRect().isEmpty()
+
+
+def test_brush_cursor_stays_visible_and_small_brush_is_raised_when_zoomed_out(qtbot, tmp_path):
+    canvas = make_canvas(qtbot, tmp_path)
+    view = canvas.view
+    view.set_brush_size(2)
+    view.zoom_by(0.06)  # a 12,000 px photo fitted to the window is about this far out
+    with qtbot.waitSignal(view.statusMessage) as message:
+        view.set_tool("brush")
+    minimum = math.ceil(MIN_BRUSH_SCREEN_PX / view.view_scale())
+    assert view.brush_size == minimum  # raised: at least 4 screen px wide
+    assert f"Brush {minimum} px" in message.args[0]
+    move(view, 100, 75, buttons=Qt.MouseButton.NoButton)
+    cursor = view.brush_cursor
+    assert cursor.isVisible() and cursor.centre() == QPointF(
+        view._to_scene(QPointF(view_pos(view, 100, 75)))
+    )
+    assert cursor.screen_diameter() >= MIN_CURSOR_PX and cursor.shows_crosshair()
+    drawn = view.mapFromScene(cursor.mapRectToScene(cursor.boundingRect())).boundingRect()
+    assert drawn.width() >= MIN_CURSOR_PX
+
+    # A wheel notch further out raises it again; zooming back in never shrinks it.
+    raised = view.brush_size
+    view.zoom_by(0.5)
+    assert view.brush_size > raised
+    bigger = view.brush_size
+    view.zoom_by(8.0)
+    assert view.brush_size == bigger
+    # At 100 % the outline is the real size.
+    view.zoom_100()
+    view.set_brush_size(40)
+    move(view, 100, 75, buttons=Qt.MouseButton.NoButton)
+    assert cursor.screen_diameter() == pytest.approx(40.0)
+    assert not cursor.shows_crosshair()
+
+
+def test_brush_tooltip_states_the_minimum_size_rule(qtbot):
+    from PySide6.QtWidgets import QWidget
+
+    from gui.actions import create_actions
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    tip = create_actions(parent)["tool_brush"].toolTip()
+    assert f"{MIN_BRUSH_SCREEN_PX} screen pixels" in tip and "zooms out" in tip

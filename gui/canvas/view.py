@@ -9,6 +9,7 @@ hovering a vertex) are handled here and win over window shortcuts while the canv
 
 from __future__ import annotations
 
+import math
 import time
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
@@ -23,18 +24,23 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from core.records import Annotation, Category
+from gui.canvas.brush_tool import BrushTool, EraserTool
 from gui.canvas.edit_actions import EditActionsMixin
 from gui.canvas.items import AnnotationItem
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
 from gui.canvas.polygon_tool import PolygonTool
 from gui.canvas.tag_layout import TagRequest, place_tags
-from gui.canvas.tools import BoxTool, BrushTool, EraserTool, SelectTool, Tool
+from gui.canvas.tools import BoxTool, SelectTool, Tool
 from gui.canvas.zoom import ZoomMixin
 from gui.colors import category_color
 from gui.document import ImageDocument, is_proposal
 
 TOOL_NAMES = ("select", "box", "polygon", "brush", "eraser")
 MIN_BRUSH, MAX_BRUSH = 1, 500
+# Brush sizes are image pixels. When the brush or eraser is chosen, or the view zooms while
+# one is, a brush narrower than this many screen pixels is raised to it (never lowered):
+# on a huge image seen at 6 % a 20 px brush would paint hairlines one cannot see.
+MIN_BRUSH_SCREEN_PX = 4
 PIXMAP_CACHE_KB = 256 * 1024
 _BRUSH_STEP = 1.25  # [ and ] scale the brush by this factor
 _CANVAS_KEYS = (
@@ -52,6 +58,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
     cursorMoved = Signal(float, float)  # image pixel coordinates
     selectionChanged = Signal(list)  # list[int] annotation ids
     toolChanged = Signal(str)
+    statusMessage = Signal(str)  # a line for the status bar (brush size changes)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -210,9 +217,22 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self._schedule_tag_layout()
 
     def set_brush_size(self, size: int) -> None:
+        """Brush diameter in image pixels (1..500); says the size on screen in statusMessage."""
         self._brush_size = int(min(max(size, MIN_BRUSH), MAX_BRUSH))
         if self.brush_cursor.isVisible():
-            self.brush_cursor.place(self.brush_cursor.rect().center(), self._brush_size)
+            self.brush_cursor.place(self.brush_cursor.centre(), self._brush_size)
+        self.statusMessage.emit(self.brush_status())
+
+    def brush_status(self) -> str:
+        scale = self.view_scale()
+        on_screen = self._brush_size * scale
+        return f"Brush {self._brush_size} px ({on_screen:.3g} px on screen at {scale * 100:.3g} %)"
+
+    def raise_small_brush(self) -> None:
+        """Raise a brush narrower than MIN_BRUSH_SCREEN_PX on screen to that width."""
+        smallest = math.ceil(MIN_BRUSH_SCREEN_PX / max(self.view_scale(), 1e-6) - 1e-9)
+        if self._brush_size < smallest:
+            self.set_brush_size(smallest)
 
     def set_tool(self, name: str) -> None:
         if name not in self._tools:

@@ -44,6 +44,9 @@ class ZoomMixin:
     def _after_zoom(self) -> None:
         scale = self.view_scale()
         self.polygon_item.set_view_scale(scale)
+        self.brush_cursor.set_view_scale(scale)
+        if self.tool_name in ("brush", "eraser"):
+            self.raise_small_brush()
         # Smooth when shrinking the photo; crisp pixels when zoomed in to edit them.
         mode = Qt.TransformationMode
         self._pixmap_item.setTransformationMode(

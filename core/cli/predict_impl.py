@@ -217,7 +217,8 @@ def build_dataset(
     detector: Detector, entries: list[ImageEntry], done: dict[int, dict[str, Any]]
 ) -> dict[str, Any]:
     """A COCO dataset with scored annotations for the images predicted (import-ready)."""
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for entry in entries:
         if entry.index not in done:
             continue

@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -27,8 +27,8 @@ from pycocotools.cocoeval import COCOeval
 from core.errors import CocoFormatError
 from core.evaluation import IOU_TYPES
 
-GroundTruth = str | os.PathLike[str] | Mapping[str, Any] | COCO
-Predictions = str | os.PathLike[str] | Sequence[Mapping[str, Any]] | Mapping[str, Any]
+GroundTruth: TypeAlias = str | os.PathLike[str] | Mapping[str, Any] | COCO
+Predictions: TypeAlias = str | os.PathLike[str] | Sequence[Mapping[str, Any]] | Mapping[str, Any]
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from core.store.rows import (
     annotation_params,
     dumps_or_null,
     image_from_row,
+    inserted_id,
     loads_or,
 )
 from core.store.schema import APPLICATION_ID, migrate
@@ -184,7 +185,7 @@ class ProjectStore(ProjectRecordsMixin):
                 "INSERT INTO images(id, file_name, width, height, extra) VALUES (?, ?, ?, ?, ?)",
                 (image_id, file_name, int(width), int(height), dumps_or_null(extra)),
             )
-            new_id = int(cur.lastrowid)
+            new_id = inserted_id(cur)
         return self.get_image(new_id)
 
     def add_images(
@@ -341,7 +342,7 @@ class ProjectStore(ProjectRecordsMixin):
                 "INSERT INTO categories(id, name, supercategory, color, extra) VALUES (?,?,?,?,?)",
                 (category_id, name, supercategory or "", color, dumps_or_null(extra)),
             )
-            new_id = int(cur.lastrowid)
+            new_id = inserted_id(cur)
         return self.get_category(new_id)
 
     def rename_category(self, category_id: int, name: str) -> None:
@@ -512,7 +513,7 @@ class ProjectStore(ProjectRecordsMixin):
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (*annotation_params(ann), ann.id),
         )
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
     # ---------------------------------------------------------------- internals
     def _update_one(self, sql: str, params: tuple[Any, ...], what: str) -> None:

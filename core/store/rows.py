@@ -8,6 +8,7 @@ fields unchanged.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from core.records import Annotation, ImageRecord, ReviewState, Source
@@ -91,3 +92,11 @@ def _json_ready(segmentation: Any) -> Any:
     if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), bytes):
         return {**segmentation, "counts": segmentation["counts"].decode("ascii")}
     return segmentation
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row the INSERT on `cursor` just wrote."""
+    row_id = cursor.lastrowid
+    if row_id is None:  # only after a statement that inserted nothing
+        raise sqlite3.IntegrityError("the INSERT wrote no row")
+    return row_id

@@ -105,7 +105,7 @@ def migrate(
     *,
     target: int | None = None,
     migrations: dict[int, Migration] | None = None,
-    then: Callable[[sqlite3.Connection], None] | None = None,
+    then: Callable[[sqlite3.Connection], object] | None = None,
 ) -> int:
     """Bring the file up to `target` (default: SCHEMA_VERSION); returns the version it had before.
 

@@ -202,6 +202,16 @@ def evaluate_model(
     return ValidationScores(max(segm.ap, 0.0), max(bbox.ap, 0.0), tuple(failures))
 
 
+def thread_candidates(threads: int | None, device_type: str) -> list[int]:
+    """The CPU thread counts a run tries: the one asked for; on a GPU, torch's current count
+    (the CPU only feeds the GPU there); on a CPU, all cores and one, measured."""
+    if threads:
+        return [threads]
+    if device_type != "cpu":
+        return [torch.get_num_threads()]
+    return [torch.get_num_threads(), 1]
+
+
 class ThreadChooser:
     """Picks torch's CPU thread count from measured training steps.
 

@@ -21,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+from torch.utils.data import (
+    DataLoader,
+    DistributedSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 from torchvision.models.detection import MaskRCNN
 
 from core.detection.architectures import build_model, image_size_settings, replace_predictors
@@ -152,6 +158,7 @@ def make_train_loader(
     dataset: InstanceDataset, *, batch_size: int, workers: int, seed: int, ctx: DistContext
 ) -> TrainLoader:
     distributed: DistributedSampler | None = None
+    base: Sampler[int]
     if ctx.is_distributed:
         distributed = DistributedSampler(
             dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed

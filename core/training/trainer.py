@@ -40,7 +40,7 @@ from core.training.data import (
     split_holdout,
 )
 from core.training.distributed import DistContext, barrier, init_from_env, shutdown
-from core.training.engine import StepRunner, ThreadChooser, evaluate_model
+from core.training.engine import StepRunner, ThreadChooser, evaluate_model, thread_candidates
 from core.training.schedule import BudgetPlanner, LrSchedule, ScheduleSpec
 from core.training.setup import (
     build_start_model,
@@ -231,11 +231,7 @@ class _Run:
         runner = StepRunner(
             train_model, optimizer, device=self.device, amp=cfg.amp, clip_norm=defaults.clip_norm
         )
-        threads = ThreadChooser(
-            [cfg.threads]
-            if cfg.threads or self.device.type != "cpu"
-            else [torch.get_num_threads(), 1]
-        )
+        threads = ThreadChooser(thread_candidates(cfg.threads, self.device.type))
         if cfg.amp and self.device.type != "cuda":
             self.warn("--amp only speeds up GPU training; training in full precision on the CPU")
 

@@ -69,3 +69,10 @@ def test_top_level_fields_of_a_second_import_do_not_overwrite_the_first(tmp_path
     out = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     assert out["type"] == "instances"
     assert "note" in out and out["note"] is None  # a field only the second file had
+
+
+def test_a_null_info_comes_back_null(tmp_path):
+    source = make_labelme_coco(tmp_path, images=1)
+    source.json_path.write_text(json.dumps(dict(source.data, info=None)), encoding="utf-8")
+    out = _round_trip(tmp_path, source.json_path, source.images_dir)
+    assert "info" in out and out["info"] is None

@@ -335,6 +335,8 @@ def _keep_unknown_top_level_fields(store: ProjectStore, data: dict[str, Any]) ->
     """Remember fields such as labelme2coco's "type" for the export; like `info`, the first
     file imported sets a field and later ones only add fields it lacked."""
     unknown = {k: v for k, v in data.items() if k not in _DATASET_KEYS}
+    if "info" in data and data["info"] is None:  # set_info(None) would read as "no info"
+        unknown["info"] = None
     if not unknown:
         return
     kept = store.get_setting(setting_keys.COCO_EXTRA, {})

@@ -70,8 +70,9 @@ def test_the_check_only_runs_when_qt_will_use_xcb(environ, platform, used):
     assert (xcb_hint(environ, platform, everything_missing) is not None) is used
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sonames")
 def test_the_real_finder_finds_libc_and_not_a_made_up_library():
-    assert library_loads("libc.so.6") if sys.platform.startswith("linux") else True
+    assert library_loads("libc.so.6")
     assert not library_loads("libmaskloop-no-such-library.so.7")
 
 

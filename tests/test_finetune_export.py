@@ -70,3 +70,30 @@ def test_an_export_that_cannot_train_leaves_no_run_folder(tmp_path):
     with pytest.raises(TrainingError, match="Review more images"):
         export_finetune_run(project, base_model="lite")
     assert list(runs_dir(project).iterdir()) == []
+
+
+def test_the_training_set_has_the_labels_a_coco_export_writes(tmp_path):
+    """Built in memory instead of by the exporter: the same labels and masks, field by field."""
+    from core.coco.exporter import export_coco
+    from core.records import ReviewState, Source
+    from core.training.finetune_data import training_dataset
+
+    project = make_project(tmp_path)
+    with ProjectStore.open(project) as store:
+        store.add_annotation(Annotation(1, 1, (2, 2, 8, 8), [[2, 2, 10, 2, 10, 10, 2, 10]]))
+        store.add_annotation(Annotation(2, 1, (1, 1, 5, 5), None))  # box only
+        for state in (ReviewState.PROPOSED, ReviewState.REJECTED, ReviewState.ACCEPTED):
+            store.add_annotation(
+                Annotation(3, 1, (4, 4, 6, 6), [[4, 4, 10, 4, 10, 10]], source=Source.MODEL,
+                           score=0.5, state=state)
+            )  # fmt: skip
+        store.set_reviewed(5, False)
+        ours = training_dataset(store)
+        export_coco(store, tmp_path / "export.json", masks="rle", reviewed_only=True)
+    exported = json.loads((tmp_path / "export.json").read_text())
+    keys = ("id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd")
+    assert [{k: a.get(k) for k in keys} for a in ours["annotations"]] == [
+        {k: a.get(k) for k in keys} for a in exported["annotations"]
+    ]
+    assert ours["images"] == exported["images"] and ours["categories"] == exported["categories"]
+    assert len(ours["annotations"]) == (IMAGES - 1) * PER_IMAGE + 3

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +27,7 @@ from core.errors import TrainingError
 from core.files.atomic import write_json_atomically
 
 if TYPE_CHECKING:  # imported for type hints only: keeps `import core.training.finetune_data` light
-    from core.records import Annotation, ModelRun
+    from core.records import ModelRun
     from core.store import ProjectStore
 
 TRAIN_FILE = "train.json"
@@ -170,14 +170,12 @@ def prepare_finetune_data(
     annotations are converted; `should_stop` is checked as often and raises Cancelled (the
     caller removes the folder: see `export_finetune_run`).
     """
-    from core.coco.exporter import export_coco
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    full_json = run_dir / "labels.json"
-    reporting = _ReportingStore(store, progress, should_stop)
-    export_coco(reporting, full_json, masks="rle", reviewed_only=reviewed_only)  # type: ignore[arg-type]
-    dataset = json.loads(full_json.read_text(encoding="utf-8"))
+    dataset = training_dataset(
+        store, reviewed_only=reviewed_only, progress=progress, should_stop=should_stop
+    )
+    write_json_atomically(run_dir / "labels.json", dataset)  # the whole set, for reference
     train, val = split_coco(dataset, val_fraction=val_fraction, seed=seed)
     train_json, val_json = run_dir / TRAIN_FILE, run_dir / VAL_FILE
     for path, part in ((train_json, train), (val_json, val)):
@@ -194,35 +192,77 @@ def prepare_finetune_data(
     )
 
 
-class _ReportingStore:
-    """The store as export_coco sees it, reporting progress as it reads the annotations and
-    stopping there on request; everything else is the store's own."""
+def training_dataset(
+    store: ProjectStore,
+    *,
+    reviewed_only: bool = True,
+    progress: ExportProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """The project's labels as a COCO dataset for training, masks as compressed RLE.
 
-    def __init__(
-        self,
-        store: ProjectStore,
-        progress: ExportProgress | None,
-        should_stop: Callable[[], bool] | None,
-    ) -> None:
-        self._store, self._progress, self._should_stop = store, progress, should_stop
+    What core.coco.exporter writes with masks="rle" (no rejected labels, no pending
+    proposals, box-only labels with an empty mask; tests compare the two), built in memory
+    rather than written by the exporter and parsed back: on a worker thread one
+    json.loads of a 100,000-annotation file holds the GIL, and so stalls the window, for
+    most of a second. Extra COCO fields, info and licenses are left out; training reads none.
+    """
+    import numpy as np
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+    from core.errors import Cancelled
+    from core.masks import area_of, encode_mask, is_rle, to_rle
+    from core.records import ReviewState, Source
 
-    def iter_annotations(self, **kwargs: Any) -> Iterator[Annotation]:
-        from core.errors import Cancelled
-
-        total = self._store.annotation_count()
-        every = max(1, total // _PROGRESS_STEPS)
-        for done, ann in enumerate(self._store.iter_annotations(**kwargs), start=1):
-            if done % every == 0:
-                if self._should_stop is not None and self._should_stop():
-                    raise Cancelled("The export for fine-tuning was cancelled.")
-                if self._progress is not None:
-                    self._progress(done, total)
-            yield ann
-        if self._progress is not None:
-            self._progress(total, total)
+    images = [im for im in store.list_images() if im.reviewed or not reviewed_only]
+    by_id = {im.id: im for im in images}
+    total = store.annotation_count()
+    every = max(1, total // _PROGRESS_STEPS)
+    annotations: list[dict[str, Any]] = []
+    empty: dict[tuple[int, int], dict[str, Any]] = {}  # one empty mask per image size
+    for done, ann in enumerate(store.iter_annotations(), start=1):
+        if done % every == 0:
+            if should_stop is not None and should_stop():
+                raise Cancelled("The export for fine-tuning was cancelled.")
+            if progress is not None:
+                progress(done, total)
+        image = by_id.get(ann.image_id)
+        if image is None or (ann.source is Source.MODEL and ann.state is ReviewState.PROPOSED):
+            continue
+        h, w = image.height, image.width
+        seg = ann.segmentation
+        out: dict[str, Any] = {
+            "id": ann.id,
+            "image_id": ann.image_id,
+            "category_id": ann.category_id,
+        }
+        if not seg:  # box only: an empty mask, which pycocotools (the segm evaluation) can read
+            if (h, w) not in empty:
+                empty[h, w] = encode_mask(np.zeros((h, w), np.uint8))
+            out["segmentation"] = empty[h, w]
+        elif is_rle(seg) and isinstance(seg["counts"], str):
+            out["segmentation"] = seg
+        else:
+            out["segmentation"] = to_rle(seg, h, w)
+        if ann.area is not None:
+            out["area"] = ann.area
+        else:
+            out["area"] = area_of(seg, h, w) if seg else float(ann.bbox[2]) * float(ann.bbox[3])
+        out["bbox"] = [float(v) for v in ann.bbox]
+        out["iscrowd"] = int(ann.iscrowd)
+        annotations.append(out)
+    if progress is not None:
+        progress(total, total)
+    return {
+        "images": [
+            {"id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height}
+            for im in images
+        ],
+        "annotations": annotations,
+        "categories": [
+            {"id": c.id, "name": c.name, "supercategory": c.supercategory, **c.extra}
+            for c in store.categories()
+        ],
+    }
 
 
 def export_finetune_run(

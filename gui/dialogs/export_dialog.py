@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -20,7 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.coco.exporter import ExportReport, MaskFormat, export_coco
 from core.errors import MaskLoopError
+from core.store import ProjectStore
 from gui.dialogs.errors import show_error
 
 # (label, core.coco.exporter mask mode, what it does); the first is the default, as in the CLI.
@@ -48,24 +48,29 @@ MASK_MODES: tuple[tuple[str, str, str], ...] = (
 
 
 def run_export(
-    store: Any, out_path: Path, *, masks: str, reviewed_only: bool, include_proposals: bool
-) -> Any:
-    """Call export_coco with the options it supports (include_proposals is optional there)."""
-    from core.coco.exporter import export_coco
-
-    options: dict[str, Any] = {"masks": masks, "reviewed_only": reviewed_only}
-    if "include_proposals" in inspect.signature(export_coco).parameters:
-        options["include_proposals"] = include_proposals
-    return export_coco(store, out_path, **options)
+    store: ProjectStore,
+    out_path: Path,
+    *,
+    masks: MaskFormat,
+    reviewed_only: bool,
+    include_proposals: bool,
+) -> ExportReport:
+    return export_coco(
+        store,
+        out_path,
+        masks=masks,
+        reviewed_only=reviewed_only,
+        include_proposals=include_proposals,
+    )
 
 
 class ExportDialog(QDialog):
     """Asks for the output file and options, exports on OK; errors keep the dialog open."""
 
-    def __init__(self, store: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, store: ProjectStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store = store
-        self.report: Any = None
+        self.report: ExportReport | None = None
         self.setWindowTitle("Export COCO")
         form = QFormLayout(self)
         row = QHBoxLayout()

@@ -1,19 +1,24 @@
 """Decode images off the UI thread, keeping the last few in a small LRU cache.
 
-`core.files.images.read_image` does the decoding (EXIF, grayscale, 16-bit...) in a QThreadPool
-task; the pixels come back as a QImage through a queued signal. Going back and forth
+`core.files.images.read_image` does the decoding (EXIF, grayscale, 16-bit...) in a superqt
+worker (`create_worker`, the project's one mechanism for one-shot background tasks); the
+pixels come back as a QImage through the worker's `returned` signal, queued to this thread. Going back and forth
 between neighbouring images hits the cache and shows at once; the window asks for the
 next images ahead of time with `preload`.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
+from superqt.utils import FunctionWorker, create_worker
 
 DEFAULT_CACHE_SIZE = 8
 
@@ -26,33 +31,29 @@ def qimage_from_rgb(array: np.ndarray) -> QImage:
     return image.copy()  # detach from the numpy buffer, which is freed when this returns
 
 
-class _Relay(QObject):
-    """Carries results from pool threads back to the loader's thread (queued connections)."""
+@dataclass(frozen=True)
+class _Decoded:
+    """What a decoding worker hands back: the pixels, or why there are none."""
 
-    done = Signal(int, str, QImage)
-    failed = Signal(int, str, str)
+    image_id: int
+    path: str
+    image: QImage | None
+    message: str = ""
 
 
-class _DecodeTask(QRunnable):
-    def __init__(self, relay: _Relay, image_id: int, path: Path) -> None:
-        super().__init__()
-        self._relay = relay
-        self._image_id = image_id
-        self._path = path
+def _decode(image_id: int, path: Path, done: threading.Event) -> _Decoded:
+    """Runs on a worker thread; never raises, so every request gets an answer."""
+    from core.errors import MaskLoopError
+    from core.files.images import read_image
 
-    def run(self) -> None:
-        from core.errors import MaskLoopError
-        from core.files.images import read_image
-
-        try:
-            image = qimage_from_rgb(read_image(self._path))
-        except MaskLoopError as exc:
-            self._relay.failed.emit(self._image_id, str(self._path), str(exc))
-            return
-        except Exception as exc:  # an unexpected decoder failure must not kill the pool thread
-            self._relay.failed.emit(self._image_id, str(self._path), f"{self._path.name}: {exc}")
-            return
-        self._relay.done.emit(self._image_id, str(self._path), image)
+    try:
+        return _Decoded(image_id, str(path), qimage_from_rgb(read_image(path)))
+    except MaskLoopError as exc:
+        return _Decoded(image_id, str(path), None, str(exc))
+    except Exception as exc:  # an unexpected decoder failure is reported like any other
+        return _Decoded(image_id, str(path), None, f"{path.name}: {exc}")
+    finally:
+        done.set()
 
 
 class ImageLoader(QObject):
@@ -70,13 +71,9 @@ class ImageLoader(QObject):
         super().__init__(parent)
         self._cache: OrderedDict[tuple[int, str], QImage] = OrderedDict()
         self._cache_size = cache_size
-        self._pending: set[tuple[int, str]] = set()
+        # Running decodes: the worker (kept alive until it reports) and its "done" flag.
+        self._pending: dict[tuple[int, str], tuple[FunctionWorker, threading.Event]] = {}
         self._wanted: tuple[int, str] | None = None  # the one request whose result is announced
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
-        self._relay = _Relay(self)
-        self._relay.done.connect(self._on_done)
-        self._relay.failed.connect(self._on_failed)
 
     def request(self, image_id: int, path: Path) -> None:
         """Ask for an image; `loaded` follows (synchronously when it is cached)."""
@@ -103,28 +100,38 @@ class ImageLoader(QObject):
         self._cache.clear()
         self._wanted = None
 
+    def is_decoding(self, image_id: int, path: Path) -> bool:
+        return (image_id, str(path)) in self._pending
+
     def wait_idle(self, msecs: int = 5000) -> bool:
-        """Block until decoder threads are done (used on shutdown and in tests)."""
-        return self._pool.waitForDone(msecs)
+        """Block until the running decodes are done (used on shutdown and in tests); their
+        results still arrive through the event loop. False when `msecs` ran out first."""
+        deadline = time.monotonic() + msecs / 1000
+        for _worker, done in list(self._pending.values()):
+            if not done.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
 
     def _start(self, key: tuple[int, str]) -> None:
         if key in self._pending:
             return
-        self._pending.add(key)
-        self._pool.start(_DecodeTask(self._relay, key[0], Path(key[1])))
+        done = threading.Event()
+        worker = create_worker(_decode, key[0], Path(key[1]), done, _start_thread=False)
+        # A bound method of this QObject: Qt queues the call to this object's thread.
+        worker.returned.connect(self._on_decoded)
+        self._pending[key] = (worker, done)
+        worker.start()
 
-    def _on_done(self, image_id: int, path: str, image: QImage) -> None:
-        key = (image_id, path)
-        self._pending.discard(key)
-        self._cache[key] = image
+    def _on_decoded(self, result: _Decoded) -> None:
+        key = (result.image_id, result.path)
+        self._pending.pop(key, None)
+        if result.image is None:
+            if key == self._wanted:
+                self.failed.emit(result.image_id, result.message)
+            return
+        self._cache[key] = result.image
         self._cache.move_to_end(key)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         if key == self._wanted:
-            self.loaded.emit(image_id, image)
-
-    def _on_failed(self, image_id: int, path: str, message: str) -> None:
-        key = (image_id, path)
-        self._pending.discard(key)
-        if key == self._wanted:
-            self.failed.emit(image_id, message)
+            self.loaded.emit(result.image_id, result.image)

@@ -300,3 +300,46 @@ def test_brush_tooltip_states_the_minimum_size_rule(qtbot):
     qtbot.addWidget(parent)
     tip = create_actions(parent)["tool_brush"].toolTip()
     assert f"{MIN_BRUSH_SCREEN_PX} screen pixels" in tip and "zooms out" in tip
+
+
+# ---- 6. decoding progress ---------------------------------------------------------------------
+def test_canvas_shows_a_centred_decoding_notice_until_the_pixels_arrive(qtbot, tmp_path):
+    canvas = make_canvas(qtbot, tmp_path, [mask_annotation(1, rect_mask(20, 20, 60, 60))])
+    view = canvas.view
+    view.show_decoding()
+    QApplication.processEvents()
+    overlay = view.decoding_overlay
+    assert view.is_decoding() and overlay.isVisible()
+    assert overlay.label.text() == f"Decoding image… ({IMAGE_W} x {IMAGE_H})"
+    assert overlay.busy.minimum() == overlay.busy.maximum() == 0  # a busy indicator
+    centre = overlay.geometry().center() - view.viewport().rect().center()
+    assert abs(centre.x()) <= 1 and abs(centre.y()) <= 1
+    # The annotations show already; the previous image's pixels do not.
+    frame = view.viewport().grab().toImage()
+    inside_mask = view.mapFromScene(QPointF(25, 25))
+    outside = view.mapFromScene(QPointF(190, 140))
+    assert frame.pixelColor(outside) == view.backgroundBrush().color()
+    assert frame.pixelColor(inside_mask) != view.backgroundBrush().color()
+    # The notice lets clicks through to the canvas.
+    click(view, IMAGE_W / 2, IMAGE_H / 2)
+    assert view.selected_ids() == []
+
+    pixels = QImage(IMAGE_W, IMAGE_H, QImage.Format.Format_RGB32)
+    pixels.fill(QColor("#336699"))
+    view.set_image(pixels)
+    QApplication.processEvents()
+    assert not view.is_decoding() and not overlay.isVisible()
+    assert view.viewport().grab().toImage().pixelColor(outside) == QColor("#336699")
+
+
+def test_decoding_notice_recentres_when_the_canvas_is_resized(qtbot, tmp_path):
+    canvas = make_canvas(qtbot, tmp_path)
+    view = canvas.view
+    view.show_decoding((12000, 9000))
+    assert view.decoding_overlay.label.text() == "Decoding image… (12000 x 9000)"
+    view.resize(700, 500)
+    QApplication.processEvents()
+    centre = view.decoding_overlay.geometry().center() - view.viewport().rect().center()
+    assert abs(centre.x()) <= 1 and abs(centre.y()) <= 1
+    view.set_document(None)
+    assert not view.is_decoding()

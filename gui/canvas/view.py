@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from core.records import Annotation, Category
 from gui.canvas.brush_tool import BrushTool, EraserTool
+from gui.canvas.decoding_overlay import DecodingOverlay
 from gui.canvas.edit_actions import EditActionsMixin
 from gui.canvas.items import AnnotationItem
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
@@ -122,6 +123,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self._tag_timer.setSingleShot(True)
         self._tag_timer.setInterval(0)
         self._tag_timer.timeout.connect(self.layout_tags)
+        self.decoding_overlay = DecodingOverlay(self.viewport())
 
     # ---- what the tools and edit actions read --------------------------------------------
     @property
@@ -169,8 +171,29 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
             self._document.undo_stack.push(command)
 
     # ---- content -------------------------------------------------------------------------
+    def show_decoding(self, size: tuple[int, int] | None = None) -> None:
+        """Say that this image's pixels are on their way: a centred "Decoding image… (W x H)"
+        with a busy bar until `set_image`. The previous image's pixels are hidden (they would
+        lie under the new annotations), the annotations stay. `size`: the document's image."""
+        if size is None:
+            if self._document is None:
+                return
+            size = (self._document.image.width, self._document.image.height)
+        width, height = size
+        self._pixmap_item.setVisible(False)
+        rect = QRectF(0, 0, width, height)
+        if self._scene.sceneRect() != rect:
+            self._scene.setSceneRect(rect)
+            self.fit()
+        self.decoding_overlay.show_for(width, height)
+
+    def is_decoding(self) -> bool:
+        return self.decoding_overlay.isVisible()
+
     def set_image(self, image: QImage) -> None:
         """Show the image's pixels; the document (annotations) is left as it is."""
+        self.decoding_overlay.hide()
+        self._pixmap_item.setVisible(True)
         first = self._pixmap_item.pixmap().isNull()
         resized = (image.width(), image.height()) != self._image_size
         self._pixmap_item.setPixmap(QPixmap.fromImage(image))
@@ -182,6 +205,8 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
     def set_document(self, doc: ImageDocument | None) -> None:
         """Show another image's annotations (None: none); the tool's work in progress is dropped."""
         self._tool.cancel()
+        if doc is None:
+            self.decoding_overlay.hide()
         if self._document is not None:
             self._document.annotationAdded.disconnect(self._on_added)
             self._document.annotationChanged.disconnect(self._on_changed)
@@ -415,6 +440,10 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         return inverse.map(view_point)
 
     # ---- events ----------------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.decoding_overlay.recentre()
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
         button = event.button()
         if button == Qt.MouseButton.MiddleButton or (

@@ -18,16 +18,17 @@ DESKTOP_FILE_NAME = "maskloop"
 
 
 def ensure_application() -> QApplication:
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    # Tests and embedding code may have made the application already; it is a QApplication
+    # whenever widgets exist at all.
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("MaskLoop")
     app.setDesktopFileName(DESKTOP_FILE_NAME)
     # Every top-level window (main window, dialogs) inherits this icon.
     app.setWindowIcon(app_icon())
-    return app  # type: ignore[return-value]
+    return app
 
 
 def run_app(path: str | None) -> int:

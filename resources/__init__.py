@@ -7,13 +7,17 @@ packaging tests can list the icons without a display.
 
 from __future__ import annotations
 
+import sys
 from contextlib import ExitStack
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 _ICONS = "icons"
 # Keeps the extracted copies alive (only used when the package sits inside a zip).

@@ -137,7 +137,7 @@ class _AnnotationWriter:
 
     def to_coco(self, ann: Annotation, image: ImageRecord, *, with_score: bool) -> dict[str, Any]:
         h, w = image.height, image.width
-        seg = ann.segmentation
+        seg: Any = ann.segmentation  # or _ABSENT: no key at all
         if seg is not None and seg != []:
             seg = self._convert(seg, h, w, crowd=ann.iscrowd)
         elif ann.id in self.as_imported:

@@ -172,11 +172,13 @@ class _Importer:
                     pending[item["id"]] = None  # its annotations are skipped without a warning each
                 continue
             seen_names.add(item["file_name"])
+            width, height = positive_int(item["width"]), positive_int(item["height"])
+            assert width is not None and height is not None  # check_image vetted both
             pending[item["id"]] = _Pending(
                 coco_id=item["id"],
                 file_name=item["file_name"],
-                width=positive_int(item["width"]),
-                height=positive_int(item["height"]),
+                width=width,
+                height=height,
                 extra={k: v for k, v in item.items() if k not in _IMAGE_KEYS},
             )
         return pending
@@ -205,6 +207,7 @@ class _Importer:
                     reason = f"it refers to category id {item['category_id']}, which is missing"
                 else:
                     image = images[item["image_id"]]
+                    assert image is not None  # None entries were handled just above
                     reason = check_segmentation(item.get("segmentation"), image.height, image.width)
             if reason or image is None:
                 self.report.annotations_skipped += 1
@@ -254,14 +257,16 @@ class _Importer:
                     ann_rows,
                 )
                 tx.executemany("UPDATE images SET reviewed = 1 WHERE id = ?", reviewed_ids)
-            image_rows.clear(), ann_rows.clear(), reviewed_ids.clear()
+            image_rows.clear()
+            ann_rows.clear()
+            reviewed_ids.clear()
             if progress is not None:
                 progress(done, len(images))
 
         for image in images:
-            store_id = by_name.get(image.file_name)
-            is_new = store_id is None
-            if is_new:
+            existing_id = by_name.get(image.file_name)
+            is_new = existing_id is None
+            if existing_id is None:
                 if image.coco_id in taken_image_ids:
                     store_id, next_image_id = next_image_id, next_image_id + 1
                 else:
@@ -273,6 +278,7 @@ class _Importer:
                                    int(bool(image.annotations)), _json(image.extra)))  # fmt: skip
                 self.report.images_imported += 1
             else:
+                store_id = existing_id
                 self.report.images_existing += 1
             added = 0
             for item in image.annotations:
@@ -368,7 +374,8 @@ def _annotation_row(
     segmentation = item.get("segmentation")
     if "bbox" in item:
         x, y, w, h = (float(v) for v in item["bbox"])
-    else:  # mask-only annotation: COCO needs a box, take the mask's
+    else:  # mask-only annotation (check_annotation_fields made sure it has a mask)
+        assert segmentation is not None
         x, y, w, h = bbox_of(segmentation, image.height, image.width)
     area = item.get("area")
     return (

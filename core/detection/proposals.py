@@ -31,7 +31,7 @@ from core.detection.detector import Detection, Detector
 from core.errors import ImageReadError
 from core.files.images import check_image_size, read_image
 from core.masks import to_rle
-from core.records import Annotation, Category, ReviewState, Source
+from core.records import Annotation, BBox, Category, ReviewState, Source
 
 if TYPE_CHECKING:  # the store is only needed for type checking; no import cycle at runtime
     from core.store import ProjectStore
@@ -80,6 +80,11 @@ class CategoryMapper:
         return {m: p for m, p in self._mapping.items() if p is not None}
 
 
+def _rounded_box(bbox: BBox) -> BBox:
+    x, y, w, h = bbox
+    return (round(x, 2), round(y, 2), round(w, 2), round(h, 2))
+
+
 def detections_to_annotations(
     detections: Sequence[Detection], image_id: int, mapper: CategoryMapper
 ) -> list[Annotation]:
@@ -93,7 +98,7 @@ def detections_to_annotations(
             Annotation(
                 image_id=image_id,
                 category_id=category_id,
-                bbox=tuple(round(v, 2) for v in detection.bbox),
+                bbox=_rounded_box(detection.bbox),
                 segmentation=dict(detection.rle),
                 source=Source.MODEL,
                 score=round(detection.score, 4),

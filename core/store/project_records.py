@@ -76,7 +76,7 @@ class ProjectRecordsMixin(ModelsUsedMixin):
                  self.model_for_storage(str(checkpoint_path)), int(train_images),
                  int(val_images), ap_before, ap_after, dumps_or_null(extra)),
             )  # fmt: skip
-            run_id = int(cur.lastrowid)
+            run_id = cur.lastrowid  # set by every INSERT
         return next(run for run in self.model_runs() if run.id == run_id)
 
     def model_runs(self) -> list[ModelRun]:
@@ -86,8 +86,9 @@ class ProjectRecordsMixin(ModelsUsedMixin):
         )
         return [
             ModelRun(
-                r[0], r[1], self.resolve_model(r[2]), self.resolve_model(r[3]), *r[4:8],
-                extra=loads_or(r[8], {}),
+                id=r[0], created_at=r[1], base_model=self.resolve_model(r[2]),
+                checkpoint_path=self.resolve_model(r[3]), train_images=r[4], val_images=r[5],
+                ap_before=r[6], ap_after=r[7], extra=loads_or(r[8], {}),
             )
             for r in rows
         ]  # fmt: skip

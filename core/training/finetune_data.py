@@ -210,7 +210,7 @@ def training_dataset(
     import numpy as np
 
     from core.errors import Cancelled
-    from core.masks import area_of, encode_mask, is_rle, to_rle
+    from core.masks import area_of, encode_mask, to_rle
     from core.records import ReviewState, Source
 
     images = [im for im in store.list_images() if im.reviewed or not reviewed_only]
@@ -239,7 +239,7 @@ def training_dataset(
             if (h, w) not in empty:
                 empty[h, w] = encode_mask(np.zeros((h, w), np.uint8))
             out["segmentation"] = empty[h, w]
-        elif is_rle(seg) and isinstance(seg["counts"], str):
+        elif isinstance(seg, dict) and isinstance(seg.get("counts"), str):
             out["segmentation"] = seg
         else:
             out["segmentation"] = to_rle(seg, h, w)

@@ -47,6 +47,7 @@ from superqt.utils import FunctionWorker
 
 from core.errors import MaskLoopError
 from core.records import ModelRun
+from core.store import ProjectStore
 from core.training.finetune_data import (
     FinetuneData,
     TrainOptions,
@@ -409,14 +410,15 @@ class FinetuneDialog(QDialog):
 
     @Slot()
     def cancel(self) -> None:
-        if self.is_exporting():
+        export, process = self._export, self.process
+        if export is not None and export.is_running():
             self._show_status("Cancelling the export…")
             self.cancel_button.setEnabled(False)
-            self._export.cancel()
-        elif self.is_running():
+            export.cancel()
+        elif process is not None and process.is_running():
             self._show_status("Cancelling: the trainer saves its best checkpoint and stops…")
             self.cancel_button.setEnabled(False)
-            self.process.cancel()
+            process.cancel()
 
     def shutdown(self) -> None:
         """Stop everything this dialog started (the app is quitting)."""
@@ -550,29 +552,35 @@ class FinetuneDialog(QDialog):
         return store is not None and Path(store.path) == self.project_path
 
     def _record_run(self) -> ModelRun:
-        assert self.outcome is not None and self.data is not None and self.options is not None
-        fields = {
-            "base_model": self.options.base_model,
-            "checkpoint": self.outcome.checkpoint,
-            "ap_before": self.ap_before,
-            "ap_after": self.ap_after,
-            "extra": {
-                "cancelled": self.outcome.status == "cancelled",
-                "status": self.outcome.status,
-                "epochs": self.options.epochs,
-                "minutes": self.options.minutes,
-                "steps": self._last_step,
-                "device": self.options.device,
-            },
+        outcome, data, options = self.outcome, self.data, self.options
+        assert outcome is not None and data is not None and options is not None
+        assert outcome.checkpoint is not None and self.project_path is not None
+        extra = {
+            "cancelled": outcome.status == "cancelled",
+            "status": outcome.status,
+            "epochs": options.epochs,
+            "minutes": options.minutes,
+            "steps": self._last_step,
+            "device": options.device,
         }
+
+        def record(store: ProjectStore) -> ModelRun:
+            return record_run(
+                store,
+                data,
+                base_model=options.base_model,
+                checkpoint=outcome.checkpoint or "",
+                ap_before=self.ap_before,
+                ap_after=self.ap_after,
+                extra=extra,
+            )
+
         store = self._host.store
         if store is not None and self.project_is_open():
-            return record_run(store, self.data, **fields)
+            return record(store)
         # The annotator switched projects while this one trained: record it where it belongs.
-        from core.store import ProjectStore
-
-        with ProjectStore.open(self.project_path) as store:
-            return record_run(store, self.data, **fields)
+        with ProjectStore.open(self.project_path) as own:
+            return record(own)
 
     @Slot()
     def use_trained_model(self) -> None:

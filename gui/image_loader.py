@@ -62,10 +62,13 @@ class ImageLoader(QObject):
     Signals:
         loaded(int image_id, QImage): pixels are ready (from the cache or a decoder thread).
         failed(int image_id, str message): the file could not be read; message names it.
+        decodingStarted(int image_id): the image asked for is not cached; `loaded` or
+            `failed` follows once it is decoded (the canvas shows "Decoding image…").
     """
 
     loaded = Signal(int, QImage)
     failed = Signal(int, str)
+    decodingStarted = Signal(int)
 
     def __init__(self, cache_size: int = DEFAULT_CACHE_SIZE, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +88,7 @@ class ImageLoader(QObject):
             self.loaded.emit(image_id, cached)
             return
         self._start(key)
+        self.decodingStarted.emit(image_id)
 
     def preload(self, items: list[tuple[int, Path]]) -> None:
         """Decode images the user is likely to open next, without announcing them."""

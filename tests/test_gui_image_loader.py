@@ -14,9 +14,11 @@ from tests.conftest import write_png  # noqa: E402
 def test_request_decodes_in_a_worker_and_then_serves_from_the_cache(qtbot, tmp_path):
     path = write_png(tmp_path / "a.png", 40, 30, value=200)
     loader = ImageLoader()
+    started = []
+    loader.decodingStarted.connect(started.append)
     with qtbot.waitSignal(loader.loaded, timeout=10000) as blocker:
         loader.request(7, path)
-        assert loader.is_decoding(7, path)
+        assert loader.is_decoding(7, path) and started == [7]
     image_id, image = blocker.args
     assert image_id == 7 and (image.width(), image.height()) == (40, 30)
     assert image.pixelColor(5, 5).red() == 200
@@ -25,6 +27,7 @@ def test_request_decodes_in_a_worker_and_then_serves_from_the_cache(qtbot, tmp_p
     loader.loaded.connect(lambda i, img: seen.append((i, img.width())))
     loader.request(7, path)  # cached: answered at once, no worker
     assert seen == [(7, 40)] and not loader.is_decoding(7, path)
+    assert started == [7]  # nothing to decode the second time
 
 
 def test_unreadable_file_reports_failed_with_its_name(qtbot, tmp_path):

@@ -18,13 +18,13 @@ def _add_gui_parser(subparsers) -> None:
     gui.set_defaults(func=None, open_path=None)
 
 
-def _open_gui(path: str | None) -> int:
+def _open_gui(path: str | None, first_model_seconds: float | None = None) -> int:
     try:
         from gui.app import run_app
     except ImportError as exc:  # PySide6 missing or its system libraries absent
         print(f"maskloop: error: the app cannot start: {exc}", file=sys.stderr)
         return 2
-    return run_app(path)
+    return run_app(path, first_model_seconds=first_model_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,10 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "gui":
         return _open_gui(args.path)
     code = run_command(args)
-    # `maskloop demo` writes the demo project headlessly, then opens it unless told not to.
+    # `maskloop demo` writes the demo project, then opens it (unless told not to) and the app
+    # trains the first model in the background.
     open_path = getattr(args, "open_path", None)
     if code == 0 and open_path:
-        return _open_gui(str(open_path))
+        return _open_gui(str(open_path), getattr(args, "first_model_seconds", None))
     return code
 
 

@@ -31,8 +31,12 @@ def ensure_application() -> QApplication:
     return app
 
 
-def run_app(path: str | None) -> int:
+def run_app(path: str | None, *, first_model_seconds: float | None = None) -> int:
     """Open the window (on `path` when given: project, image folder or COCO file) and run.
+
+    `first_model_seconds` (the demo): once the project is open, train its first `lite` model
+    for that long in the background, with the fine-tune dialog's live view; proposals appear
+    when it is done.
 
     Returns 1 without starting Qt when the X11 libraries Qt needs are missing: Qt itself
     would abort with a message that does not say which packages to install."""
@@ -49,4 +53,11 @@ def run_app(path: str | None) -> int:
     if path:
         # Once the event loop runs, so progress dialogs for a folder or COCO import can show.
         QTimer.singleShot(0, lambda: window.open_path(path))
+    if path and first_model_seconds:
+
+        def train_first_model() -> None:
+            window.project.opened.disconnect(train_first_model)
+            window.finetune.train_first_model(architecture="lite", seconds=first_model_seconds)
+
+        window.project.opened.connect(train_first_model)
     return app.exec()

@@ -18,16 +18,25 @@ TINY = ["--images", "10", "--labelled", "6", "--train-seconds", "2"]
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The headless demo (--no-open): the first model is trained before the command returns."""
     folder = tmp_path_factory.mktemp("demo") / "maskloop-demo"
     parser, _ = build_parser()
-    args = parser.parse_args(["demo", str(folder), *TINY])
+    args = parser.parse_args(["demo", str(folder), "--no-open", *TINY])
     assert run_command(args) == 0
     return folder, args
 
 
-def test_demo_opens_the_project_it_wrote(demo):
-    folder, args = demo
+def test_demo_opens_its_window_at_once_and_leaves_the_first_model_to_the_app(tmp_path):
+    folder = tmp_path / "maskloop-demo"
+    parser, _ = build_parser()
+    args = parser.parse_args(["demo", str(folder), *TINY])
+    assert run_command(args) == 0
     assert Path(args.open_path) == folder.resolve() / PROJECT_FILE
+    assert args.first_model_seconds == 2.0  # the app trains it in the background
+    assert not (folder / CHECKPOINT_FILE).exists()
+    with ProjectStore.open(folder / PROJECT_FILE) as store:
+        assert store.image_count(ImageStatus.REVIEWED) == 6
+        assert store.active_model() is None
 
 
 def test_demo_project_has_reviewed_labelled_images_and_unlabelled_ones(demo):
@@ -37,7 +46,7 @@ def test_demo_project_has_reviewed_labelled_images_and_unlabelled_ones(demo):
         assert store.image_count(ImageStatus.REVIEWED) == 6
         assert store.image_count(ImageStatus.UNLABELLED) == 4
         assert [c.name for c in store.categories()] == ["circle", "square", "triangle"]
-        model = store.get_setting("model")
+        model = store.active_model()
     assert Path(model) == folder.resolve() / CHECKPOINT_FILE
     _, meta = load_checkpoint(model)
     assert meta.arch == "lite" and meta.label_category_ids == [0, 1, 2, 3]

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QMainWindow, QMenu  # noqa: E402
+from PySide6.QtWidgets import QMainWindow  # noqa: E402
 
 from core.detection.uncertainty import unsure_first_order  # noqa: E402
 from core.masks import encode_mask  # noqa: E402
@@ -461,44 +461,57 @@ def test_model_history_switches_back_to_the_starting_model_or_an_earlier_run(
 
 
 class _ImageList:
+    """What FinetuneController needs of the image list: a sort key and the uncertainties."""
+
     def __init__(self) -> None:
         self.keys: list = []
+        self.uncertainty: dict[int, float] | None = None
 
     def set_sort_key(self, key) -> None:
         self.keys.append(key)
 
+    def set_uncertainty(self, scores) -> None:
+        self.uncertainty = scores
 
-def test_install_finetune_adds_model_menu_entries_and_sorts_unsure_first(qtbot, store):
-    # The window side (being rewritten into controllers) owns this; skip once it is gone.
-    install_finetune = pytest.importorskip("gui.finetune_integration").install_finetune
-    window = QMainWindow()
-    qtbot.addWidget(window)
-    window.store = store
-    window.menus.model_menu = QMenu("Model", window)
-    window.image_list = _ImageList()
-    window.set_model = lambda spec: None
-    window.refresh_unreviewed_proposals = lambda: None
+
+def test_finetune_controller_sorts_unsure_first_and_keeps_one_dialog(qtbot, store):
+    from PySide6.QtGui import QAction
+
+    from gui.window.finetune import FinetuneController
+
+    parent = QMainWindow()
+    qtbot.addWidget(parent)
+    image_list = _ImageList()
+    actions = [QAction(name, parent) for name in ("finetune", "history", "unsure")]
+    actions[2].setCheckable(True)
+    controller = FinetuneController(
+        dialog_parent=parent,
+        host=FakeHost(store),
+        image_list=image_list,  # type: ignore[arg-type]
+        finetune_action=actions[0],
+        history_action=actions[1],
+        unsure_first_action=actions[2],
+    )
     for image_id, score in ((1, 0.9), (2, 0.5), (3, 0.7)):
         store.set_reviewed(image_id, False)
         proposal = Annotation(
             image_id, 1, (0, 0, 2, 2), source=Source.MODEL, score=score, state=ReviewState.PROPOSED
         )
         store.replace_proposals(image_id, [proposal], "m")
-    integration = install_finetune(window)
 
-    texts = [a.text() for a in window.menus.model_menu.actions() if not a.isSeparator()]
-    assert texts == ["Fine-tune…", "Model history…", "Unsure images first"]
-    integration.unsure_first_action.setChecked(True)
-    key = window.image_list.keys[-1]
+    actions[2].setChecked(True)
+    key = image_list.keys[-1]
     assert sorted(range(1, 7), key=key) == [2, 3, 1, 4, 5, 6] == unsure_first_order(store)
-    integration.unsure_first_action.setChecked(False)
-    assert window.image_list.keys[-1] is None
+    assert image_list.uncertainty is not None and image_list.uncertainty[2] == pytest.approx(1.0)
+    assert store.get_setting("image_order") == "unsure_first"
+    actions[2].setChecked(False)
+    assert image_list.keys[-1] is None and image_list.uncertainty is None
 
-    dialog = integration.show_finetune()
-    assert dialog is integration.show_finetune()  # one dialog per window, kept while it trains
+    dialog = controller.show_finetune()
+    assert dialog is controller.show_finetune()  # one dialog per window, kept while it trains
     assert dialog.isVisible() and not dialog.isModal()
-    history = integration.show_history()
-    assert history.table.rowCount() == 0
+    history = controller.show_history()
+    assert history is not None and history.isVisible()
 
 
 def test_the_real_main_window_offers_fine_tuning_in_its_model_menu(qtbot, tmp_path):
@@ -508,9 +521,9 @@ def test_the_real_main_window_offers_fine_tuning_in_its_model_menu(qtbot, tmp_pa
     settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     window = main_window.MainWindow(settings)
     qtbot.addWidget(window)
-    texts = [a.text() for a in window.menus.model_menu.actions()]
-    assert "Fine-tune…" in texts and "Model history…" in texts
-    assert window.finetune.unsure_first_action.isEnabled()
+    texts = [a.text().replace("&", "") for a in window.menus.model_menu.actions()]
+    assert "Fine-tune…" in texts and "Model history…" in texts and "Unsure images first" in texts
+    assert not window.finetune.unsure_first_action.isEnabled()  # until a project is open
 
 
 @pytest.mark.slow
@@ -585,7 +598,7 @@ def test_use_this_model_in_the_real_window_re_proposes_every_unreviewed_image(qt
         return len(keys) == 1 and None not in keys and old_key not in keys
 
     qtbot.waitUntil(all_unreviewed_re_proposed, timeout=RUN_TIMEOUT_MS)
-    assert store.get_setting("model") == dialog.outcome.checkpoint
+    assert store.active_model() == dialog.outcome.checkpoint
     assert _annotation_rows(store, [7, 8]) == reviewed_before
     window.close()
 
@@ -710,3 +723,39 @@ def test_cancel_during_the_export_leaves_no_run_folder(qtbot, big_store, monkeyp
     assert list(big_store.path.with_name("big.runs").iterdir()) == []
     assert dialog.process is None and finished == [] and big_store.model_runs() == []
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+
+
+def test_a_first_model_trains_in_the_background_and_proposes_without_a_click(qtbot, tmp_path):
+    """The demo's path: the window is open at once with no model; the first model trains in
+    the fine-tune dialog's process and, once recorded, proposes for every unreviewed image."""
+    main_window = pytest.importorskip("gui.main_window")
+    from _window_helpers import make_lite_checkpoint, make_project
+
+    from gui.settings import AppSettings
+
+    project = make_project(tmp_path / "p", count=6, size=(64, 48))
+    with ProjectStore.open(project) as setup:
+        trained = make_lite_checkpoint(tmp_path / "trained.pt", setup.categories())
+        for image_id in (5, 6):
+            setup.add_annotation(Annotation(image_id, 1, (1.0, 1.0, 9.0, 9.0), segmentation=None))
+            setup.set_reviewed(image_id)
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    window = main_window.MainWindow(settings, proposal_score_threshold=0.01)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open_project(project)
+    store = window.store
+    assert window.proposals.active_model() is None
+    dialog = window.finetune.show_finetune()
+    dialog._trainer_command = _fake_command(
+        "--steps", "2", "--interval", "0.01", "--eval-every", "1", "--copy-from", str(trained)
+    )
+    assert window.finetune.train_first_model(architecture="lite", seconds=30) is dialog
+    assert dialog.minutes_radio.isChecked() and dialog.minutes_spin.value() == 0.5
+    qtbot.waitUntil(
+        lambda: all(store.proposals_model(i) is not None for i in range(1, 5)),
+        timeout=RUN_TIMEOUT_MS,
+    )
+    assert store.active_model() == dialog.outcome.checkpoint
+    assert dialog.options.base_model == "lite"
+    window.close()

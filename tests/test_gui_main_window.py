@@ -167,7 +167,7 @@ def test_missing_weights_shows_a_dialog_and_the_app_stays_usable(
     assert "/hub/checkpoints" in text and "Choose model" in text
     assert window.model_dock.model_label.text() == "no model"
     # A model that never loaded is not remembered: reopening brings no dialog back.
-    assert window.store.get_setting("model") is None
+    assert window.store.active_model() is None
     window.actions["next_image"].trigger()  # still usable
     assert window.current_document.image.file_name == "img_0001.png"
     window.close_project()
@@ -195,7 +195,7 @@ def test_a_model_that_stops_loading_falls_back_to_the_last_one_that_worked(
     wait_until(qtbot, lambda: window.proposals.model_ready)
     assert window.proposals.active_model() == working
     assert "gone.pt" in window.work_status.message() and "back to" in window.work_status.message()
-    assert window.store.get_setting("model") == working
+    assert window.store.active_model() == working
 
 
 def test_keyboard_shortcuts_reach_the_window_while_the_canvas_has_focus(qtbot, tmp_path, project):

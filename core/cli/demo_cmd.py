@@ -4,6 +4,10 @@
 
 Synthetic images, the first ones labelled, the rest waiting for proposals, and a briefly
 trained model (see core.demo.project). Running it again on the same folder reuses it.
+
+When the app opens (the default) the window appears at once and the first model trains in
+the background, in the fine-tune dialog's trainer process with its live curves; proposals
+appear when it is ready. With --no-open the model is trained here, headlessly.
 """
 
 from __future__ import annotations
@@ -37,11 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="how long the first model trains (default 75)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(func=run, open_path=None)
+    parser.set_defaults(func=run, open_path=None, first_model_seconds=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.demo.project import create_demo_project
+    from core.demo.project import DEFAULT_TRAIN_SECONDS, create_demo_project
     from core.training.progress import TerminalReporter
 
     def say(line: str) -> None:
@@ -56,14 +60,19 @@ def run(args: argparse.Namespace) -> int:
     demo = create_demo_project(
         args.folder,
         seed=args.seed,
+        train_model=args.no_open,
         on_event=TerminalReporter(),
         say=say,
         **{name: value for name, value in sizes.items() if value is not None},
     )
+    model = demo.checkpoint if demo.checkpoint.is_file() else "trained in the app once it opens"
     say(
         f"project {demo.project}: {demo.labelled_images} labelled images, "
-        f"{demo.unlabelled_images} to review; model {demo.checkpoint}"
+        f"{demo.unlabelled_images} to review; model {model}"
     )
     if not args.no_open:
         args.open_path = demo.project
+        if not demo.checkpoint.is_file():
+            seconds = args.train_seconds
+            args.first_model_seconds = DEFAULT_TRAIN_SECONDS if seconds is None else seconds
     return 0

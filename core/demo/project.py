@@ -94,10 +94,14 @@ def create_demo_project(
     n_labelled: int = DEFAULT_LABELLED,
     train_seconds: float = DEFAULT_TRAIN_SECONDS,
     seed: int = 0,
+    train_model: bool = True,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     say: Callable[[str], None] = lambda line: None,
 ) -> DemoProject:
     """Write (or complete) the demo project in `folder`; see the module docstring.
+
+    With `train_model` False the first model is not trained here: the app trains it in the
+    background after its window is open (DemoProject.checkpoint then does not exist yet).
 
     `on_event` receives the training events (core.training.progress); `say` gets one-line
     status messages for a person.
@@ -119,7 +123,7 @@ def create_demo_project(
     project = _fill_project(root, unlabelled, say)
 
     checkpoint = root / CHECKPOINT_FILE
-    trained_now = not checkpoint.is_file()
+    trained_now = train_model and not checkpoint.is_file()
     if trained_now:
         say(
             f"training a first lite model on the {len(labelled)} labelled images for "
@@ -135,10 +139,11 @@ def create_demo_project(
             evals=2,
         )
         train(config, on_event=on_event)
-    else:
+    elif checkpoint.is_file():
         say(f"reusing the model {checkpoint}")
-    with ProjectStore.open(project) as store:
-        store.set_setting("model", str(checkpoint))
+    if checkpoint.is_file():
+        with ProjectStore.open(project) as store:
+            store.set_active_model(str(checkpoint))
     return DemoProject(
         folder=root,
         project=project,

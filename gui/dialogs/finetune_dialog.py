@@ -306,6 +306,16 @@ class FinetuneDialog(QDialog):
             raise MaskLoopError(f"The checkpoint {path} does not exist.")
         return path
 
+    def configure_run(self, base_model: str, *, minutes: float) -> None:
+        """Preset the next run (the demo's first model): start from `base_model` (an
+        architecture trains from scratch or from its COCO weights) for `minutes`."""
+        index = self.base_model_combo.findData(base_model)
+        if index < 0:
+            raise MaskLoopError(f"{base_model} is not a model this dialog can start from.")
+        self.base_model_combo.setCurrentIndex(index)
+        self.minutes_radio.setChecked(True)
+        self.minutes_spin.setValue(max(self.minutes_spin.minimum(), minutes))
+
     def train_options(self) -> TrainOptions:
         by_epochs = self.epochs_radio.isChecked()
         return TrainOptions(

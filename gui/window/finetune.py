@@ -83,7 +83,13 @@ class FinetuneController(QObject):
         if self._host.store is None:
             return None
         dialog = self.finetune_dialog
-        if dialog is not None and not dialog.is_running() and not dialog.project_is_open():
+        stale = dialog is not None and dialog.project_path is not None
+        if (
+            stale
+            and dialog is not None
+            and not dialog.is_running()
+            and not dialog.project_is_open()
+        ):
             # Another project is open now: its data and models differ.
             dialog.deleteLater()
             self.finetune_dialog = None
@@ -107,6 +113,22 @@ class FinetuneController(QObject):
         self.history_dialog.show()
         self.history_dialog.raise_()
         return self.history_dialog
+
+    def train_first_model(self, *, architecture: str, seconds: float) -> FinetuneDialog | None:
+        """Train a project's first model in the background (the demo): the fine-tune dialog
+        with its live curves, and the model is put to use without a click when it is done."""
+        dialog = self.show_finetune()
+        if dialog is None:
+            return None
+        dialog.configure_run(architecture, minutes=seconds / 60.0)
+
+        def use_it(_run: object) -> None:
+            dialog.runRecorded.disconnect(use_it)
+            dialog.use_trained_model()
+
+        dialog.runRecorded.connect(use_it)
+        dialog.start()
+        return dialog
 
     def model_changed(self, _spec: str = "") -> None:
         self._refresh_history()

@@ -17,10 +17,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from core.errors import MaskLoopError
+from core.errors import MaskLoopError, ModelFileMissing
 from core.records import ImageStatus
 from core.store import ProjectStore
-from core.store.setting_keys import MODEL, PROPOSAL_THRESHOLD
+from core.store.setting_keys import PROPOSAL_THRESHOLD
 from gui.canvas.view import CanvasView
 from gui.categories import ProjectCategories
 from gui.dialogs.errors import is_weights_error, show_error, show_weights_unavailable
@@ -126,15 +126,23 @@ class ProposalController(QObject):
         worker.batchProgress.connect(self._on_batch_progress)
         worker.batchFinished.connect(self._on_batch_finished)
         worker.idle.connect(self._on_idle)
-        spec = store.get_setting(MODEL)
-        self._working_spec = str(spec) if spec else None
         self.model_ready = False
         self._refresh_when_loaded = False
+        try:
+            spec = store.active_model(must_exist=True)
+            note = ""
+        except ModelFileMissing as exc:  # a moved project, a deleted checkpoint
+            spec = store.last_working_model(exclude=store.active_model())
+            note = str(exc) + (f" Using {display_name(spec)}." if spec else "")
+        self._working_spec = spec
         if spec:
-            self._load(str(spec), announce_failure=False)
+            self._load(spec, announce_failure=False)
+            self._loading_note = note
         else:
             self.model_spec = None
             self._show_model_state(None, "")
+        if note:
+            self._status.show_message(note)
 
     def close(self) -> None:
         """Cancel queued work, let the current image finish, join the thread."""
@@ -177,7 +185,7 @@ class ProposalController(QObject):
         self._working_spec = spec
         if self._store is not None:
             with contextlib.suppress(MaskLoopError):  # remembering is a convenience only
-                self._store.set_setting(MODEL, spec)
+                self._store.record_model_loaded(spec)
         self._dock.set_model_info(display_name(spec), device)
         self._dock.set_model_available(True)
         self._dock.set_state("ready")
@@ -195,6 +203,8 @@ class ProposalController(QObject):
         self._refresh_when_loaded = False
         announce = self._announce_failure
         fallback = self._working_spec if self._working_spec not in (None, spec) else None
+        if fallback is None and self._store is not None:
+            fallback = self._store.last_working_model(exclude=spec)
         if fallback is not None:
             note = (
                 f"Model {display_name(spec)} could not be loaded ({first_line(message)}); "

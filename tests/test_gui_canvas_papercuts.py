@@ -126,6 +126,10 @@ def test_score_tags_of_crowded_proposals_do_not_overlap(qtbot, tmp_path, zoom):
     assert len(rects) >= 4  # others moved aside rather than all hidden
     for ann_id, rect in rects.items():  # every tag stays inside its own box
         assert QRectF(*canvas.stored_one(ann_id).bbox).contains(rect)
+    # Tags are drawn above every annotation: no other box's outline crosses them.
+    layer = canvas.view.tag_layer
+    assert all(layer.zValue() > canvas.view.item_for(a.id).zValue() for a in canvas.stored())
+    assert layer.boundingRect().contains(QRectF(0, 0, IMAGE_W, IMAGE_H))
 
 
 def test_selected_tag_with_category_name_also_avoids_the_others(qtbot, tmp_path):

@@ -136,7 +136,7 @@ class AnnotationItem(QGraphicsItem):
         self._overlays: dict[int, QImage] = {}
         self._pens: dict[str, QPen] = {}
         self._label_background = QColor()
-        self._label_cache: tuple[str, QStaticText, QSizeF] | None = None
+        self._label_cache: tuple[str, QImage, QSizeF] | None = None
         self._label_offset: QPointF | None = QPointF(0, 0)  # screen px; the view lays it out
         self._rect = QRectF()
         self._bounds = QRectF()
@@ -357,31 +357,23 @@ class AnnotationItem(QGraphicsItem):
             for pen in pens:
                 painter.setPen(pen)
                 painter.drawRect(self._rect)
-        if big_enough:
-            self._paint_label(painter, lod)
+        # The tag is not painted here but by the view's tag layer, above every item: drawn
+        # with its own box it was covered by the outlines of smaller boxes stacked above.
 
-    def _paint_label(self, painter: QPainter, lod: float) -> None:
-        """Score (proposals) and category name (selection), at a fixed screen size."""
+    def tag_image(self, lod: float) -> tuple[QPointF, QImage] | None:
+        """The tag to draw at this zoom: (offset in screen px from the box's top-left, the
+        pre-rendered image); None when there is none or the box is too small to hold it."""
         label = self._label()
         offset = self._label_offset
         if label is None or lod <= 0 or offset is None:
-            return
-        static, size = label
-        # Inside the box, so the item's bounding rect covers it; skipped on tiny boxes.
+            return None
+        image, size = label
         if (
             offset.x() + size.width() > self._rect.width() * lod
             or offset.y() + size.height() > self._rect.height() * lod
         ):
-            return
-        painter.save()
-        painter.translate(self._rect.topLeft())
-        painter.scale(1 / lod, 1 / lod)
-        painter.translate(offset)
-        painter.fillRect(QRectF(QPointF(0, 0), size), self._label_background)
-        painter.setFont(_label_font())
-        painter.setPen(QColor("#000000"))
-        painter.drawStaticText(QPointF(3, 1), static)
-        painter.restore()
+            return None
+        return offset, image
 
     def label_size(self) -> QSizeF | None:
         """The tag's size in screen pixels, or None when this item shows no tag."""
@@ -392,7 +384,6 @@ class AnnotationItem(QGraphicsItem):
         """Where the tag sits, in screen px from the box's top-left; None hides it."""
         if offset != self._label_offset:
             self._label_offset = None if offset is None else QPointF(offset)
-            self.update()
 
     def label_scene_rect(self, scale: float) -> QRectF | None:
         """The tag's rectangle in scene coordinates at view scale `scale` (None: not shown)."""
@@ -408,8 +399,9 @@ class AnnotationItem(QGraphicsItem):
         top_left = self._rect.topLeft() + offset / scale
         return QRectF(top_left, size / scale)
 
-    def _label(self) -> tuple[QStaticText, QSizeF] | None:
-        """The label's laid-out text, cached: text shaping is too slow to redo every frame."""
+    def _label(self) -> tuple[QImage, QSizeF] | None:
+        """The tag rendered once per text and colour: the tag layer redraws every tag on every
+        frame, and a blit is far cheaper than drawing text."""
         text = self._category_name if self.isSelected() else ""
         if is_proposal(self._ann) and self._ann.score is not None:
             text = f"{text} {self._ann.score:.2f}".strip()
@@ -419,8 +411,16 @@ class AnnotationItem(QGraphicsItem):
             static = QStaticText(text)
             static.setTextFormat(Qt.TextFormat.PlainText)
             static.prepare(QTransform(), _label_font())
-            size = static.size()
-            self._label_cache = (text, static, QSizeF(size.width() + 6, size.height() + 2))
+            text_size = static.size()
+            size = QSizeF(math.ceil(text_size.width() + 6), math.ceil(text_size.height() + 2))
+            image = QImage(size.toSize(), QImage.Format.Format_ARGB32_Premultiplied)
+            image.fill(self._label_background)
+            painter = QPainter(image)
+            painter.setFont(_label_font())
+            painter.setPen(QColor("#000000"))
+            painter.drawStaticText(QPointF(3, 1), static)
+            painter.end()
+            self._label_cache = (text, image, size)
         return self._label_cache[1], self._label_cache[2]
 
     def _overlay_for(self, lod: float) -> QImage:

@@ -13,10 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRectF, QSizeF
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+if TYPE_CHECKING:
+    from gui.canvas.items import AnnotationItem
 
 MAX_ROWS = 3  # spots tried down each edge of the box
+TAG_LAYER_Z = 900.0  # above every annotation item, below the tools' overlays
 
 
 @dataclass(frozen=True)
@@ -79,3 +86,50 @@ def place_tags(requests: list[TagRequest]) -> dict[int, QPointF | None]:
                 placed[request.key] = offset
                 break
     return placed
+
+
+class TagLayer(QGraphicsItem):
+    """Paints the placed tags above every item, so another box's outline never covers them.
+
+    Uncached but cheap: it holds only the tags `place_tags` kept (with their scene rects at
+    the current zoom), skips those outside the exposed area, and each is a blit of
+    pre-laid-out text.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setZValue(TAG_LAYER_Z)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+        self._rect = QRectF()
+        self._tags: list[tuple[AnnotationItem, QRectF]] = []
+
+    def set_tags(self, rect: QRectF, tags: list[tuple[AnnotationItem, QRectF]]) -> None:
+        """The scene rect to cover and the shown tags with their scene rects."""
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = QRectF(rect)
+        self._tags = tags
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        world = painter.worldTransform()
+        lod = option.levelOfDetailFromTransform(world)
+        exposed = option.exposedRect
+        painter.save()
+        painter.resetTransform()  # tags are screen-sized images: draw them in device pixels
+        for item, rect in self._tags:
+            moved = item.pos()  # non-zero while the user drags the item
+            if not rect.translated(moved).intersects(exposed) or not item.isVisible():
+                continue
+            tag = item.tag_image(lod)
+            if tag is not None:
+                offset, image = tag
+                corner = world.map(item.box_rect.topLeft() + moved)
+                painter.drawImage(QPointF(round(corner.x()), round(corner.y())) + offset, image)
+        painter.restore()

@@ -30,7 +30,7 @@ from gui.canvas.edit_actions import EditActionsMixin
 from gui.canvas.items import AnnotationItem
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
 from gui.canvas.polygon_tool import PolygonTool
-from gui.canvas.tag_layout import TagRequest, place_tags
+from gui.canvas.tag_layout import TagLayer, TagRequest, place_tags
 from gui.canvas.tools import BoxTool, SelectTool, Tool
 from gui.canvas.zoom import ZoomMixin
 from gui.colors import category_color
@@ -81,6 +81,8 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         ):
             self._scene.addItem(overlay)
         self.polygon_item.setVisible(False)
+        self.tag_layer = TagLayer()
+        self._scene.addItem(self.tag_layer)
 
         self._document: ImageDocument | None = None
         self._items: dict[int, AnnotationItem] = {}
@@ -420,8 +422,13 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
             priority = score + (2.0 if item.isSelected() else 0.0)
             requests.append(TagRequest(item.ann_id, box, size, priority))
         offsets = place_tags(requests)
+        shown = []
         for ann_id, item in self._items.items():
             item.set_label_offset(offsets.get(ann_id))
+            rect = item.label_scene_rect(scale)
+            if rect is not None:
+                shown.append((item, rect))
+        self.tag_layer.set_tags(self._scene.sceneRect(), shown)
 
     def _schedule_tag_layout(self) -> None:
         self._tag_timer.start()

@@ -623,8 +623,8 @@ def test_a_reopened_dialog_starts_from_the_model_in_use_now(qtbot, store, tmp_pa
     labels = [dialog.base_model_combo.itemText(i) for i in range(dialog.base_model_combo.count())]
     assert labels == [
         "Current model (ft-001-lite.pt)",
-        "lite (pretrained)",
-        "r50-fpn-v2 (pretrained)",
+        "lite (from scratch)",
+        "r50-fpn-v2 (COCO-pretrained)",
         "Checkpoint file…",
     ]
 

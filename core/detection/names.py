@@ -10,6 +10,9 @@ from __future__ import annotations
 ARCHITECTURES = ("lite", "r50-fpn", "r50-fpn-v2")
 # Architectures only read back from older checkpoints; never offered for new training.
 LEGACY_ARCHITECTURES = ("lite-c5",)
+# Architectures torchvision publishes no COCO weights for: a run from their name starts from
+# random weights, so there is no "AP before" worth measuring.
+FROM_SCRATCH_ARCHITECTURES = ("lite", "lite-c5")
 
 # Image rescaling each architecture uses unless told otherwise (MaskRCNN's min_size/max_size).
 # The r50 models keep torchvision's COCO settings, which their weights were trained with.

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import FunctionWorker
 
+from core.detection.names import FROM_SCRATCH_ARCHITECTURES
 from core.errors import MaskLoopError
 from core.records import ModelRun
 from core.store import ProjectStore
@@ -257,7 +258,8 @@ class FinetuneDialog(QDialog):
             combo.addItem(f"Current model ({Path(current).name})", CURRENT_CHOICE)
         for arch in BASE_ARCHITECTURES:
             if arch != current:
-                combo.addItem(f"{arch} (pretrained)", arch)
+                how = "from scratch" if arch == "lite" else "COCO-pretrained"
+                combo.addItem(f"{arch} ({how})", arch)
         combo.addItem("Checkpoint file…", CHECKPOINT_CHOICE)
         index = combo.findData(chosen)
         combo.setCurrentIndex(max(index, 0))
@@ -514,7 +516,12 @@ class FinetuneDialog(QDialog):
             return
         self.ap_after = outcome.best_segm_ap
         self.ap_before = outcome.ap_before
-        if self.ap_before is None and self.data is not None and self.data.val_images:
+        from_scratch = self.options is not None and (
+            self.options.base_model in FROM_SCRATCH_ARCHITECTURES
+        )
+        if from_scratch:
+            self._conclude("Trained from scratch: there is no model before to compare with.")
+        elif self.ap_before is None and self.data is not None and self.data.val_images:
             self._evaluate_base_model()
         else:
             self._conclude()

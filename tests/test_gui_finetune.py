@@ -197,6 +197,8 @@ def test_a_trainer_that_ignores_cancel_is_killed_after_the_grace_period(qtbot, s
         "--hang",
         evaluator=lambda *args, **kwargs: 0.05,
     )
+    # A pretrained base: its AP before is worth measuring (lite from scratch has none).
+    dialog.base_model_combo.setCurrentIndex(dialog.base_model_combo.findData("r50-fpn-v2"))
     assert dialog.start()
     qtbot.waitUntil(lambda: dialog.process.last_checkpoint is not None, timeout=RUN_TIMEOUT_MS)
     with qtbot.waitSignal(dialog.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
@@ -268,11 +270,24 @@ def test_missing_ap_before_is_measured_off_the_gui_thread(qtbot, store):
         qtbot, FakeHost(store), "--steps", "4", "--interval", "0.01", "--eval-every", "2",
         "--omit-ap-before", evaluator=evaluator,
     )  # fmt: skip
+    dialog.base_model_combo.setCurrentIndex(dialog.base_model_combo.findData("r50-fpn-v2"))
     with qtbot.waitSignal(dialog.runRecorded, timeout=RUN_TIMEOUT_MS) as recorded:
         assert dialog.start()
-    assert calls == [("lite", "val.json", "cpu", False)]
+    assert calls == [("r50-fpn-v2", "val.json", "cpu", False)]
     assert recorded.args[0].ap_before == 0.25
     assert "before 0.250" in dialog.result_label.text()
+
+
+def test_a_model_trained_from_scratch_has_no_ap_before_to_measure(qtbot, store):
+    dialog = _dialog(
+        qtbot, FakeHost(store), "--steps", "4", "--interval", "0.01", "--eval-every", "2",
+        "--omit-ap-before",
+    )  # fmt: skip  # the default evaluator fails the test if it is called
+    assert dialog.base_model_combo.currentData() == "lite"
+    with qtbot.waitSignal(dialog.runRecorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        assert dialog.start()
+    assert recorded.args[0].ap_before is None
+    assert "Trained from scratch" in dialog.result_label.text()
 
 
 def test_use_this_model_swaps_the_model_and_refreshes_proposals(qtbot, store):

@@ -519,7 +519,7 @@ class FinetuneDialog(QDialog):
         from_scratch = self.options is not None and (
             self.options.base_model in FROM_SCRATCH_ARCHITECTURES
         )
-        if from_scratch:
+        if self.ap_before is None and from_scratch:
             self._conclude("Trained from scratch: there is no model before to compare with.")
         elif self.ap_before is None and self.data is not None and self.data.val_images:
             self._evaluate_base_model()

@@ -115,6 +115,24 @@ def load_ground_truth(gt: GroundTruth) -> COCO:
     return coco
 
 
+def _box_only_as_ignored_regions(coco: COCO) -> COCO:
+    """For mask AP: annotations with a box but no mask become crowd regions inside their box.
+
+    COCOeval cannot compare a mask with them (pycocotools raised KeyError 'segmentation'),
+    and counting them as missed objects, or a detection of them as a false positive, would
+    score the model on masks nobody drew. As crowd regions they are ignored, like COCO's own.
+    """
+    if all(ann.get("segmentation") for ann in coco.dataset["annotations"]):
+        return coco
+    dataset = copy.deepcopy(coco.dataset)
+    for ann in dataset["annotations"]:
+        if not ann.get("segmentation"):
+            x, y, w, h = ann["bbox"]
+            ann["segmentation"] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+            ann["iscrowd"] = 1
+    return load_ground_truth(dataset)
+
+
 def results_list(predictions: Predictions) -> list[dict[str, Any]]:
     """Predictions as a fresh COCO results list (loadRes changes what it is given)."""
     data = (
@@ -169,6 +187,8 @@ def evaluate(gt: GroundTruth, predictions: Predictions, *, iou_type: str = "segm
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
     coco_gt = load_ground_truth(gt)
+    if iou_type == "segm":
+        coco_gt = _box_only_as_ignored_regions(coco_gt)
     results = results_list(predictions)
     if not results:
         # loadRes cannot take an empty list; with nothing predicted every AP is 0.

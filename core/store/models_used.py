@@ -26,7 +26,7 @@ from core.errors import ModelFileMissing
 from core.store import setting_keys
 
 MODEL_SETTING = setting_keys.MODEL
-MODELS_USED_SETTING = "models_used"  # JSON list of {"model", "first_used", "last_used"}
+MODELS_USED_SETTING = setting_keys.MODELS_USED
 MODEL_FILE_SUFFIXES = (".pt", ".pth")
 
 

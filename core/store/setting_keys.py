@@ -10,4 +10,5 @@ MODEL = "model"  # the model proposals come from: an architecture name or a chec
 PROPOSAL_THRESHOLD = "proposal_threshold"  # float: proposals below it are hidden, not deleted
 LAST_IMAGE = "last_image"  # int: the image reopening the project starts at
 IMAGE_ORDER = "image_order"  # "id" or "unsure_first": how the image list is sorted
+MODELS_USED = "models_used"  # list of {"model", "first_used", "last_used"}, oldest first
 COCO_EXTRA = "coco_extra"  # dict: unknown top-level fields of imported COCO files, e.g. "type"

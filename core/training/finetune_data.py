@@ -353,6 +353,7 @@ def evaluate_model_ap(
     The model's categories are matched to the file's by name, as proposals are matched to a
     project's, so a base model trained elsewhere is judged on the classes it shares.
     """
+    from core.categories import match_by_name
     from core.detection.detector import Detector
     from core.evaluation.metrics import evaluate
     from core.files.images import read_image
@@ -361,8 +362,10 @@ def evaluate_model_ap(
     if not dataset.get("images") or not dataset.get("annotations"):
         raise TrainingError("The validation set is empty; nothing to evaluate on.")
     detector = Detector.load(model, device=device)
-    by_name = {c["name"]: int(c["id"]) for c in dataset.get("categories", [])}
-    to_dataset = {c.id: by_name[c.name] for c in detector.categories if c.name in by_name}
+    to_dataset = match_by_name(
+        ((c.id, c.name) for c in detector.categories),
+        ((int(c["id"]), str(c["name"])) for c in dataset.get("categories", [])),
+    )
     results: list[dict[str, Any]] = []
     for image in dataset["images"]:
         if should_stop():

@@ -205,19 +205,18 @@ class TrainingProcess(QObject):
         best_ap = _float_or_none(done.get("best_segm_ap"))
         if best_ap is None and checkpoint is not None and checkpoint == self._last_checkpoint:
             best_ap = self._last_checkpoint_ap  # killed before "done": the checkpoint's own AP
-        common = {
-            "checkpoint": checkpoint,
-            "best_segm_ap": best_ap,
-            "ap_before": _float_or_none(done.get("ap_before")),
-            "exit_code": exit_code,
-        }
+        ap_before = _float_or_none(done.get("ap_before"))
+
+        def outcome(status: str, message: str) -> TrainingOutcome:
+            return TrainingOutcome(status, checkpoint, best_ap, ap_before, message, exit_code)
+
         if self._error_message is not None and not self._cancel_requested:
-            return TrainingOutcome("failed", message=self._failure_text(), **common)
+            return outcome("failed", self._failure_text())
         if self._cancel_requested or done.get("cancelled"):
-            return TrainingOutcome("cancelled", message="Training was cancelled.", **common)
+            return outcome("cancelled", "Training was cancelled.")
         if self._done_event is not None:
-            return TrainingOutcome("finished", message="Training finished.", **common)
-        return TrainingOutcome("failed", message=self._failure_text(), **common)
+            return outcome("finished", "Training finished.")
+        return outcome("failed", self._failure_text())
 
     def _failure_text(self) -> str:
         if self._error_message:

@@ -29,7 +29,7 @@ def annotation_with_mask(ann: Annotation, mask: np.ndarray) -> Annotation:
     return replace(
         copy.deepcopy(ann),
         segmentation=masks.encode_mask(mask),
-        bbox=tuple(float(v) for v in box),
+        bbox=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
         area=float(np.count_nonzero(mask)),
     )
 
@@ -179,7 +179,7 @@ def accept_all_above(doc: ImageDocument, threshold: float) -> MacroCommand | Non
     commands = [
         SetReviewState(doc, ann.id, ReviewState.ACCEPTED)
         for ann in doc.annotations()
-        if is_proposal(ann) and (ann.score or 0.0) >= threshold
+        if ann.id is not None and is_proposal(ann) and (ann.score or 0.0) >= threshold
     ]
     if not commands:
         return None

@@ -144,6 +144,7 @@ class ImageDocument(QObject):
         if ann.id is None:  # a new shape; a project without categories gets its first one here
             ann.category_id = self._categories.category_for_new_shape(ann.category_id)
         stored = self.store.add_annotation(ann)
+        assert stored.id is not None  # the store gives every annotation its id
         if stored.state != ReviewState.REJECTED:
             self._annotations[stored.id] = copy.deepcopy(stored)
             self.annotationAdded.emit(stored.id)

@@ -27,7 +27,9 @@ class AppSettings:
         value = self._settings.value("recent_projects", [])
         if isinstance(value, str):  # QSettings returns a lone string for a one-item list
             value = [value]
-        return [p for p in (value or []) if isinstance(p, str) and Path(p).is_file()]
+        if not isinstance(value, list):
+            return []
+        return [p for p in value if isinstance(p, str) and Path(p).is_file()]
 
     def add_recent_project(self, path: str | Path) -> None:
         path = str(Path(path).resolve())

@@ -107,7 +107,7 @@ def _run(qtbot, dialog: FinetuneDialog, on_event=None):
     with qtbot.waitSignal(dialog.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
         assert dialog.start()
         if on_event is not None:
-            dialog.process.event.connect(on_event)
+            dialog.process.trainerEvent.connect(on_event)
     return finished.args[0]
 
 
@@ -160,7 +160,7 @@ def test_cancel_stops_the_trainer_and_keeps_the_last_checkpoint(qtbot, store):
     )
     steps: list[int] = []
     assert dialog.start()
-    dialog.process.event.connect(
+    dialog.process.trainerEvent.connect(
         lambda e: steps.append(e["step"]) if e["event"] == "step" else None
     )
     qtbot.waitUntil(lambda: dialog.process.last_checkpoint is not None, timeout=RUN_TIMEOUT_MS)
@@ -557,7 +557,7 @@ def test_real_lite_training_through_the_dialog_measures_before_after_and_hot_swa
         steps: list[int] = []
         with qtbot.waitSignal(dialog.runRecorded, timeout=120_000) as recorded:
             assert dialog.start()
-            dialog.process.event.connect(
+            dialog.process.trainerEvent.connect(
                 lambda e: steps.append(e["step"]) if e["event"] == "step" else None
             )
 

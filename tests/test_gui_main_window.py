@@ -137,7 +137,7 @@ def test_closing_the_window_during_inference_stops_the_worker_cleanly(
     with qtbot.waitSignal(service.worker.inferenceStarted, timeout=30_000):
         window.actions["propose_all"].trigger()
     window.close()  # the worker is inside predict() now
-    assert service.thread.isFinished()
+    assert service.worker_thread.isFinished()
     assert window.store is None
     with ProjectStore.open(model_project) as store:  # the project is intact and readable
         assert store.image_count() == 6

@@ -111,7 +111,7 @@ def test_cancelled_propose_all_stops_early_and_keeps_what_was_done(
 def test_stop_joins_the_thread_and_closes_its_store(qtbot, service):
     service.propose_all([1, 2, 3, 4, 5])
     assert service.stop()
-    assert service.thread.isFinished()
+    assert service.worker_thread.isFinished()
     assert service.worker._store is None
 
 
@@ -125,6 +125,6 @@ def test_failed_model_load_reports_the_error_and_keeps_the_thread(
             service.load_model(str(tmp_path / "missing.pt"))
         spec, message, kind = failed.args
         assert kind == "CheckpointError" and "missing.pt" in message
-        assert service.thread.isRunning()
+        assert service.worker_thread.isRunning()
     finally:
         service.stop()

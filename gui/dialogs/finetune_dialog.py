@@ -368,7 +368,7 @@ class FinetuneDialog(QDialog):
         self.eta_label.setText("")
 
         self.process = TrainingProcess(self)
-        self.process.event.connect(self._on_event)
+        self.process.trainerEvent.connect(self._on_event)
         self.process.finished.connect(self._on_finished)
         self._export = ExportTask(
             self.project_path,

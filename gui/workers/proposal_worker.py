@@ -260,10 +260,10 @@ class ProposalService(QObject):
     ) -> None:
         super().__init__(parent)
         self.queue = ProposalQueue()
-        self.thread = QThread()
-        self.thread.setObjectName("proposal-worker")
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName("proposal-worker")
         self.worker = ProposalWorker(self.queue, str(project_path), score_threshold)
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.worker_thread)
         self._loadRequested.connect(self.worker.load_model)
         self._unloadRequested.connect(self.worker.unload_model)
         self._wakeRequested.connect(self.worker.wake)
@@ -272,7 +272,7 @@ class ProposalService(QObject):
         app = QCoreApplication.instance()
         if app is not None:  # quitting without closing the window must still join the thread
             app.aboutToQuit.connect(self.stop)
-        self.thread.start()
+        self.worker_thread.start()
 
     def load_model(self, spec: str) -> None:
         self._loadRequested.emit(spec)
@@ -302,9 +302,9 @@ class ProposalService(QObject):
         self.queue.cancel_batch()
         self.queue.set_focus(None, [])
         self._shutdownRequested.emit()  # runs after the current job, then quits the loop
-        finished = self.thread.wait(wait_ms)
+        finished = self.worker_thread.wait(wait_ms)
         if not finished:  # a job longer than wait_ms: stop taking new ones, then give up
             self.queue.stopping.set()
-            self.thread.quit()
-            finished = self.thread.wait(wait_ms)
+            self.worker_thread.quit()
+            finished = self.worker_thread.wait(wait_ms)
         return finished

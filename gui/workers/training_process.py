@@ -66,12 +66,12 @@ class TrainingProcess(QObject):
     """One `maskloop train` run. Not reusable: make a new one per run.
 
     Signals:
-        event(dict): every well-formed JSON event line, in order.
+        trainerEvent(dict): every well-formed JSON event line, in order.
         outputLine(str): stdout lines that are not JSON events (kept for diagnostics).
         finished(TrainingOutcome): exactly once, after the process has exited.
     """
 
-    event = Signal(dict)
+    trainerEvent = Signal(dict)
     outputLine = Signal(str)
     finished = Signal(object)
 
@@ -172,7 +172,7 @@ class TrainingProcess(QObject):
                 self._last_checkpoint = str(event["checkpoint"])
         elif kind == "error":
             self._error_message = str(event.get("message") or "training failed")
-        self.event.emit(event)
+        self.trainerEvent.emit(event)
 
     # -- ending -----------------------------------------------------------------------------
     def _on_error(self, error: QProcess.ProcessError) -> None:

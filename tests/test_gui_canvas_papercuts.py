@@ -287,8 +287,12 @@ def test_brush_cursor_stays_visible_and_small_brush_is_raised_when_zoomed_out(qt
     bigger = view.brush_size
     view.zoom_by(8.0)
     assert view.brush_size == bigger
-    # At 100 % the outline is the real size.
+    # At 100 % the outline is the real size; choosing the tool says the size.
     view.zoom_100()
+    view.set_tool("select")
+    with qtbot.waitSignal(view.statusMessage) as message:
+        view.set_tool("eraser")
+    assert message.args[0] == f"Brush {bigger} px ({bigger} px on screen at 100 %)"
     view.set_brush_size(40)
     move(view, 100, 75, buttons=Qt.MouseButton.NoButton)
     assert cursor.screen_diameter() == pytest.approx(40.0)

@@ -116,7 +116,8 @@ class BrushTool(Tool):
         self._last: QPointF | None = None
 
     def activate(self) -> None:
-        self.canvas.raise_small_brush()
+        if not self.canvas.raise_small_brush():
+            self.canvas.statusMessage.emit(self.canvas.brush_status())  # say the size anyway
 
     def _target_item(self) -> AnnotationItem | None:
         selected = self.canvas.selected_items()

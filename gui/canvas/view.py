@@ -255,11 +255,14 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         on_screen = self._brush_size * scale
         return f"Brush {self._brush_size} px ({on_screen:.3g} px on screen at {scale * 100:.3g} %)"
 
-    def raise_small_brush(self) -> None:
-        """Raise a brush narrower than MIN_BRUSH_SCREEN_PX on screen to that width."""
+    def raise_small_brush(self) -> bool:
+        """Raise a brush narrower than MIN_BRUSH_SCREEN_PX on screen to that width; True
+        when it was raised (statusMessage then says the new size)."""
         smallest = math.ceil(MIN_BRUSH_SCREEN_PX / max(self.view_scale(), 1e-6) - 1e-9)
-        if self._brush_size < smallest:
-            self.set_brush_size(smallest)
+        if self._brush_size >= smallest:
+            return False
+        self.set_brush_size(smallest)
+        return True
 
     def set_tool(self, name: str) -> None:
         if name not in self._tools:

@@ -351,3 +351,22 @@ def test_decoding_notice_recentres_when_the_canvas_is_resized(qtbot, tmp_path):
     assert abs(centre.x()) <= 1 and abs(centre.y()) <= 1
     view.set_document(None)
     assert not view.is_decoding()
+
+
+@pytest.mark.parametrize("zoom", [1.0, 1.37])
+def test_polygon_rasterised_in_its_box_equals_the_full_size_mask(qtbot, tmp_path, zoom):
+    from core import mask_pixels
+
+    canvas = make_canvas(qtbot, tmp_path)
+    canvas.view.zoom_by(zoom)
+    canvas.view.set_tool("polygon")
+    canvas.view.centerOn(QPointF(IMAGE_W / 2, IMAGE_H / 2))
+    clicks = [(0.0, 3.3), (120.6, 0.0), (199.9, 80.2), (150.2, 149.9), (10.7, 120.4)]
+    for x, y in clicks:
+        click(canvas.view, x, y)
+    drawn = [QPointF(p) for p in canvas.view.polygon_item.points]
+    qtbot.keyClick(canvas.view, Qt.Key.Key_Return)
+    (ann,) = canvas.stored()
+    points = np.array([[p.x(), p.y()] for p in drawn])
+    full = mask_pixels.polygon_mask(points, IMAGE_H, IMAGE_W)
+    assert ann == annotation_with_mask(ann, full)  # RLE string, box and area from `full`

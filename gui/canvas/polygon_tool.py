@@ -19,9 +19,12 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
 from core import mask_pixels
+from core.mask_pixels import MaskCrop
 from core.records import Annotation
+from gui.canvas.brush_tool import with_crop
+from gui.canvas.mask_crops import tight
 from gui.canvas.tools import Tool, full_mask, new_annotation, push_mask_edit
-from gui.commands import AddAnnotation, annotation_with_mask
+from gui.commands import AddAnnotation
 
 if TYPE_CHECKING:
     from gui.canvas.view import CanvasView
@@ -236,13 +239,20 @@ class PolygonTool(Tool):
         self.canvas.polygon_item.set_cursor_point(None)
         self._show()
         w, h = self.canvas.image_size
-        mask = mask_pixels.polygon_mask(points, h, w)
-        if not mask.any():
+        # Rasterise in the polygon's box only (whole pixels, so cv2's sub-pixel coordinates
+        # shift exactly): on a 12,000 x 9,000 image a whole-image mask is 108 MB.
+        x0 = max(0, math.floor(points[:, 0].min()) - 1)
+        y0 = max(0, math.floor(points[:, 1].min()) - 1)
+        x1 = min(w, math.ceil(points[:, 0].max()) + 2)
+        y1 = min(h, math.ceil(points[:, 1].max()) + 2)
+        if x1 <= x0 or y1 <= y0:
+            return
+        pixels = mask_pixels.polygon_mask(points - (x0, y0), y1 - y0, x1 - x0)
+        crop = tight(MaskCrop(x0, y0, pixels))
+        if crop is None:
             return
         blank = new_annotation(self.canvas, (0.0, 0.0, 0.0, 0.0))
-        command = AddAnnotation(
-            self.canvas.document, annotation_with_mask(blank, mask), "Add polygon"
-        )
+        command = AddAnnotation(self.canvas.document, with_crop(blank, crop, h, w), "Add polygon")
         self.canvas.push(command)
         self.canvas.clear_selection()  # see tools.py: digits then pick the next category
         self.canvas.remember_drawn(command.annotation_id)

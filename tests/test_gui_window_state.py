@@ -219,3 +219,29 @@ def test_the_toolbar_shows_icons_for_the_tools(qtbot, tmp_path, project):
     for name in ("tool_select", "tool_box", "tool_polygon", "tool_brush", "tool_eraser"):
         assert not window.actions[name].icon().isNull(), name
     assert window.menus.toolbar.isVisible()
+
+
+def test_an_image_not_yet_decoded_shows_the_decoding_notice_until_its_pixels(
+    qtbot, tmp_path, project
+):
+    window = _window(qtbot, tmp_path)
+    window.open_project(project)
+    qtbot.waitUntil(lambda: not window.canvas.is_decoding(), timeout=30_000)
+    last = window.image_list.model.image_id_at(5)  # beyond what the first image prefetches
+    decoding: list[int] = []
+    window.image_loader.decodingStarted.connect(decoding.append)
+    window.go_to_image(last)  # the notice goes up at once; the pixels come through the loop
+    assert decoding == [last]
+    assert window.canvas.is_decoding()
+    qtbot.waitUntil(lambda: not window.canvas.is_decoding(), timeout=30_000)
+    assert window.canvas.image_size == (96, 80)
+
+
+def test_brush_size_keys_say_the_size_in_the_status_bar(qtbot, tmp_path, project):
+    window = _window(qtbot, tmp_path)
+    window.open_project(project)
+    window.actions["tool_brush"].trigger()
+    before = window.canvas.brush_size
+    window.actions["brush_larger"].trigger()
+    assert window.canvas.brush_size > before
+    assert window.work_status.message().startswith(f"Brush {window.canvas.brush_size} px")

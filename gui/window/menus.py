@@ -146,6 +146,7 @@ class MenuController(QObject):
             a[action_name].triggered.connect(partial(canvas.set_tool, tool))
         a["tool_select"].setChecked(True)
         canvas.toolChanged.connect(self._on_tool_changed)
+        canvas.statusMessage.connect(self._status.show_message)
         a["brush_smaller"].triggered.connect(lambda: self._scale_brush(1 / BRUSH_STEP))
         a["brush_larger"].triggered.connect(lambda: self._scale_brush(BRUSH_STEP))
         for n in range(1, 10):
@@ -179,8 +180,7 @@ class MenuController(QObject):
         size = max(1, round(self._canvas.brush_size * factor))
         if size == self._canvas.brush_size:
             size += 1 if factor > 1 else -1
-        self._canvas.set_brush_size(max(1, size))
-        self._status.show_message(f"Brush {self._canvas.brush_size} px")
+        self._canvas.set_brush_size(max(1, size))  # the canvas says the size (statusMessage)
 
     def _on_tool_changed(self, tool: str) -> None:
         for action_name, name in TOOL_NAMES.items():

@@ -68,12 +68,10 @@ class NavigationController(QObject):
         self._categories: ProjectCategories | None = None
         self.documents: OrderedDict[int, ImageDocument] = OrderedDict()
         self.current_document: ImageDocument | None = None
-        # The row the current image had in the list: where D and A continue from when a
-        # status filter has just taken the current image out of the list (Ctrl+M, say).
-        self._current_row: int | None = None
         image_list.imageActivated.connect(self.go_to_image)
         image_loader.loaded.connect(self._on_pixels_loaded)
         image_loader.failed.connect(self._on_pixels_failed)
+        image_loader.decodingStarted.connect(self._on_decoding_started)
         canvas.selectionChanged.connect(instances_dock.show_selection)
         instances_dock.selectionChanged.connect(self._select_on_canvas)
 
@@ -93,7 +91,6 @@ class NavigationController(QObject):
             document.deleteLater()
         self.documents.clear()
         self._set_current(None)
-        self._current_row = None
         self._store = None
         self._categories = None
 
@@ -132,7 +129,6 @@ class NavigationController(QObject):
         self._canvas.set_document(document)
         self._instances.set_document(document)
         self._image_list.select_image(image_id)
-        self._current_row = self._image_list.model.row_of(image_id)
         self._loader.request(image_id, store.image_path(image_id))
         following = self._image_list.following(image_id, PREFETCH_IMAGES)
         self._loader.preload([(i, store.image_path(i)) for i in following])
@@ -146,23 +142,13 @@ class NavigationController(QObject):
         self._step(-1)
 
     def _step(self, step: int) -> None:
-        target = self._neighbour(step)
+        target = self._image_list.neighbour(self.current_image_id, step)
         if target is None:
             self._status.show_message(
                 "Last image in the list." if step > 0 else "First image in the list."
             )
             return
         self.go_to_image(target)
-
-    def _neighbour(self, step: int) -> int | None:
-        current = self.current_image_id
-        model = self._image_list.model
-        if current is not None and model.row_of(current) is None and self._current_row is not None:
-            # The current image left the list (a status filter): the image now in its row
-            # is the next one, the row before it the previous one.
-            row = self._current_row if step > 0 else self._current_row - 1
-            return model.image_id_at(row) if row >= 0 else None
-        return self._image_list.neighbour(current, step)
 
     def _remember_image(self, image_id: int) -> None:
         # Only a convenience for the next opening: a failed write (a full disk, say) is not
@@ -258,6 +244,11 @@ class NavigationController(QObject):
             return  # the annotator moved on while it was decoding
         self._canvas.set_image(image)
         self._canvas.fit()
+
+    def _on_decoding_started(self, image_id: int) -> None:
+        document = self.current_document
+        if document is not None and image_id == document.image_id:
+            self._canvas.show_decoding((document.image.width, document.image.height))
 
     def _on_pixels_failed(self, image_id: int, message: str) -> None:
         if image_id == self.current_image_id:

@@ -108,7 +108,7 @@ def main() -> None:
         view.set_document(doc)
         view.set_categories(store.categories())
         view.set_current_category(1)
-        view.zoom_100()
+        view.zoom.zoom_100()
         view.centerOn(QPointF(6150, 4530))
         view.set_tool("brush")
         view.set_brush_size(BRUSH)

@@ -81,10 +81,10 @@ def pan_frame_times(
 ) -> list[float]:
     """Milliseconds per full viewport repaint while scrolling diagonally in steps."""
     if zoom is None:
-        view.fit()
+        view.zoom.fit()
     else:
-        view.zoom_100()
-        view.zoom_by(zoom)
+        view.zoom.zoom_100()
+        view.zoom.zoom_by(zoom)
     hbar, vbar = view.horizontalScrollBar(), view.verticalScrollBar()
     hbar.setValue(hbar.minimum())
     vbar.setValue(vbar.minimum())
@@ -105,11 +105,11 @@ def pan_frame_times(
 
 def zoom_frame_times(app: QApplication, view: CanvasView, steps: int = 12) -> list[float]:
     """Milliseconds per repaint right after a wheel-sized zoom step (item caches redrawn)."""
-    view.zoom_100()
-    view.zoom_by(0.4)
+    view.zoom.zoom_100()
+    view.zoom.zoom_by(0.4)
     times = []
     for step in range(steps):
-        view.zoom_by(2**0.5 if step % 2 == 0 else 2**-0.5)
+        view.zoom.zoom_by(2**0.5 if step % 2 == 0 else 2**-0.5)
         app.processEvents()
         start = time.perf_counter()
         view.viewport().repaint()

@@ -73,7 +73,7 @@ def make_canvas(qtbot, tmp_path: Path, annotations: Sequence[Annotation] = ()) -
     view.set_document(doc)
     view.set_categories(store.categories())
     view.set_current_category(CAT_A)
-    view.zoom_100()
+    view.zoom.zoom_100()
     return Canvas(view, doc, store, image_id)
 
 

@@ -109,7 +109,7 @@ def test_change_category_of_selected_and_undo(qtbot, tmp_path):
     canvas = make_canvas(qtbot, tmp_path, [_box(1, 10, 10, 20, 20)])
     (ann,) = canvas.stored()
     canvas.view.select_annotation(ann.id)
-    canvas.view.set_category_of_selected(CAT_B)
+    canvas.view.edits.set_category_of_selected(CAT_B)
     assert canvas.stored_one(ann.id).category_id == CAT_B
     canvas.doc.undo_stack.undo()
     assert canvas.stored_one(ann.id).category_id == CAT_A
@@ -168,7 +168,7 @@ def test_wheel_zoom_keeps_image_point_under_cursor(qtbot, tmp_path):
 
     canvas = make_canvas(qtbot, tmp_path)
     view = canvas.view
-    view.zoom_by(4.0)  # large enough to scroll, so the anchor can be honoured
+    view.zoom.zoom_by(4.0)  # large enough to scroll, so the anchor can be honoured
     anchor = view.mapFromScene(QPointF(120, 85))
     event = QWheelEvent(
         QPointF(anchor),
@@ -189,7 +189,7 @@ def test_wheel_zoom_keeps_image_point_under_cursor(qtbot, tmp_path):
 def test_middle_button_drag_pans_without_editing(qtbot, tmp_path):
     canvas = make_canvas(qtbot, tmp_path, [_box(1, 10, 10, 30, 30)])
     view = canvas.view
-    view.zoom_by(4.0)
+    view.zoom.zoom_by(4.0)
     h_before = view.horizontalScrollBar().value()
     press(view, 100, 70, Qt.MouseButton.MiddleButton)
     move(view, 90, 70, Qt.MouseButton.MiddleButton)

@@ -120,7 +120,7 @@ def test_brush_and_bracket_keys_change_size(qtbot, tmp_path):
 def test_fill_holes_fills_a_ring(qtbot, tmp_path):
     ring = rect_mask(30, 30, 90, 90) & ~rect_mask(45, 45, 75, 75)
     canvas, ann = _one_mask_canvas(qtbot, tmp_path, ring)
-    canvas.view.fill_holes_selected()
+    canvas.view.edits.fill_holes_selected()
     assert np.array_equal(canvas.stored_mask(ann.id), rect_mask(30, 30, 90, 90))
     canvas.doc.undo_stack.undo()
     assert np.array_equal(canvas.stored_mask(ann.id), ring)

@@ -48,7 +48,7 @@ def test_box_drawn_with_the_mouse_is_not_left_selected(qtbot, tmp_path):
     assert canvas.view.selected_ids() == []
     # What a digit key does (window: set the current category, re-label the selection).
     canvas.view.set_current_category(CAT_B)
-    canvas.view.set_category_of_selected(CAT_B)
+    canvas.view.edits.set_category_of_selected(CAT_B)
     assert {a.category_id for a in canvas.stored()} == {CAT_A}
 
 
@@ -117,7 +117,7 @@ def _assert_disjoint(rects: dict[int, QRectF]) -> None:
 @pytest.mark.parametrize("zoom", [1.0, 2.0, 0.8])
 def test_score_tags_of_crowded_proposals_do_not_overlap(qtbot, tmp_path, zoom):
     canvas = _crowded(qtbot, tmp_path)
-    canvas.view.zoom_by(zoom)
+    canvas.view.zoom.zoom_by(zoom)
     rects = _tag_rects(canvas)
     _assert_disjoint(rects)
     best = max(canvas.stored(), key=lambda a: a.score)
@@ -151,7 +151,7 @@ def test_proposal_outline_has_a_dark_halo_on_a_background_of_its_own_colour(qtbo
     red = QImage(IMAGE_W, IMAGE_H, QImage.Format.Format_RGB32)
     red.fill(QColor("#ff0000"))  # the category's own colour: a plain red dash would vanish
     canvas.view.set_image(red)
-    canvas.view.zoom_100()
+    canvas.view.zoom.zoom_100()
     QApplication.processEvents()
     frame = canvas.view.viewport().grab().toImage()
     top = canvas.view.mapFromScene(QPointF(90, 40))
@@ -166,7 +166,7 @@ def test_proposal_outline_has_a_dark_halo_on_a_background_of_its_own_colour(qtbo
     inside = canvas.view.mapFromScene(QPointF(90, 75))
     assert frame.pixelColor(inside).lightness() >= 60  # only the outline is dark
     # The halo is cosmetic: as thick on screen when zoomed in four times.
-    canvas.view.zoom_by(4.0)
+    canvas.view.zoom.zoom_by(4.0)
     canvas.view.centerOn(QPointF(40, 70))
     QApplication.processEvents()
     frame = canvas.view.viewport().grab().toImage()
@@ -205,7 +205,7 @@ def test_brush_stroke_pixels_equal_a_full_size_reference(qtbot, tmp_path, zoom):
     before = rect_mask(20, 20, 60, 60) | rect_mask(120, 90, 140, 120)
     canvas = make_canvas(qtbot, tmp_path, [mask_annotation(1, before)])
     (ann,) = canvas.stored()
-    canvas.view.zoom_by(zoom)
+    canvas.view.zoom.zoom_by(zoom)
     canvas.view.select_annotation(ann.id)
     canvas.view.set_tool("brush")
     canvas.view.set_brush_size(9)
@@ -265,7 +265,7 @@ def test_brush_cursor_stays_visible_and_small_brush_is_raised_when_zoomed_out(qt
     canvas = make_canvas(qtbot, tmp_path)
     view = canvas.view
     view.set_brush_size(2)
-    view.zoom_by(0.06)  # a 12,000 px photo fitted to the window is about this far out
+    view.zoom.zoom_by(0.06)  # a 12,000 px photo fitted to the window is about this far out
     with qtbot.waitSignal(view.statusMessage) as message:
         view.set_tool("brush")
     minimum = math.ceil(MIN_BRUSH_SCREEN_PX / view.view_scale())
@@ -274,7 +274,7 @@ def test_brush_cursor_stays_visible_and_small_brush_is_raised_when_zoomed_out(qt
     move(view, 100, 75, buttons=Qt.MouseButton.NoButton)
     cursor = view.brush_cursor
     assert cursor.isVisible() and cursor.centre() == QPointF(
-        view._to_scene(QPointF(view_pos(view, 100, 75)))
+        view.to_scene(QPointF(view_pos(view, 100, 75)))
     )
     assert cursor.screen_diameter() >= MIN_CURSOR_PX and cursor.shows_crosshair()
     drawn = view.mapFromScene(cursor.mapRectToScene(cursor.boundingRect())).boundingRect()
@@ -282,13 +282,13 @@ def test_brush_cursor_stays_visible_and_small_brush_is_raised_when_zoomed_out(qt
 
     # A wheel notch further out raises it again; zooming back in never shrinks it.
     raised = view.brush_size
-    view.zoom_by(0.5)
+    view.zoom.zoom_by(0.5)
     assert view.brush_size > raised
     bigger = view.brush_size
-    view.zoom_by(8.0)
+    view.zoom.zoom_by(8.0)
     assert view.brush_size == bigger
     # At 100 % the outline is the real size; choosing the tool says the size.
-    view.zoom_100()
+    view.zoom.zoom_100()
     view.set_tool("select")
     with qtbot.waitSignal(view.statusMessage) as message:
         view.set_tool("eraser")
@@ -358,7 +358,7 @@ def test_polygon_rasterised_in_its_box_equals_the_full_size_mask(qtbot, tmp_path
     from core import mask_pixels
 
     canvas = make_canvas(qtbot, tmp_path)
-    canvas.view.zoom_by(zoom)
+    canvas.view.zoom.zoom_by(zoom)
     canvas.view.set_tool("polygon")
     canvas.view.centerOn(QPointF(IMAGE_W / 2, IMAGE_H / 2))
     clicks = [(0.0, 3.3), (120.6, 0.0), (199.9, 80.2), (150.2, 149.9), (10.7, 120.4)]

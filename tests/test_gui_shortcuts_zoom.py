@@ -45,16 +45,16 @@ def test_three_wheel_notches_zoom_less_than_twice(qtbot, tmp_path):
 
 def test_touchpad_deltas_zoom_smoothly(qtbot, tmp_path):
     view = make_canvas(qtbot, tmp_path).view
-    view.zoom_100()
+    view.zoom.zoom_100()
     for _ in range(12):  # a high-resolution wheel or touchpad: many small deltas
         _wheel(view, 10)
     in_small_steps = view.view_scale()
-    view.zoom_100()
+    view.zoom.zoom_100()
     _wheel(view, 120)  # the same amount in one notch
     assert in_small_steps > 1.0
     assert in_small_steps == pytest.approx(view.view_scale(), rel=1e-6)
     # A touchpad that only reports pixels (macOS) still zooms, a little.
-    view.zoom_100()
+    view.zoom.zoom_100()
     _wheel(view, 0, pixels=30)
     assert 1.0 < view.view_scale() < 1.2
 

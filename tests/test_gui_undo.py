@@ -27,7 +27,7 @@ def _proposal_canvas(qtbot, tmp_path, scores=(0.9, 0.6, 0.3)):
 def test_accept_selected_sets_accepted_keeping_source_and_score(qtbot, tmp_path):
     canvas, (high, *_) = _proposal_canvas(qtbot, tmp_path)
     canvas.view.select_annotation(high.id)
-    canvas.view.accept_selected()
+    canvas.view.edits.accept_selected()
     stored = canvas.stored_one(high.id)
     assert stored.state == ReviewState.ACCEPTED
     assert stored.source == Source.MODEL and stored.score == pytest.approx(0.9)
@@ -36,7 +36,7 @@ def test_accept_selected_sets_accepted_keeping_source_and_score(qtbot, tmp_path)
 def test_undo_of_accept_makes_it_a_proposal_again(qtbot, tmp_path):
     canvas, (high, *_) = _proposal_canvas(qtbot, tmp_path)
     canvas.view.select_annotation(high.id)
-    canvas.view.accept_selected()
+    canvas.view.edits.accept_selected()
     canvas.doc.undo_stack.undo()
     assert canvas.stored_one(high.id).state == ReviewState.PROPOSED
     assert canvas.doc.annotation(high.id).state == ReviewState.PROPOSED
@@ -61,9 +61,9 @@ def test_reject_selected_ignores_human_labels(qtbot, tmp_path):
     canvas = make_canvas(qtbot, tmp_path, [proposal(1, (10, 10, 30, 30), 0.8), human])
     prop, label = canvas.stored()
     canvas.view.select_annotation(prop.id)
-    canvas.view.reject_selected()
+    canvas.view.edits.reject_selected()
     canvas.view.select_annotation(label.id)
-    canvas.view.reject_selected()
+    canvas.view.edits.reject_selected()
     states = {a.id: a.state for a in canvas.stored(include_rejected=True)}
     assert states == {prop.id: ReviewState.REJECTED, label.id: ReviewState.ACCEPTED}
 
@@ -71,7 +71,7 @@ def test_reject_selected_ignores_human_labels(qtbot, tmp_path):
 def test_threshold_hides_low_proposals_but_not_accepted_ones(qtbot, tmp_path):
     canvas, (high, mid, low) = _proposal_canvas(qtbot, tmp_path)
     canvas.view.select_annotation(low.id)
-    canvas.view.accept_selected()
+    canvas.view.edits.accept_selected()
     canvas.view.set_score_threshold(0.7)
     visible = {i: canvas.view.item_for(i).isVisible() for i in (high.id, mid.id, low.id)}
     assert visible == {high.id: True, mid.id: False, low.id: True}
@@ -92,7 +92,7 @@ def test_tab_skips_hidden_proposals(qtbot, tmp_path):
 def test_accept_all_above_threshold_is_one_undo_step(qtbot, tmp_path):
     canvas, (high, mid, low) = _proposal_canvas(qtbot, tmp_path)
     canvas.view.set_score_threshold(0.5)
-    canvas.view.accept_all_above_threshold()
+    canvas.view.edits.accept_all_above_threshold()
     states = {a.id: a.state for a in canvas.stored()}
     assert states == {
         high.id: ReviewState.ACCEPTED,
@@ -116,7 +116,7 @@ def test_editing_a_proposal_keeps_it_a_proposal_until_accepted(qtbot, tmp_path):
     edited = canvas.stored_one(stored.id)
     assert edited.segmentation != stored.segmentation
     assert (edited.state, edited.source, edited.score) == (ReviewState.PROPOSED, Source.MODEL, 0.7)
-    canvas.view.accept_selected()
+    canvas.view.edits.accept_selected()
     accepted = canvas.stored_one(stored.id)
     assert (accepted.state, accepted.segmentation) == (ReviewState.ACCEPTED, edited.segmentation)
 
@@ -131,7 +131,7 @@ def test_enter_on_canvas_accepts_selected_proposal(qtbot, tmp_path):
 def test_proposals_reload_replaces_items_and_clears_history(qtbot, tmp_path):
     canvas, (high, mid, low) = _proposal_canvas(qtbot, tmp_path)
     canvas.view.select_annotation(high.id)
-    canvas.view.accept_selected()
+    canvas.view.edits.accept_selected()
     canvas.store.replace_proposals(canvas.image_id, [proposal(1, (5, 5, 10, 10), 0.99)], "m2")
     canvas.doc.reload_proposals()
     ids = sorted(a.id for a in canvas.doc.annotations())
@@ -166,7 +166,7 @@ def test_rejecting_then_new_proposals_clears_history(qtbot, tmp_path):
     assert canvas.doc.undo_stack.count() == 1
     canvas.view.set_tool("select")
     canvas.view.select_annotation(high.id)
-    canvas.view.reject_selected()
+    canvas.view.edits.reject_selected()
     canvas.store.replace_proposals(canvas.image_id, [proposal(1, (5, 5, 10, 10), 0.99)], "m2")
     canvas.doc.reload_proposals()
     # Undoing the reject would bring back a proposal the model has since replaced.

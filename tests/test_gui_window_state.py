@@ -137,7 +137,7 @@ def test_a_new_folder_project_keeps_its_first_polygon(qtbot, tmp_path):
     window.actions["tool_polygon"].trigger()
     canvas = window.canvas
     qtbot.waitUntil(lambda: not canvas.sceneRect().isEmpty())
-    canvas.fit()
+    canvas.zoom.fit()
     viewport = canvas.viewport()
     for x, y in ((40, 40), (120, 40), (120, 110), (40, 110)):
         point = canvas.mapFromScene(x, y)

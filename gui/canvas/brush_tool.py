@@ -28,7 +28,7 @@ from gui.commands import AddAnnotation, DeleteAnnotation, EditAnnotation
 
 if TYPE_CHECKING:
     from gui.canvas.items import AnnotationItem
-    from gui.canvas.view import CanvasView
+    from gui.canvas.tool_canvas import ToolCanvas
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class BrushTool(Tool):
     cursor = Qt.CursorShape.BlankCursor
     erase = False
 
-    def __init__(self, canvas: CanvasView) -> None:
+    def __init__(self, canvas: ToolCanvas) -> None:
         super().__init__(canvas)
         self._target: Annotation | None = None
         self._base: MaskCrop | None = None
@@ -117,7 +117,7 @@ class BrushTool(Tool):
 
     def activate(self) -> None:
         if not self.canvas.raise_small_brush():
-            self.canvas.statusMessage.emit(self.canvas.brush_status())  # say the size anyway
+            self.canvas.say_brush_size()  # say the size anyway
 
     def _target_item(self) -> AnnotationItem | None:
         selected = self.canvas.selected_items()
@@ -153,7 +153,7 @@ class BrushTool(Tool):
 
     def move(self, event: QMouseEvent, pos: QPointF) -> bool:
         self.canvas.brush_cursor.place(pos, self.canvas.brush_size)
-        if self._segments is None:
+        if self._segments is None or self._last is None:
             return False
         self._paint(self._last, pos)
         self._last = pos
@@ -161,6 +161,8 @@ class BrushTool(Tool):
 
     def _paint(self, p0: QPointF, p1: QPointF) -> None:
         size = self.canvas.brush_size
+        if self._segments is None:
+            return
         self._segments.append(Segment(QPointF(p0), QPointF(p1), float(size)))
         self.canvas.stroke_overlay.add_segment(p0, p1, size)
 
@@ -175,9 +177,11 @@ class BrushTool(Tool):
             return True
         after = combine(base, rasterise(segments, box), box, erase=self.erase)
         doc = self.canvas.document
+        if doc is None:
+            return True
         if target is None:
             if after is not None:
-                blank = new_annotation(self.canvas, (0.0, 0.0, 0.0, 0.0))
+                blank = new_annotation(doc, self.canvas, (0.0, 0.0, 0.0, 0.0))
                 command = AddAnnotation(doc, with_crop(blank, after, h, w), "Paint new mask")
                 self.canvas.push(command)
                 self.canvas.clear_selection()
@@ -187,7 +191,8 @@ class BrushTool(Tool):
             return True  # the stroke changed no pixel
         text = "Erase" if self.erase else "Paint"
         if after is None:  # erased down to nothing: the annotation goes
-            self.canvas.push(DeleteAnnotation(doc, target.id, text=f"{text} (removed)"))
+            if target.id is not None:
+                self.canvas.push(DeleteAnnotation(doc, target.id, text=f"{text} (removed)"))
         else:
             self.canvas.push(EditAnnotation(doc, target, with_crop(target, after, h, w), text))
         return True

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QUndoCommand
 
 from core import mask_pixels
 from core.records import ReviewState
@@ -28,68 +29,72 @@ from gui.document import is_proposal
 
 if TYPE_CHECKING:
     from gui.canvas.items import AnnotationItem
+    from gui.canvas.view import CanvasView
 
 
-class EditActionsMixin:
-    """Mixed into CanvasView; relies on its document, selection and image size."""
+class SelectionEdits:
+    """The edit actions of one canvas: they read its document, selection and image size."""
+
+    def __init__(self, view: CanvasView) -> None:
+        self._view = view
 
     def accept_selected(self) -> None:
         """Accept the selected proposals (source and score are kept)."""
-        doc = self.document
+        doc = self._view.document
         if doc is None:
             return
         commands = [
             SetReviewState(doc, item.ann_id, ReviewState.ACCEPTED)
-            for item in self.selected_items()
+            for item in self._view.selected_items()
             if is_proposal(item.annotation)
         ]
         push(doc, commands, f"Accept {len(commands)} proposals")
 
     def reject_selected(self) -> None:
         """Reject the selected proposals: they stay in the store as REJECTED and are hidden."""
-        doc = self.document
+        doc = self._view.document
         if doc is None:
             return
         commands = [
             SetReviewState(doc, item.ann_id, ReviewState.REJECTED)
-            for item in self.selected_items()
+            for item in self._view.selected_items()
             if is_proposal(item.annotation)
         ]
         push(doc, commands, f"Reject {len(commands)} proposals")
 
     def delete_selected(self) -> None:
         """Delete the selection: a proposal is rejected (remembered), a label is deleted."""
-        doc = self.document
+        doc = self._view.document
         if doc is None:
             return
         commands = [
             SetReviewState(doc, item.ann_id, ReviewState.REJECTED)
             if is_proposal(item.annotation)
             else DeleteAnnotation(doc, item.ann_id)
-            for item in self.selected_items()
+            for item in self._view.selected_items()
         ]
         push(doc, commands, f"Delete {len(commands)} annotations")
 
     def accept_all_above_threshold(self) -> None:
         """Accept every proposal on this image whose score reaches the threshold, as one step."""
-        doc = self.document
+        doc = self._view.document
         if doc is None:
             return
-        command = accept_all_above(doc, self.score_threshold)
+        command = accept_all_above(doc, self._view.score_threshold)
         if command is not None:
             doc.undo_stack.push(command)
 
     def fill_holes_selected(self) -> None:
         """Fill the holes of the selected masks (background enclosed by the mask)."""
-        doc = self.document
+        doc = self._view.document
         if doc is None:
             return
         commands = []
-        for item in self.selected_items():
+        for item in self._view.selected_items():
             if not item.has_mask:
                 continue
             ann = item.annotation
-            before = full_mask(self, ann)
+            before = full_mask(self._view, ann)
             after = mask_pixels.fill_holes(before)
             if not np.array_equal(before, after):
                 commands.append(
@@ -99,11 +104,11 @@ class EditActionsMixin:
 
     def set_category_of_selected(self, category_id: int) -> None:
         """Give the selected annotations another category."""
-        doc = self.document
+        doc = self._view.document
         if doc is None:
             return
         commands = []
-        for item in self.selected_items():
+        for item in self._view.selected_items():
             old = item.annotation
             if old.category_id != category_id:
                 new = copy.deepcopy(old)
@@ -112,10 +117,10 @@ class EditActionsMixin:
         push(doc, commands, "Change category")
 
     # ---- commits of direct manipulation -----------------------------------------------
-    def _on_box_edited(self, ann_id: int, rect: QRectF) -> None:
+    def on_box_edited(self, ann_id: int, rect: QRectF) -> None:
         """A handle resize ended: store the new box."""
-        doc = self.document
-        item = self.item_for(ann_id)
+        doc = self._view.document
+        item = self._view.item_for(ann_id)
         if doc is None or item is None:
             return
         old = item.annotation
@@ -128,10 +133,10 @@ class EditActionsMixin:
 
     def commit_item_drags(self) -> None:
         """Turn the offsets of dragged items into one 'Move' command (masks move by whole px)."""
-        doc = self.document
+        doc = self._view.document
         if doc is None:
             return
-        moved = [item for item in self.selected_items() if item.pos() != QPointF(0, 0)]
+        moved = [item for item in self._view.selected_items() if item.pos() != QPointF(0, 0)]
         commands = []
         for item in moved:
             command = self._move_command(item)
@@ -141,19 +146,21 @@ class EditActionsMixin:
                 commands.append(command)
         push(doc, commands, "Move")
 
-    def _move_command(self, item: AnnotationItem):
-        doc, old = self.document, item.annotation
+    def _move_command(self, item: AnnotationItem) -> QUndoCommand | None:
+        doc, old = self._view.document, item.annotation
+        if doc is None or old.id is None:
+            return None
         offset = item.pos()
         if item.has_mask:
             dx, dy = round(offset.x()), round(offset.y())
             if dx == 0 and dy == 0:
                 return None
-            after = mask_pixels.shift_mask(full_mask(self, old), dx, dy)
+            after = mask_pixels.shift_mask(full_mask(self._view, old), dx, dy)
             if not after.any():
                 return DeleteAnnotation(doc, old.id, "Move out of the image")
             return EditAnnotation(doc, old, annotation_with_mask(old, after), "Move")
         x, y, w, h = old.bbox
-        width, height = self.image_size
+        width, height = self._view.image_size
         # Keep the whole box on the image: clamp the move, not the size.
         nx = min(max(x + offset.x(), 0.0), max(width - w, 0.0))
         ny = min(max(y + offset.y(), 0.0), max(height - h, 0.0))
@@ -164,10 +171,15 @@ class EditActionsMixin:
         return EditAnnotation(doc, old, new, "Move")
 
     def _image_rect(self) -> QRectF:
-        width, height = self.image_size
+        width, height = self._view.image_size
         return QRectF(0, 0, width, height)
 
 
 def _rounded_bbox(rect: QRectF) -> tuple[float, float, float, float]:
     """A COCO box from a scene rect, rounded to 1/100 px so float noise does not leak in."""
-    return tuple(round(v, 2) for v in (rect.x(), rect.y(), rect.width(), rect.height()))
+    return (
+        round(rect.x(), 2),
+        round(rect.y(), 2),
+        round(rect.width(), 2),
+        round(rect.height(), 2),
+    )

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -156,6 +156,7 @@ class AnnotationItem(QGraphicsItem):
 
     @property
     def ann_id(self) -> int:
+        assert self._ann.id is not None  # the canvas shows stored annotations only
         return self._ann.id
 
     @property
@@ -211,7 +212,7 @@ class AnnotationItem(QGraphicsItem):
         r = self._mask_rect
         x, y, w, h = (round(v) for v in (r.x(), r.y(), r.width(), r.height()))
         self._crop = None
-        if w > 0 and h > 0:
+        if w > 0 and h > 0 and self._ann.segmentation:
             # Only the mask's box: a whole 12,000 x 9,000 decode per item is 108 MB.
             pixels = decode_crop(self._ann.segmentation, (x, y, w, h), self._image_h, self._image_w)
             self._crop = MaskCrop(x, y, pixels)
@@ -319,7 +320,8 @@ class AnnotationItem(QGraphicsItem):
         path.addRect(self._rect)
         return path
 
-    def contains(self, point: QPointF) -> bool:
+    def contains(self, point: QPointF | QPoint) -> bool:  # type: ignore[override]
+        # PySide6's stub also admits a QPainterPath element; the scene only ever passes points.
         if not self.has_mask:
             return self._rect.contains(point)
         self.ensure_decoded()
@@ -334,8 +336,8 @@ class AnnotationItem(QGraphicsItem):
     ) -> None:
         selected = self.isSelected()
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self._overlay is not None:
-            c = self._crop
+        c = self._crop
+        if self._overlay is not None and c is not None:
             painter.drawImage(QRectF(c.x, c.y, c.width, c.height), self._overlay_for(lod))
         line = self._pens["selected" if selected else "outline"]
         halo = self._pens.get("halo")
@@ -351,7 +353,7 @@ class AnnotationItem(QGraphicsItem):
             painter.setPen(self._pens["dotted"])
             painter.drawRect(self._mask_rect)
         if not self.has_mask or selected:
-            pens = (self._pens["dotted"],) if self.has_mask else (line,)
+            pens: tuple[QPen, ...] = (self._pens["dotted"],) if self.has_mask else (line,)
             if halo is not None and not self.has_mask:
                 pens = (halo, line)
             for pen in pens:
@@ -427,9 +429,11 @@ class AnnotationItem(QGraphicsItem):
         """The overlay, pre-shrunk by powers of two when zoomed out (cheaper to blit)."""
         level = 0 if lod >= 0.5 else min(4, math.floor(math.log2(0.5 / lod)) + 1)
         image = self._overlays.get(level)
+        overlay = self._overlay
+        assert overlay is not None  # paint() asks only when there is an overlay
         if image is None:
-            w, h = self._overlay.width(), self._overlay.height()
-            image = self._overlay.scaled(
+            w, h = overlay.width(), overlay.height()
+            image = overlay.scaled(
                 max(1, w >> level),
                 max(1, h >> level),
                 Qt.AspectRatioMode.IgnoreAspectRatio,

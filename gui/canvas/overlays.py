@@ -159,6 +159,7 @@ class StrokeOverlay(QGraphicsItem):
             return
         self._cover(needed)
         self._pen.setWidthF(max(1.0, diameter))
+        assert self._image is not None  # _cover made one
         painter = QPainter(self._image)
         painter.translate(-QPointF(self._rect.topLeft()))
         # Source mode: overlapping segments do not darken each other.

@@ -27,7 +27,7 @@ from gui.canvas.tools import Tool, full_mask, new_annotation, push_mask_edit
 from gui.commands import AddAnnotation
 
 if TYPE_CHECKING:
-    from gui.canvas.view import CanvasView
+    from gui.canvas.tool_canvas import ToolCanvas
 
 _PICK_PX = 8.0  # how close (screen px) a click must be to a vertex or an edge
 _CLOSE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -52,7 +52,7 @@ class PolygonTool(Tool):
     name = "polygon"
     cursor = Qt.CursorShape.CrossCursor
 
-    def __init__(self, canvas: CanvasView) -> None:
+    def __init__(self, canvas: ToolCanvas) -> None:
         super().__init__(canvas)
         self._drawing: list[QPointF] = []
         self._edit_ann: Annotation | None = None  # the mask whose outline is being edited
@@ -251,8 +251,11 @@ class PolygonTool(Tool):
         crop = tight(MaskCrop(x0, y0, pixels))
         if crop is None:
             return
-        blank = new_annotation(self.canvas, (0.0, 0.0, 0.0, 0.0))
-        command = AddAnnotation(self.canvas.document, with_crop(blank, crop, h, w), "Add polygon")
+        doc = self.canvas.document
+        if doc is None:
+            return
+        blank = new_annotation(doc, self.canvas, (0.0, 0.0, 0.0, 0.0))
+        command = AddAnnotation(doc, with_crop(blank, crop, h, w), "Add polygon")
         self.canvas.push(command)
         self.canvas.clear_selection()  # see tools.py: digits then pick the next category
         self.canvas.remember_drawn(command.annotation_id)

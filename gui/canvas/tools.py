@@ -19,7 +19,8 @@ from core.records import Annotation, ReviewState, Source
 from gui.commands import AddAnnotation, DeleteAnnotation, EditAnnotation, annotation_with_mask
 
 if TYPE_CHECKING:
-    from gui.canvas.view import CanvasView
+    from gui.canvas.tool_canvas import ToolCanvas
+    from gui.document import ImageDocument
 
 _MIN_NEW_BOX = 2.0  # image px: a smaller drag is a click, not a box
 
@@ -33,7 +34,7 @@ class Tool:
     name = ""
     cursor = Qt.CursorShape.ArrowCursor
 
-    def __init__(self, canvas: CanvasView) -> None:
+    def __init__(self, canvas: ToolCanvas) -> None:
         self.canvas = canvas
 
     def activate(self) -> None:
@@ -76,10 +77,12 @@ class Tool:
         """The mouse left the canvas."""
 
 
-def new_annotation(canvas: CanvasView, bbox: tuple[float, float, float, float]) -> Annotation:
+def new_annotation(
+    document: ImageDocument, canvas: ToolCanvas, bbox: tuple[float, float, float, float]
+) -> Annotation:
     """A human annotation of the current category on the open image."""
     return Annotation(
-        image_id=canvas.document.image_id,
+        image_id=document.image_id,
         category_id=canvas.current_category_id,
         bbox=bbox,
         source=Source.HUMAN,
@@ -87,7 +90,7 @@ def new_annotation(canvas: CanvasView, bbox: tuple[float, float, float, float]) 
     )
 
 
-def full_mask(canvas: CanvasView, ann: Annotation) -> np.ndarray:
+def full_mask(canvas: ToolCanvas, ann: Annotation) -> np.ndarray:
     """The annotation's mask at image size (all False for a box-only annotation)."""
     w, h = canvas.image_size
     if not ann.segmentation:
@@ -95,12 +98,15 @@ def full_mask(canvas: CanvasView, ann: Annotation) -> np.ndarray:
     return masks.decode(ann.segmentation, h, w)
 
 
-def push_mask_edit(canvas: CanvasView, ann: Annotation, new_mask: np.ndarray, text: str) -> None:
+def push_mask_edit(canvas: ToolCanvas, ann: Annotation, new_mask: np.ndarray, text: str) -> None:
     """Store a changed mask as one command; a mask edited down to nothing deletes its annotation."""
+    doc = canvas.document
+    if doc is None or ann.id is None:
+        return
     if not new_mask.any():
-        canvas.push(DeleteAnnotation(canvas.document, ann.id, text=f"{text} (removed)"))
+        canvas.push(DeleteAnnotation(doc, ann.id, text=f"{text} (removed)"))
     else:
-        canvas.push(EditAnnotation(canvas.document, ann, annotation_with_mask(ann, new_mask), text))
+        canvas.push(EditAnnotation(doc, ann, annotation_with_mask(ann, new_mask), text))
 
 
 class SelectTool(Tool):
@@ -115,7 +121,7 @@ class BoxTool(Tool):
     name = "box"
     cursor = Qt.CursorShape.CrossCursor
 
-    def __init__(self, canvas: CanvasView) -> None:
+    def __init__(self, canvas: ToolCanvas) -> None:
         super().__init__(canvas)
         self._origin: QPointF | None = None
 
@@ -140,10 +146,16 @@ class BoxTool(Tool):
             return False
         rect = QRectF(self._origin, self.canvas.clamp_to_image(pos)).normalized()
         self.cancel()
-        if rect.width() < _MIN_NEW_BOX or rect.height() < _MIN_NEW_BOX:
+        doc = self.canvas.document
+        if doc is None or rect.width() < _MIN_NEW_BOX or rect.height() < _MIN_NEW_BOX:
             return True
-        bbox = tuple(round(v, 2) for v in (rect.x(), rect.y(), rect.width(), rect.height()))
-        command = AddAnnotation(self.canvas.document, new_annotation(self.canvas, bbox), "Add box")
+        bbox = (
+            round(rect.x(), 2),
+            round(rect.y(), 2),
+            round(rect.width(), 2),
+            round(rect.height(), 2),
+        )
+        command = AddAnnotation(doc, new_annotation(doc, self.canvas, bbox), "Add box")
         self.canvas.push(command)
         self.canvas.clear_selection()
         self.canvas.remember_drawn(command.annotation_id)

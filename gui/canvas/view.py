@@ -20,19 +20,22 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPixmap,
     QPixmapCache,
+    QResizeEvent,
+    QUndoCommand,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from core.records import Annotation, Category
 from gui.canvas.brush_tool import BrushTool, EraserTool
 from gui.canvas.decoding_overlay import DecodingOverlay
-from gui.canvas.edit_actions import EditActionsMixin
+from gui.canvas.edit_actions import SelectionEdits
 from gui.canvas.items import AnnotationItem
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
 from gui.canvas.polygon_tool import PolygonTool
 from gui.canvas.tag_layout import TagLayer, TagRequest, place_tags
 from gui.canvas.tools import BoxTool, SelectTool, Tool
-from gui.canvas.zoom import ZoomMixin
+from gui.canvas.zoom import CanvasZoom
 from gui.colors import category_color
 from gui.document import ImageDocument, is_proposal
 
@@ -54,7 +57,9 @@ _CANVAS_KEYS = (
 )
 
 
-class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
+class CanvasView(QGraphicsView):
+    """Composes `zoom` (CanvasZoom) and `edits` (SelectionEdits); tools get a ToolCanvas."""
+
     zoomChanged = Signal(float)  # scale factor, 1.0 = 100 %
     cursorMoved = Signal(float, float)  # image pixel coordinates
     selectionChanged = Signal(list)  # list[int] annotation ids
@@ -126,6 +131,8 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self._tag_timer.setInterval(0)
         self._tag_timer.timeout.connect(self.layout_tags)
         self.decoding_overlay = DecodingOverlay(self.viewport())
+        self.zoom = CanvasZoom(self)
+        self.edits = SelectionEdits(self)
 
     # ---- what the tools and edit actions read --------------------------------------------
     @property
@@ -168,9 +175,19 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         w, h = self.image_size
         return QPointF(min(max(pos.x(), 0.0), float(w)), min(max(pos.y(), 0.0), float(h)))
 
-    def push(self, command) -> None:
+    def push(self, command: QUndoCommand) -> None:
         if self._document is not None:
             self._document.undo_stack.push(command)
+
+    def say_brush_size(self) -> None:
+        self.statusMessage.emit(self.brush_status())
+
+    @property
+    def pixmap_item(self) -> QGraphicsPixmapItem:
+        return self._pixmap_item
+
+    def scene_rect(self) -> QRectF:
+        return self._scene.sceneRect()
 
     # ---- content -------------------------------------------------------------------------
     def show_decoding(self, size: tuple[int, int] | None = None) -> None:
@@ -186,7 +203,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         rect = QRectF(0, 0, width, height)
         if self._scene.sceneRect() != rect:
             self._scene.setSceneRect(rect)
-            self.fit()
+            self.zoom.fit()
         self.decoding_overlay.show_for(width, height)
 
     def is_decoding(self) -> bool:
@@ -202,7 +219,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self._image_size = (image.width(), image.height())
         self._scene.setSceneRect(QRectF(0, 0, image.width(), image.height()))
         if first or resized:
-            self.fit()
+            self.zoom.fit()
 
     def set_document(self, doc: ImageDocument | None) -> None:
         """Show another image's annotations (None: none); the tool's work in progress is dropped."""
@@ -299,8 +316,9 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
             self.image_size,
             self.category_color(ann.category_id),
             self._category_name(ann.category_id),
-            self._on_box_edited,
+            self.edits.on_box_edited,
         )
+        assert ann.id is not None  # a document's annotations are stored ones
         self._items[ann.id] = item
         self._scene.addItem(item)
         self._apply_visibility(item)
@@ -338,7 +356,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         item.setVisible(visible)
 
     def _on_added(self, ann_id: int) -> None:
-        if ann_id not in self._items:
+        if ann_id not in self._items and self._document is not None:
             self._add_item(self._document.annotation(ann_id))
             self._items[ann_id].ensure_decoded()  # one new item: show it at once
         self._schedule_tag_layout()
@@ -346,7 +364,7 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
 
     def _on_changed(self, ann_id: int) -> None:
         item = self._items.get(ann_id)
-        if item is None:
+        if item is None or self._document is None:
             return self._on_added(ann_id)
         ann = self._document.annotation(ann_id)
         old_category = item.annotation.category_id
@@ -444,13 +462,16 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
         self.selectionChanged.emit(self.selected_ids())
 
     # ---- zoom ----------------------------------------------------------------------------------
-    def _to_scene(self, view_point: QPointF) -> QPointF:
+    def to_scene(self, view_point: QPointF) -> QPointF:
         """Sub-pixel scene position of a viewport point (mapToScene rounds to integers)."""
         inverse, _ = self.viewportTransform().inverted()
         return inverse.map(view_point)
 
     # ---- events ----------------------------------------------------------------------------------
-    def resizeEvent(self, event) -> None:
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        self.zoom.wheel(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self.decoding_overlay.recentre()
 
@@ -463,13 +484,13 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
-        if self._tool.press(event, self._to_scene(event.position())):
+        if self._tool.press(event, self.to_scene(event.position())):
             event.accept()
             return
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        pos = self._to_scene(event.position())
+        pos = self.to_scene(event.position())
         self.cursorMoved.emit(pos.x(), pos.y())
         if self._pan_from is not None:
             delta = event.position() - self._pan_from
@@ -495,15 +516,15 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
             self.viewport().setCursor(cursor)
             event.accept()
             return
-        if self._tool.release(event, self._to_scene(event.position())):
+        if self._tool.release(event, self.to_scene(event.position())):
             event.accept()
             return
         super().mouseReleaseEvent(event)
         if event.button() == Qt.MouseButton.LeftButton:
-            self.commit_item_drags()
+            self.edits.commit_item_drags()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        if self._tool.double_click(event, self._to_scene(event.position())):
+        if self._tool.double_click(event, self.to_scene(event.position())):
             event.accept()
             return
         super().mouseDoubleClickEvent(event)
@@ -514,15 +535,17 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
 
     def event(self, event: QEvent) -> bool:
         kind = event.type()
-        if kind == QEvent.Type.ShortcutOverride and (
-            event.key() in _CANVAS_KEYS or self._tool.wants_key(event)
-        ):
-            event.accept()  # deliver it as a key press here, not to a window shortcut
-            return True
-        if kind == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
-            # QWidget would move keyboard focus; on the canvas Tab walks the instances.
-            self.select_next(backwards=event.key() == Qt.Key.Key_Backtab)
-            return True
+        if isinstance(event, QKeyEvent):
+            if kind == QEvent.Type.ShortcutOverride and (
+                event.key() in _CANVAS_KEYS or self._tool.wants_key(event)
+            ):
+                event.accept()  # deliver it as a key press here, not to a window shortcut
+                return True
+            tab = (Qt.Key.Key_Tab, Qt.Key.Key_Backtab)
+            if kind == QEvent.Type.KeyPress and event.key() in tab:
+                # QWidget would move keyboard focus; on the canvas Tab walks the instances.
+                self.select_next(backwards=event.key() == Qt.Key.Key_Backtab)
+                return True
         return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -542,9 +565,9 @@ class CanvasView(ZoomMixin, EditActionsMixin, QGraphicsView):
             self.set_brush_size(max(self._brush_size + 1, round(self._brush_size * _BRUSH_STEP)))
         # Fallbacks for a canvas used without the window's actions (Enter, Delete).
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.accept_selected()
+            self.edits.accept_selected()
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
-            self.delete_selected()
+            self.edits.delete_selected()
         else:
             super().keyPressEvent(event)
 

@@ -33,7 +33,7 @@ def _table(rows: list[tuple[str, str, str]], headers: list[str], parent: QWidget
 
 def _texts(table: QTableWidget) -> list[tuple[str, str, str]]:
     return [
-        tuple(table.item(r, c).text() for c in range(table.columnCount()))  # type: ignore[misc]
+        tuple(_cell(table, r, c) for c in range(table.columnCount()))  # type: ignore[misc]
         for r in range(table.rowCount())
     ]
 
@@ -63,3 +63,8 @@ class ShortcutsDialog(QDialog):
     def gesture_rows(self) -> list[tuple[str, str, str]]:
         """(where, what, gesture) of the canvas gestures."""
         return _texts(self.gesture_table)
+
+
+def _cell(table: QTableWidget, row: int, column: int) -> str:
+    item = table.item(row, column)
+    return item.text() if item is not None else ""

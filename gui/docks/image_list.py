@@ -430,6 +430,8 @@ class ImageListDock(QDockWidget):
         if first is None:
             return []
         row = self.model.row_of(first)
+        if row is None:
+            return []
         ids = (self.model.image_id_at(r) for r in range(row, row + count))
         return [i for i in ids if i is not None]
 

@@ -129,7 +129,8 @@ class InstancesDock(QDockWidget):
         pad = 2 * (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) + 8
         header = self.table.horizontalHeader()
         for column in range(len(COLUMNS)):
-            texts = {self.table.item(r, column).text() for r in range(self.table.rowCount())}
+            cells = (self.table.item(r, column) for r in range(self.table.rowCount()))
+            texts = {cell.text() for cell in cells if cell is not None}
             texts.update(_FIXED_TEXTS.get(column, ()))
             content = max((metrics.horizontalAdvance(t) for t in texts), default=0) + pad
             width = max(content, header.sectionSizeHint(column))

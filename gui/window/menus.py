@@ -132,16 +132,16 @@ class MenuController(QObject):
         self._undo_group.canUndoChanged.connect(a["undo"].setEnabled)
         self._undo_group.canRedoChanged.connect(a["redo"].setEnabled)
         canvas = self._canvas
-        a["accept"].triggered.connect(canvas.accept_selected)
-        a["reject"].triggered.connect(canvas.delete_selected)
-        a["accept_all"].triggered.connect(canvas.accept_all_above_threshold)
-        a["fill_holes"].triggered.connect(canvas.fill_holes_selected)
+        a["accept"].triggered.connect(canvas.edits.accept_selected)
+        a["reject"].triggered.connect(canvas.edits.delete_selected)
+        a["accept_all"].triggered.connect(canvas.edits.accept_all_above_threshold)
+        a["fill_holes"].triggered.connect(canvas.edits.fill_holes_selected)
         a["next_instance"].triggered.connect(lambda: canvas.select_next(False))
         a["prev_instance"].triggered.connect(lambda: canvas.select_next(True))
-        a["fit"].triggered.connect(canvas.fit)
-        a["zoom_100"].triggered.connect(canvas.zoom_100)
-        a["zoom_in"].triggered.connect(lambda: canvas.zoom_by(1.25))
-        a["zoom_out"].triggered.connect(lambda: canvas.zoom_by(0.8))
+        a["fit"].triggered.connect(canvas.zoom.fit)
+        a["zoom_100"].triggered.connect(canvas.zoom.zoom_100)
+        a["zoom_in"].triggered.connect(lambda: canvas.zoom.zoom_by(1.25))
+        a["zoom_out"].triggered.connect(lambda: canvas.zoom.zoom_by(0.8))
         for action_name, tool in TOOL_NAMES.items():
             a[action_name].triggered.connect(partial(canvas.set_tool, tool))
         a["tool_select"].setChecked(True)
@@ -166,7 +166,7 @@ class MenuController(QObject):
         self._canvas.set_current_category(category_id)
         name = self._labels.category_name(category_id)
         if self._canvas.selected_ids():
-            self._canvas.set_category_of_selected(category_id)
+            self._canvas.edits.set_category_of_selected(category_id)
             self._status.show_message(
                 f"Selected shapes are now “{name}”; new shapes too. "
                 "(Digits retag only what you selected.)"

@@ -210,7 +210,7 @@ class NavigationController(QObject):
         """Accept the proposals above the threshold, mark reviewed, go to the next image."""
         if self.current_document is None:
             return
-        self._canvas.accept_all_above_threshold()
+        self._canvas.edits.accept_all_above_threshold()
         self.set_current_reviewed(True)
         self.next_image()
 
@@ -243,7 +243,7 @@ class NavigationController(QObject):
         if image_id != self.current_image_id:
             return  # the annotator moved on while it was decoding
         self._canvas.set_image(image)
-        self._canvas.fit()
+        self._canvas.zoom.fit()
 
     def _on_decoding_started(self, image_id: int) -> None:
         document = self.current_document

@@ -71,6 +71,20 @@ def make_lite_checkpoint(path: Path, categories: list) -> Path:
     return save_checkpoint(path, model.state_dict(), meta)
 
 
+def shown_window(qtbot, tmp_path: Path, *, proposal_score_threshold: float | None = None):
+    """A MainWindow with its own settings file under tmp_path, shown (offscreen)."""
+    from PySide6.QtCore import QSettings
+
+    from gui.main_window import MainWindow
+    from gui.settings import AppSettings
+
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(settings, proposal_score_threshold=proposal_score_threshold)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
 def wait_until(qtbot, condition, timeout_ms: int = 30_000) -> None:
     """qtbot.waitUntil with a generous limit: CI machines share two slow cores."""
     qtbot.waitUntil(condition, timeout=timeout_ms)

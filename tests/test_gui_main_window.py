@@ -9,8 +9,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from _window_helpers import make_lite_checkpoint, make_project, wait_until  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
+from _window_helpers import make_lite_checkpoint, make_project, shown_window, wait_until  # noqa: E402
 from PySide6.QtGui import QKeySequence  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
@@ -19,15 +18,10 @@ from core.store import ProjectStore  # noqa: E402
 from gui.actions import ACTION_SPECS, shortcut_rows  # noqa: E402
 from gui.dialogs.shortcuts_dialog import ShortcutsDialog  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
-from gui.settings import AppSettings  # noqa: E402
 
 
 def _window(qtbot, tmp_path: Path) -> MainWindow:
-    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(settings, proposal_score_threshold=0.01)
-    qtbot.addWidget(window)
-    window.show()
-    return window
+    return shown_window(qtbot, tmp_path, proposal_score_threshold=0.01)
 
 
 @pytest.fixture

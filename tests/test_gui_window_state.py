@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from _window_helpers import make_project, write_images  # noqa: E402
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from _window_helpers import make_project, shown_window, write_images  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
@@ -19,15 +19,10 @@ from core.records import Annotation, ImageStatus, ReviewState, Source  # noqa: E
 from core.store import ProjectStore  # noqa: E402
 from gui.commands import AddAnnotation  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
-from gui.settings import AppSettings  # noqa: E402
 
 
 def _window(qtbot, tmp_path: Path) -> MainWindow:
-    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(settings)
-    qtbot.addWidget(window)
-    window.show()
-    return window
+    return shown_window(qtbot, tmp_path)
 
 
 @pytest.fixture

@@ -773,4 +773,5 @@ def test_a_first_model_trains_in_the_background_and_proposes_without_a_click(qtb
     )
     assert store.active_model() == dialog.outcome.checkpoint
     assert dialog.options.base_model == "lite"
+    assert not dialog.use_model_button.isEnabled()  # it is in use already
     window.close()

@@ -78,3 +78,15 @@ def test_loss_legend_has_room_for_every_name(qtbot):
     else:
         total = sum(metrics.horizontalAdvance(label) + marker_and_gaps for label in labels)
         assert legend.geometry().width() >= total
+
+
+def test_a_narrow_chart_gets_as_many_step_labels_as_fit(qtbot):
+    """The loss chart shares its width with its legend: its step labels must not elide."""
+    charts = _charts(qtbot, 250)
+    plot = charts.loss_plot
+    width = plot.chart.plotArea().width()
+    labels = _tick_labels(plot.x_axis)
+    assert 2 <= len(labels) <= max(2, int(width // 40)) + 1
+    metrics = QFontMetricsF(plot.x_axis.labelsFont())
+    widest = max(metrics.horizontalAdvance(label) for label in labels)
+    assert widest * len(labels) < width + widest  # every label has room beside the others

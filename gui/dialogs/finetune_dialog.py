@@ -561,7 +561,9 @@ class FinetuneDialog(QDialog):
             self._show_status(f"The run could not be recorded in the project: {exc}", error=True)
         else:
             self.runRecorded.emit(run)
-        self.use_model_button.setEnabled(self.project_is_open())
+        # A listener of runRecorded may have put the model to use already (the demo).
+        in_use = self._host.active_model() == self.outcome.checkpoint
+        self.use_model_button.setEnabled(self.project_is_open() and not in_use)
 
     def project_is_open(self) -> bool:
         """Whether the window still shows the project this run was trained for."""

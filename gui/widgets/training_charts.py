@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 TOTAL_LOSS = "total"
 MAX_STEP_TICKS = 8  # labels on the step axis, at most
+MIN_TICK_SPACING_PX = 40  # room for a label such as "1500" and a gap
 _LOSS_PREFIX = "loss_"  # torchvision's loss names; the chart title already says "loss"
 
 
@@ -97,7 +98,10 @@ class _Plot:
 
     def _grow(self, x: float, y: float) -> None:
         self._x_max = max(self._x_max, x)
-        interval = step_tick_interval(self._x_max)
+        # As many labels as fit: a chart squeezed by its legend elides "100" to "...".
+        width = self.chart.plotArea().width()
+        fitting = int(width // MIN_TICK_SPACING_PX) if width > 0 else MAX_STEP_TICKS
+        interval = step_tick_interval(self._x_max, max(2, min(MAX_STEP_TICKS, fitting)))
         self.x_axis.setTickInterval(float(interval))
         # End on a tick so the last label is not squeezed against the previous one.
         self.x_axis.setRange(0.0, float(math.ceil(self._x_max / interval) * interval))

@@ -27,6 +27,7 @@ class ProjectCategories(QObject):
     categoryAdded(int), categoryChanged(int) (name or colour), categoryRemoved(int),
     annotationsRecategorised(list): annotation ids whose category a merge (or its undo) changed.
     editFailed(str): an undoable category edit could not be written (it was dropped).
+    notice(str): something the annotator should know (a category made for them).
     """
 
     categoryAdded = Signal(int)
@@ -34,6 +35,7 @@ class ProjectCategories(QObject):
     categoryRemoved = Signal(int)
     annotationsRecategorised = Signal(list)
     editFailed = Signal(str)
+    notice = Signal(str)
 
     def __init__(self, store: ProjectStore, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -85,7 +87,12 @@ class ProjectCategories(QObject):
             return wanted
         if categories:
             return categories[0].id
-        return self.add(DEFAULT_CATEGORY_NAME).id
+        category = self.add(DEFAULT_CATEGORY_NAME)
+        self.notice.emit(
+            f"This project had no categories: the shape is “{category.name}”. "
+            "Rename it or add others in the Labels dock."
+        )
+        return category.id
 
     # ---- merge, used by MergeCategories ---------------------------------------------------
     def merge(self, source_id: int, into_id: int) -> list[int]:

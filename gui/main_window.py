@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
         self.canvas.cursorMoved.connect(self.work_status.set_cursor)
         project.opened.connect(self._on_project_opened)
         project.closed.connect(self._show_start_page)
+        project.notice.connect(self.work_status.show_message)
         self.start_page.openPathRequested.connect(project.open_path)
         self.start_page.openProjectRequested.connect(project.choose_project)
         self.start_page.openFolderRequested.connect(project.choose_folder)

@@ -143,6 +143,7 @@ def test_a_new_folder_project_keeps_its_first_polygon(qtbot, tmp_path):
     (category,) = window.store.categories()
     assert category.name == "object" and anns[0].category_id == category.id
     assert window.labels_dock.category_name(category.id) == "object"
+    assert "no categories" in window.work_status.message()
     assert window.current_document.undo_stack.count() == 1
     window.actions["undo"].trigger()
     assert window.current_document.annotations() == []

@@ -33,10 +33,12 @@ class ProjectPart(Protocol):
 
 
 class ProjectController(QObject):
-    """Signals: opened(), closed() — after the parts have been told."""
+    """Signals: opened(), closed() — after the parts have been told; notice(str) — a line for
+    the status bar from the project's categories."""
 
     opened = Signal()
     closed = Signal()
+    notice = Signal(str)
 
     def __init__(
         self,
@@ -89,6 +91,7 @@ class ProjectController(QObject):
             self.categories.categoryRemoved,
         ):
             signal.connect(self._show_categories)
+        self.categories.notice.connect(self.notice)
         self._settings.add_recent_project(store.path)
         self._image_list.set_store(store)
         self._labels.set_categories(self.categories)

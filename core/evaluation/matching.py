@@ -10,12 +10,31 @@ pycocotools on random cases. Qt-free and torch-free: numpy and pycocotools only.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import copy
+import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
-from core.evaluation.metrics import EvalResult, GroundTruth, Predictions
+from core.errors import CocoFormatError
+from core.evaluation import IOU_TYPES
+from core.evaluation.metrics import (
+    EvalResult,
+    GroundTruth,
+    Predictions,
+    _box_only_as_ignored_regions,
+    _to_rle,
+    evaluate_with_evaluator,
+    load_ground_truth,
+    results_list,
+)
 
 IouType = Literal["segm", "bbox"]
 
@@ -114,21 +133,70 @@ class MatchResult:
 
     def image_counts(self) -> dict[int, Counts]:
         """Counts per image id, for every image of the ground truth (zeros included)."""
-        raise NotImplementedError
+        return self._counts_by(lambda item: item.image_id, self.image_ids)
 
     def class_counts(self) -> dict[int, Counts]:
         """Counts per category id (its instances are tp + fn)."""
-        raise NotImplementedError
+        return self._counts_by(lambda item: item.category_id, self.category_ids)
 
     def total(self) -> Counts:
-        raise NotImplementedError
+        tp = sum(1 for g in self.ground_truth if g.outcome == "tp")
+        fp = sum(1 for p in self.predictions if p.outcome == "fp" and not p.ignored_by_crowd)
+        return Counts(tp, fp, len(self.ground_truth) - tp)
+
+    def _counts_by(
+        self, key: Callable[[PredictionMatch | GroundTruthMatch], int], keys: list[int]
+    ) -> dict[int, Counts]:
+        tallies = {k: [0, 0, 0] for k in keys}
+        for p in self.predictions:
+            if p.outcome == "fp" and not p.ignored_by_crowd:
+                tallies.setdefault(key(p), [0, 0, 0])[1] += 1
+        for g in self.ground_truth:
+            tallies.setdefault(key(g), [0, 0, 0])[0 if g.outcome == "tp" else 2] += 1
+        return {k: Counts(*v) for k, v in tallies.items()}
 
     def confusion(self) -> ConfusionMatrix:
-        raise NotImplementedError
+        ids = [*self.category_ids, BACKGROUND]
+        position = {cid: i for i, cid in enumerate(ids)}
+        background = position[BACKGROUND]
+        cells: dict[tuple[int, int], list[ErrorRef | tuple[int, int]]] = {}
+        gt_category = {g.annotation_id: g.category_id for g in self.ground_truth}
+        for p in self.predictions:
+            if p.ignored_by_crowd or p.category_id not in position:
+                continue
+            column = position[p.category_id]
+            if p.outcome == "tp" and p.matched_gt is not None:
+                cell = (position[gt_category[p.matched_gt]], column)
+                cells.setdefault(cell, []).append((p.matched_gt, p.index))
+            elif p.confused_with is not None and p.confused_with in position:
+                cell = (position[p.confused_with], column)
+                cells.setdefault(cell, []).append((self.confused_gt[p.index], p.index))
+            else:
+                ref = ErrorRef("fp", p.image_id, p.index, None)
+                cells.setdefault((background, column), []).append(ref)
+        for g in self.ground_truth:
+            if g.outcome == "fn" and g.category_id in position:
+                ref = ErrorRef("fn", g.image_id, None, g.annotation_id)
+                cells.setdefault((position[g.category_id], background), []).append(ref)
+        counts = [[0] * len(ids) for _ in ids]
+        for (row, column), members in cells.items():
+            counts[row][column] = len(members)
+        return ConfusionMatrix(ids, counts, cells)
 
     def errors(self) -> list[ErrorRef]:
         """Every FP and FN: by image (GT order), FNs before FPs, FNs by id, FPs by score."""
-        raise NotImplementedError
+        order = {image_id: i for i, image_id in enumerate(self.image_ids)}
+        keyed: list[tuple[tuple[int, int, float, int], ErrorRef]] = []
+        for g in self.ground_truth:
+            if g.outcome == "fn":
+                ref = ErrorRef("fn", g.image_id, None, g.annotation_id)
+                keyed.append(((order.get(g.image_id, len(order)), 0, 0.0, g.annotation_id), ref))
+        for p in self.predictions:
+            if p.outcome == "fp" and not p.ignored_by_crowd:
+                ref = ErrorRef("fp", p.image_id, p.index, None)
+                keyed.append(((order.get(p.image_id, len(order)), 1, -p.score, p.index), ref))
+        keyed.sort(key=lambda item: item[0])
+        return [ref for _, ref in keyed]
 
 
 @dataclass(frozen=True)
@@ -145,6 +213,21 @@ class ClassMetrics:
 
 
 @dataclass
+class _Group:
+    """One image and category, prepared for matching: predictions best score first (as
+    COCOeval sorts them), ground truth regular first then ignored (crowd), and their IoUs."""
+
+    predictions: list[int]  # indices into EvaluationData.predictions
+    neg_scores: list[float]  # -score, ascending, for bisecting the score cut
+    out_of_range: list[bool]  # prediction area outside COCOeval's "all" range
+    gt_ids: list[int]
+    gt_ignore: list[bool]  # crowd (or an area outside "all"): COCOeval's gtIgnore
+    gt_crowd: list[bool]
+    ious: np.ndarray  # len(predictions) x len(gt_ids)
+    iou_rows: list[list[float]]  # the same, as lists: the greedy loop runs in plain Python
+
+
+@dataclass
 class EvaluationData:
     """Ground truth and predictions prepared once: IoUs are computed once per image, so
     `match(settings)` with another score or IoU threshold is fast (no model, no IoU
@@ -156,16 +239,305 @@ class EvaluationData:
     predictions: list[dict[str, Any]]  # the normalised COCO results (index = PredictionMatch.index)
     ground_truth: dict[str, Any]  # the normalised COCO dataset
     iou_type: IouType = "segm"
+    _groups: dict[tuple[int, int], _Group] = field(default_factory=dict, repr=False)
+    _boxes: list[list[float]] = field(default_factory=list, repr=False)
+    _best_same: dict[int, float] = field(default_factory=dict, repr=False)
+    _best_other: dict[int, tuple[float, int, int]] = field(default_factory=dict, repr=False)
+    _cocoeval: tuple[EvalResult, COCOeval | None] | None = field(default=None, repr=False)
 
     @classmethod
     def from_coco(
         cls, ground_truth: GroundTruth, predictions: Predictions, *, iou_type: IouType = "segm"
     ) -> EvaluationData:
-        raise NotImplementedError
+        """Normalise both sides as `metrics.evaluate` does and compute every IoU once."""
+        if iou_type not in IOU_TYPES:
+            raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
+        coco_gt = load_ground_truth(ground_truth)
+        if iou_type == "segm":
+            coco_gt = _box_only_as_ignored_regions(coco_gt)
+        dataset = coco_gt.dataset
+        images = {int(img["id"]): img for img in dataset["images"]}
+        results = _compressed(results_list(predictions), images)
+        data = cls(
+            image_ids=list(images),
+            file_names={i: str(img.get("file_name", "")) for i, img in images.items()},
+            category_names={int(c["id"]): str(c["name"]) for c in dataset["categories"]},
+            predictions=results,
+            ground_truth=dataset,
+            iou_type=iou_type,
+        )
+        coco_dt = None
+        if results:
+            with contextlib.redirect_stdout(io.StringIO()):
+                coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+            data._boxes = [
+                [float(v) for v in coco_dt.anns[i + 1]["bbox"]] for i in range(len(results))
+            ]
+        category_ids = set(coco_gt.getCatIds())
+        for image_id in images:
+            gts = [
+                g for g in coco_gt.imgToAnns.get(image_id, []) if g["category_id"] in category_ids
+            ]
+            dts = []
+            if coco_dt is not None:
+                dts = [
+                    d
+                    for d in coco_dt.imgToAnns.get(image_id, [])
+                    if d["category_id"] in category_ids
+                ]
+            if gts or dts:
+                data._prepare_image(image_id, coco_gt, coco_dt, gts, dts)
+        return data
+
+    def _prepare_image(
+        self,
+        image_id: int,
+        coco_gt: COCO,
+        coco_dt: COCO | None,
+        gts: list[dict[str, Any]],
+        dts: list[dict[str, Any]],
+    ) -> None:
+        # One IoU call per image, over all categories: a per-category matrix is a slice of it
+        # (pairwise values are the same), and the other-class columns give the wrong class.
+        dts = [dts[i] for i in np.argsort([-d["score"] for d in dts], kind="mergesort")]
+        crowd = [int(bool(g.get("iscrowd", 0))) for g in gts]
+        ious = np.zeros((len(dts), len(gts)))
+        if dts and gts:
+            if self.iou_type == "segm":
+                assert coco_dt is not None
+                found = mask_utils.iou(
+                    [coco_dt.annToRLE(d) for d in dts], [coco_gt.annToRLE(g) for g in gts], crowd
+                )
+            else:
+                found = mask_utils.iou([d["bbox"] for d in dts], [g["bbox"] for g in gts], crowd)
+            ious = np.asarray(found, dtype=float).reshape(len(dts), len(gts))
+        gt_cats = np.array([g["category_id"] for g in gts], dtype=np.int64)
+        regular = np.array([not c for c in crowd], dtype=bool)
+        for row, d in enumerate(dts):
+            index = d["id"] - 1  # loadRes numbers results 1.. in list order
+            same = regular & (gt_cats == d["category_id"])
+            self._best_same[index] = float(ious[row, same].max()) if same.any() else 0.0
+            other = np.flatnonzero(regular & (gt_cats != d["category_id"]))
+            if other.size:
+                best = other[int(np.argmax(ious[row, other]))]
+                self._best_other[index] = (
+                    float(ious[row, best]),
+                    int(gts[best]["id"]),
+                    int(gts[best]["category_id"]),
+                )
+        for category in sorted({int(c) for c in gt_cats} | {d["category_id"] for d in dts}):
+            rows = [r for r, d in enumerate(dts) if d["category_id"] == category]
+            columns = [c for c, g in enumerate(gts) if g["category_id"] == category]
+            ignore = [bool(crowd[c]) or not _in_area_all(gts[c]["area"]) for c in columns]
+            columns = [columns[i] for i in np.argsort(ignore, kind="mergesort")]
+            sub = (
+                ious[np.ix_(rows, columns)]
+                if rows and columns
+                else np.zeros((len(rows), len(columns)))
+            )
+            self._groups[image_id, category] = _Group(
+                predictions=[dts[r]["id"] - 1 for r in rows],
+                neg_scores=[-float(dts[r]["score"]) for r in rows],
+                out_of_range=[not _in_area_all(dts[r]["area"]) for r in rows],
+                gt_ids=[int(gts[c]["id"]) for c in columns],
+                gt_ignore=sorted(ignore),
+                gt_crowd=[bool(crowd[c]) for c in columns],
+                ious=sub,
+                iou_rows=sub.tolist(),
+            )
+
+    def prediction_box(self, index: int) -> list[float]:
+        """The [x, y, w, h] box of prediction `index` (from its mask when it came without)."""
+        return self._boxes[index]
 
     def match(self, settings: MatchSettings) -> MatchResult:
-        raise NotImplementedError
+        """TP/FP/FN of every prediction and GT instance under `settings` (COCOeval's rules)."""
+        if settings.iou_type != self.iou_type:
+            raise ValueError(
+                f"these IoUs were computed for {self.iou_type!r}; prepare the data again with "
+                f"iou_type={settings.iou_type!r}"
+            )
+        threshold = min(settings.iou_threshold, 1 - 1e-10)  # as COCOeval clamps it
+        predictions: list[PredictionMatch] = []
+        ground_truth: list[GroundTruthMatch] = []
+        confused_gt: dict[int, int] = {}
+        for (image_id, category_id), group in self._groups.items():
+            kept = min(
+                bisect.bisect_right(group.neg_scores, -settings.score_threshold), MAX_DETECTIONS
+            )
+            matched_to = [-1] * len(group.gt_ids)  # gt column -> prediction row
+            for row in range(kept):
+                column = _greedy(
+                    group.iou_rows[row], matched_to, group.gt_ignore, group.gt_crowd, threshold
+                )
+                index = group.predictions[row]
+                score = -group.neg_scores[row]
+                if column >= 0:
+                    matched_to[column] = row
+                    ignored = group.gt_ignore[column]
+                    predictions.append(
+                        PredictionMatch(
+                            index,
+                            image_id,
+                            category_id,
+                            score,
+                            "fp" if ignored else "tp",
+                            self._best_same.get(index, 0.0),
+                            None if ignored else group.gt_ids[column],
+                            None,
+                            ignored,
+                        )
+                    )
+                    continue
+                confused = None
+                other = self._best_other.get(index)
+                if other is not None and other[0] >= threshold:
+                    confused = other[2]
+                    confused_gt[index] = other[1]
+                predictions.append(
+                    PredictionMatch(
+                        index,
+                        image_id,
+                        category_id,
+                        score,
+                        "fp",
+                        self._best_same.get(index, 0.0),
+                        None,
+                        confused,
+                        group.out_of_range[row],
+                    )
+                )
+            best_rows = None
+            if group.gt_ids:
+                best_rows = group.ious[:kept].argmax(axis=0) if kept else None
+            for column, annotation_id in enumerate(group.gt_ids):
+                if group.gt_ignore[column]:
+                    continue
+                best_iou, best_prediction = 0.0, None
+                if best_rows is not None:
+                    best_iou = float(group.ious[best_rows[column], column])
+                    best_prediction = group.predictions[int(best_rows[column])]
+                row = matched_to[column]
+                ground_truth.append(
+                    GroundTruthMatch(
+                        annotation_id,
+                        image_id,
+                        category_id,
+                        "tp" if row >= 0 else "fn",
+                        group.predictions[row] if row >= 0 else None,
+                        best_iou,
+                        best_prediction,
+                    )
+                )
+        predictions.sort(key=lambda p: p.index)
+        return MatchResult(
+            settings,
+            predictions,
+            ground_truth,
+            list(self.image_ids),
+            sorted(self.category_names),
+            confused_gt,
+        )
 
     def metrics(self, settings: MatchSettings) -> tuple[EvalResult, list[ClassMetrics]]:
-        """COCOeval's summary, and per class its AP, counts and PR curve (sorted by name)."""
-        raise NotImplementedError
+        """COCOeval's summary, and per class its AP, counts and PR curve (sorted by name).
+
+        COCOeval runs once per EvaluationData (its numbers do not depend on the thresholds);
+        moving a slider only re-matches and re-slices.
+        """
+        if self._cocoeval is None:
+            self._cocoeval = evaluate_with_evaluator(
+                self.ground_truth, self.predictions, iou_type=self.iou_type
+            )
+        result, evaluator = self._cocoeval
+        counts = self.match(settings).class_counts()
+        recall_points = np.linspace(0.0, 1.0, 101)
+        step, area_all, max_dets = 0, 0, -1
+        if evaluator is not None:
+            thresholds = np.asarray(evaluator.params.iouThrs)
+            step = int(np.argmin(np.abs(thresholds - settings.iou_threshold)))
+            step50 = int(np.argmin(np.abs(thresholds - 0.5)))
+            area_all = evaluator.params.areaRngLbl.index("all")
+            recall_points = np.asarray(evaluator.params.recThrs, dtype=float)
+        per_class = []
+        for category_id in sorted(self.category_names):
+            tally = counts.get(category_id, Counts(0, 0, 0))
+            instances = tally.tp + tally.fn
+            if evaluator is not None:
+                k = list(evaluator.params.catIds).index(category_id)
+                precision = evaluator.eval["precision"][step, :, k, area_all, max_dets].astype(
+                    float
+                )
+                at50 = evaluator.eval["precision"][step50, :, k, area_all, max_dets]
+                ap50 = float(np.mean(at50[at50 > -1])) if (at50 > -1).any() else float("nan")
+                precision[precision == -1] = np.nan
+            else:  # nothing predicted: COCOeval never ran, every AP is 0
+                precision = (
+                    np.zeros(len(recall_points))
+                    if instances
+                    else np.full(len(recall_points), np.nan)
+                )
+                ap50 = 0.0
+            per_class.append(
+                ClassMetrics(
+                    category_id=category_id,
+                    name=self.category_names[category_id],
+                    ap=float(result.per_class.get(category_id, float("nan"))),
+                    ap50=ap50,
+                    counts=tally,
+                    instances=instances,
+                    recall=recall_points.copy(),
+                    precision=precision,
+                    operating_point=(tally.recall, tally.precision) if instances else None,
+                )
+            )
+        per_class.sort(key=lambda m: (m.name.casefold(), m.category_id))
+        return result, per_class
+
+
+def _greedy(
+    ious: list[float],
+    matched_to: list[int],
+    ignore: list[bool],
+    crowd: list[bool],
+    threshold: float,
+) -> int:
+    """COCOeval.evaluateImg's inner loop for one prediction: the GT column it takes, or -1."""
+    best, chosen = threshold, -1
+    for column, iou in enumerate(ious):
+        if matched_to[column] >= 0 and not crowd[column]:
+            continue
+        if chosen > -1 and not ignore[chosen] and ignore[column]:
+            break
+        if iou < best:
+            continue
+        best, chosen = iou, column
+    return chosen
+
+
+def _in_area_all(area: float) -> bool:
+    return _AREA_ALL[0] <= float(area) <= _AREA_ALL[1]
+
+
+def _compressed(
+    results: list[dict[str, Any]], images: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Results with polygon or uncompressed-RLE masks as compressed RLE (what loadRes reads)."""
+    strangers = sorted({r["image_id"] for r in results} - set(images))
+    if strangers:
+        raise CocoFormatError(
+            f"predictions refer to image ids missing from the ground truth: {strangers[:10]}"
+        )
+    for result in results:
+        segmentation = result.get("segmentation")
+        if segmentation and (
+            isinstance(segmentation, list) or isinstance(segmentation.get("counts"), list)
+        ):
+            image = images[result["image_id"]]
+            rle = _to_rle(segmentation, image["height"], image["width"])
+            counts = rle["counts"]
+            result["segmentation"] = {
+                "size": [int(v) for v in rle["size"]],
+                "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+            }
+    return results

@@ -184,6 +184,14 @@ def _per_class_ap(evaluator: COCOeval) -> dict[int, float]:
 
 def evaluate(gt: GroundTruth, predictions: Predictions, *, iou_type: str = "segm") -> EvalResult:
     """Score `predictions` against `gt` with COCOeval (`iou_type` "segm" or "bbox")."""
+    return evaluate_with_evaluator(gt, predictions, iou_type=iou_type)[0]
+
+
+def evaluate_with_evaluator(
+    gt: GroundTruth, predictions: Predictions, *, iou_type: str = "segm"
+) -> tuple[EvalResult, COCOeval | None]:
+    """`evaluate`, plus the accumulated COCOeval (None when nothing was predicted), whose
+    `eval["precision"]` the analyst's view draws its PR curves from."""
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
     coco_gt = load_ground_truth(gt)
@@ -193,7 +201,7 @@ def evaluate(gt: GroundTruth, predictions: Predictions, *, iou_type: str = "segm
     if not results:
         # loadRes cannot take an empty list; with nothing predicted every AP is 0.
         cats = {int(c): 0.0 for c in sorted(coco_gt.getCatIds())}
-        return EvalResult(iou_type, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, cats, (0.0,) * 12, "", 0)
+        return EvalResult(iou_type, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, cats, (0.0,) * 12, "", 0), None
     known_images = set(coco_gt.getImgIds())
     strangers = sorted({r["image_id"] for r in results} - known_images)
     if strangers:
@@ -222,7 +230,7 @@ def evaluate(gt: GroundTruth, predictions: Predictions, *, iou_type: str = "segm
         stats=stats,
         summary=summary.getvalue(),
         num_predictions=len(results),
-    )
+    ), evaluator
 
 
 def category_names(gt: GroundTruth) -> dict[int, str]:

@@ -310,3 +310,61 @@ def test_polygon_predictions_and_box_only_ground_truth() -> None:
     assert result.predictions[0].outcome == "tp"
     assert result.predictions[1].ignored_by_crowd
     assert math.isclose(result.predictions[0].best_iou, 1.0, rel_tol=0.3)
+
+
+def _full_cocoeval(gt: dict, preds: list[dict], iou_type: str) -> COCOeval:
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(preds)), iouType=iou_type)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return evaluator
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox"])
+def test_metrics_per_class_ap_and_pr_curve_equal_cocoeval(iou_type: str) -> None:
+    gt, preds = _random_case(3, iou_type)
+    data = EvaluationData.from_coco(gt, preds, iou_type=iou_type)  # type: ignore[arg-type]
+    settings = MatchSettings(0.74, 0.4, iou_type)  # type: ignore[arg-type]
+    result, per_class = data.metrics(settings)
+    reference = _full_cocoeval(gt, preds, iou_type)
+    precision = reference.eval["precision"]
+    assert result.stats == tuple(float(s) for s in reference.stats)
+    assert [m.name for m in per_class] == ["ant", "cat", "dog"]
+    counts = data.match(settings).class_counts()
+    for metrics in per_class:
+        k = reference.params.catIds.index(metrics.category_id)
+        every = precision[:, :, k, 0, 2]
+        assert metrics.ap == pytest.approx(float(np.mean(every[every > -1])))
+        at50 = precision[0, :, k, 0, 2]
+        assert metrics.ap50 == pytest.approx(float(np.mean(at50[at50 > -1])))
+        expected = precision[5, :, k, 0, 2].astype(float)  # 0.74 -> COCOeval's 0.75 step
+        expected[expected == -1] = np.nan
+        np.testing.assert_array_equal(metrics.precision, expected)
+        np.testing.assert_array_equal(metrics.recall, reference.params.recThrs)
+        assert metrics.counts == counts[metrics.category_id]
+        assert metrics.instances == counts[metrics.category_id].tp + counts[metrics.category_id].fn
+        assert metrics.operating_point == (metrics.counts.recall, metrics.counts.precision)
+
+
+def test_metrics_of_a_class_without_ground_truth_is_nan() -> None:
+    gt = _dataset([_gt(1, 1, 1, (0, 10, 0, 10))], 1)
+    _, per_class = EvaluationData.from_coco(gt, [_pred(1, 1, (0, 10, 0, 10), 0.9)]).metrics(
+        MatchSettings()
+    )
+    by_id = {m.category_id: m for m in per_class}
+    assert by_id[1].ap == pytest.approx(1.0) and by_id[1].operating_point == (1.0, 1.0)
+    assert math.isnan(by_id[2].ap) and math.isnan(by_id[2].ap50)
+    assert by_id[2].operating_point is None and np.isnan(by_id[2].precision).all()
+
+
+def test_metrics_with_no_predictions_are_zero() -> None:
+    gt = _dataset([_gt(1, 1, 1, (0, 10, 0, 10))], 1)
+    result, per_class = EvaluationData.from_coco(gt, []).metrics(MatchSettings())
+    assert result.ap == 0.0
+    cat = next(m for m in per_class if m.category_id == 1)
+    assert (cat.ap, cat.counts, cat.operating_point) == (0.0, Counts(0, 0, 1), (0.0, 1.0))
+    assert (cat.precision == 0).all()

@@ -1,37 +1,82 @@
-"""`maskloop eval GT_JSON PRED_JSON [--iou-type segm|bbox]`: COCO AP with pycocotools.
+"""`maskloop eval GT_JSON PRED_JSON [--iou-type segm|bbox] [--iou 0.5] [--score 0.5]
+[--per-image OUT.csv] [--confusion OUT.csv]`: COCO AP with pycocotools, and TP/FP/FN.
 
 PRED_JSON is a COCO results list or a COCO dataset whose annotations carry scores (both
-forms `maskloop predict` writes). Prints COCOeval's summary, then AP per class.
+forms `maskloop predict` writes). Prints COCOeval's summary, then AP per class, then the
+TP/FP/FN totals at `--iou` and `--score` under COCOeval's matching rules (the analyst's view
+uses the same ones). `--per-image` writes one row per image; `--confusion` the confusion
+matrix between classes, plus background.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.evaluation import IOU_TYPES
+
+if TYPE_CHECKING:  # only for annotations: building the parser must stay light (no numpy)
+    from core.evaluation.matching import EvaluationData, MatchResult
+
+PER_IMAGE_COLUMNS = ("file_name", "image_id", "tp", "fp", "fn", "precision", "recall", "f1")
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
-        help="score predictions against a COCO ground truth (AP, AP50, AP75, per class)",
+        help="score predictions against a COCO ground truth (AP, per class, TP/FP/FN)",
         description="Evaluate predictions (a COCO results list, or a COCO dataset with "
-        "scored annotations) against a COCO ground truth with pycocotools' COCOeval.",
+        "scored annotations) against a COCO ground truth with pycocotools' COCOeval, and "
+        "match them per image (TP/FP/FN) with COCOeval's rules at one IoU and score threshold.",
     )
     parser.add_argument("gt", type=Path, help="ground-truth COCO JSON")
     parser.add_argument("predictions", type=Path, help="predictions JSON")
     parser.add_argument("--iou-type", choices=IOU_TYPES, default="segm")
+    parser.add_argument("--iou", type=_fraction, default=0.5, help="IoU a TP needs (default 0.5)")
+    parser.add_argument(
+        "--score",
+        type=_fraction,
+        default=0.5,
+        help="predictions scoring below are left out of TP/FP/FN (default 0.5; AP uses all)",
+    )
+    parser.add_argument(
+        "--per-image",
+        type=Path,
+        metavar="OUT.csv",
+        help="write one row per image: " + ",".join(PER_IMAGE_COLUMNS),
+    )
+    parser.add_argument(
+        "--confusion",
+        type=Path,
+        metavar="OUT.csv",
+        help="write the confusion matrix (rows: ground truth, columns: predicted, plus background)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.evaluation.metrics import category_names, evaluate, load_ground_truth
+    from core.evaluation.matching import EvaluationData, MatchSettings
 
-    ground_truth = load_ground_truth(args.gt)
-    result = evaluate(ground_truth, args.predictions, iou_type=args.iou_type)
+    settings = MatchSettings(args.iou, args.score, args.iou_type)
+    data = EvaluationData.from_coco(args.gt, args.predictions, iou_type=args.iou_type)
+    result, _ = data.metrics(settings)
+    matched = data.match(settings)
+    total = matched.total()
+    if args.per_image:
+        write_per_image(args.per_image, data, matched)
+    if args.confusion:
+        write_confusion(args.confusion, data, matched)
     if args.json:
         figures = {
             "iou_type": result.iou_type,
@@ -43,8 +88,54 @@ def run(args: argparse.Namespace) -> int:
             "ap_large": result.ap_large,
             "per_class": {str(k): v for k, v in result.per_class.items()},
             "num_predictions": result.num_predictions,
+            "iou": settings.iou_threshold,
+            "score": settings.score_threshold,
+            "tp": total.tp,
+            "fp": total.fp,
+            "fn": total.fn,
         }
         print(json.dumps(figures).replace("NaN", "null"))
     else:
-        print(result.format(category_names(ground_truth)))
+        print(result.format(data.category_names))
+        print(
+            f"at IoU {settings.iou_threshold:g}, score {settings.score_threshold:g}: "
+            f"TP {total.tp}  FP {total.fp}  FN {total.fn}  precision {total.precision:.4f}  "
+            f"recall {total.recall:.4f}  F1 {total.f1:.4f}"
+        )
     return 0
+
+
+def write_per_image(path: Path, data: EvaluationData, matched: MatchResult) -> None:
+    """One row per image of the ground truth, in its order (zeros included)."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(PER_IMAGE_COLUMNS)
+        for image_id, counts in matched.image_counts().items():
+            writer.writerow(
+                [
+                    data.file_names.get(image_id, ""),
+                    image_id,
+                    counts.tp,
+                    counts.fp,
+                    counts.fn,
+                    f"{counts.precision:.6g}",
+                    f"{counts.recall:.6g}",
+                    f"{counts.f1:.6g}",
+                ]
+            )
+
+
+def write_confusion(path: Path, data: EvaluationData, matched: MatchResult) -> None:
+    """The matrix with category names as header; rows ground truth, columns predicted."""
+    from core.evaluation.matching import BACKGROUND
+
+    matrix = matched.confusion()
+    names = [
+        "background" if cid == BACKGROUND else data.category_names[cid]
+        for cid in matrix.category_ids
+    ]
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["ground truth \\ predicted", *names])
+        for name, row in zip(names, matrix.counts, strict=True):
+            writer.writerow([name, *row])

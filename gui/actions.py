@@ -98,6 +98,24 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("zoom_in", "Zoom &in", ("Ctrl+=", "Ctrl++"), "View", "Zoom in"),
     ActionSpec("zoom_out", "Zoom &out", ("Ctrl+-",), "View", "Zoom out"),
+    ActionSpec(
+        "evaluate",
+        "&Evaluate…",
+        ("Ctrl+Shift+E",),
+        "View",
+        "Evaluate labels against predictions: COCO metrics, TP/FP/FN on the canvas, PR curves",
+        checkable=True,
+    ),
+    ActionSpec(
+        "next_error", "Next e&rror", ("F8",), "View", "Go to the next FP or FN of the evaluation"
+    ),
+    ActionSpec(
+        "prev_error",
+        "Previous err&or",
+        ("Shift+F8",),
+        "View",
+        "Go to the previous FP or FN of the evaluation",
+    ),
     # Tools
     ActionSpec(
         "tool_select", "&Select", ("V",), "Tools", "Select and edit annotations", True, "tool"

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
 from core.store import ProjectStore
 from gui.canvas.view import CanvasView
 from gui.categories import MergeCategories
+from gui.docks.evaluation_dock import EvaluationDock
 from gui.docks.image_list import ImageListDock
 from gui.docks.instances import InstancesDock
 from gui.docks.labels import LabelsDock
@@ -25,6 +26,7 @@ from gui.document import ImageDocument
 from gui.image_loader import ImageLoader
 from gui.settings import AppSettings
 from gui.start_page import StartPage
+from gui.window.evaluation import EvaluationController
 from gui.window.finetune import FinetuneController
 from gui.window.menus import MenuController
 from gui.window.navigation import NavigationController
@@ -104,6 +106,20 @@ class MainWindow(QMainWindow):
             unsure_first_action=self.actions["unsure_first"],
             parent=self,
         )
+        self.evaluation_dock = EvaluationDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.evaluation_dock)
+        self.evaluation = EvaluationController(
+            dock=self.evaluation_dock,
+            canvas=self.canvas,
+            image_list=self.image_list,
+            navigation=self.navigation,
+            work_status=self.work_status,
+            evaluate_action=self.actions["evaluate"],
+            next_error_action=self.actions["next_error"],
+            prev_error_action=self.actions["prev_error"],
+            dialog_parent=self,
+            parent=self,
+        )
         self.project = ProjectController(
             dialog_parent=self,
             settings=self.settings,
@@ -111,7 +127,7 @@ class MainWindow(QMainWindow):
             image_list=self.image_list,
             labels_dock=self.labels_dock,
             instances_dock=self.instances_dock,
-            parts=[self.navigation, self.proposals, self.finetune],
+            parts=[self.navigation, self.proposals, self.finetune, self.evaluation],
             parent=self,
         )
         self._connect()

@@ -31,6 +31,7 @@ from gui.canvas.brush_tool import BrushTool, EraserTool
 from gui.canvas.decoding_overlay import DecodingOverlay
 from gui.canvas.edit_actions import SelectionEdits
 from gui.canvas.items import AnnotationItem
+from gui.canvas.match_overlay import MatchLegend, MatchMark, MatchOverlay
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
 from gui.canvas.polygon_tool import PolygonTool
 from gui.canvas.tag_layout import TagLayer, TagRequest, place_tags
@@ -131,6 +132,9 @@ class CanvasView(QGraphicsView):
         self._tag_timer.setInterval(0)
         self._tag_timer.timeout.connect(self.layout_tags)
         self.decoding_overlay = DecodingOverlay(self.viewport())
+        self.match_overlay = MatchOverlay()
+        self._scene.addItem(self.match_overlay)
+        self.match_legend = MatchLegend(self.viewport())
         self.zoom = CanvasZoom(self)
         self.edits = SelectionEdits(self)
 
@@ -205,6 +209,14 @@ class CanvasView(QGraphicsView):
             self._scene.setSceneRect(rect)
             self.zoom.fit()
         self.decoding_overlay.show_for(width, height)
+
+    def set_match_overlay(self, marks: list[MatchMark] | None) -> None:
+        """Outline an evaluation's TP/FP/FN on this image, with a legend; None hides both."""
+        self.match_overlay.set_marks(marks or [])
+        self.match_legend.setVisible(marks is not None)
+        if marks is not None:
+            self.match_legend.place()
+            self.match_legend.raise_()
 
     def is_decoding(self) -> bool:
         return self.decoding_overlay.isVisible()

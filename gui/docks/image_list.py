@@ -53,6 +53,7 @@ UNCERTAINTY_TRACK_COLOR = "#e6e6e6"
 _BAR_W, _BAR_H, _BAR_MARGIN = 36, 6, 4  # px
 
 SortKey = Callable[[int], Any]
+ImagePredicate = Callable[[int], bool]
 
 
 def _status_icon(color: str) -> QIcon:
@@ -79,6 +80,7 @@ class ImageListModel(QAbstractListModel):
         self._status_filter: ImageStatus | None = None
         self._search = ""
         self._sort_key: SortKey | None = None
+        self._predicate: ImagePredicate | None = None
         self._icons: dict[ImageStatus, QIcon] = {}
         # Images that left the filtered list since the last reload, with the row they held,
         # so "next image" from one of them still goes to the row that followed it.
@@ -98,6 +100,10 @@ class ImageListModel(QAbstractListModel):
 
     def set_sort_key(self, key: SortKey | None) -> None:
         self._sort_key = key
+        self.reload()
+
+    def set_predicate(self, predicate: ImagePredicate | None) -> None:
+        self._predicate = predicate
         self.reload()
 
     def set_uncertainty(self, scores: dict[int, float] | None) -> None:
@@ -125,6 +131,8 @@ class ImageListModel(QAbstractListModel):
             self._ids = self._store.image_ids(
                 status=self._status_filter, search=self._search or None
             )
+            if self._predicate is not None:
+                self._ids = [i for i in self._ids if self._predicate(i)]
             if self._sort_key is not None:
                 self._ids.sort(key=self._sort_key)
         self.endResetModel()
@@ -169,7 +177,12 @@ class ImageListModel(QAbstractListModel):
             matches = self._status_filter is None or status is self._status_filter
             row = self.row_of(image_id)
             if row is None:
-                if matches and self._status_filter is not None and self._search_matches(image_id):
+                if (
+                    matches
+                    and self._status_filter is not None
+                    and self._search_matches(image_id)
+                    and (self._predicate is None or self._predicate(image_id))
+                ):
                     self._insert_row(image_id)
                 continue
             if not matches:
@@ -364,6 +377,15 @@ class ImageListDock(QDockWidget):
         """Order hook for the fine-tune helper ("unsure first"); None restores id order."""
         current = self.current_image_id()
         self.model.set_sort_key(key)
+        if current is not None:
+            self.select_image(current)
+
+    def set_predicate(self, predicate: ImagePredicate | None) -> None:
+        """Filter hook ("images with errors" of an evaluation): only images for which
+        `predicate(image_id)` is true are listed, on top of the status filter and search;
+        None lists all. Call again (or `reload`) when what it reads changes."""
+        current = self.current_image_id()
+        self.model.set_predicate(predicate)
         if current is not None:
             self.select_image(current)
 

@@ -1,0 +1,95 @@
+"""Per-class precision-recall curves (QtCharts), each with its operating point marked.
+
+The curves are COCOeval's (101 recall points at the IoU step nearest the threshold); the
+operating point is where the current score threshold puts the class (recall, precision),
+so the analyst sees how far the chosen threshold sits from the curve's knee.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from PySide6.QtCharts import QChart, QChartView, QLineSeries, QScatterSeries, QValueAxis
+from PySide6.QtCore import QMargins, QPointF, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from core.evaluation.matching import ClassMetrics
+from core.palette import PALETTE
+
+OPERATING_POINT_SIZE = 11.0
+
+
+class PrCurves(QWidget):
+    """One chart: a line per class, a dot per class at its operating point."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.chart = QChart()
+        self.chart.setMargins(QMargins(2, 2, 2, 2))
+        self.chart.legend().setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.x_axis = QValueAxis()
+        self.x_axis.setRange(0.0, 1.0)
+        self.x_axis.setTitleText("recall")
+        self.y_axis = QValueAxis()
+        self.y_axis.setRange(0.0, 1.05)
+        self.y_axis.setTitleText("precision")
+        self.chart.addAxis(self.x_axis, Qt.AlignmentFlag.AlignBottom)
+        self.chart.addAxis(self.y_axis, Qt.AlignmentFlag.AlignLeft)
+        self.view = QChartView(self.chart, self)
+        self.view.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.view.setMinimumHeight(180)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self.curves: dict[int, QLineSeries] = {}
+        self.points: dict[int, QScatterSeries] = {}
+
+    def set_classes(self, classes: Sequence[ClassMetrics], iou: float) -> None:
+        """Draw each class's curve (classes without ground truth have none)."""
+        self.chart.removeAllSeries()
+        self.curves, self.points = {}, {}
+        self.chart.setTitle(f"Precision-recall at IoU {iou:.2f}")
+        for n, metrics in enumerate(classes):
+            color = QColor(PALETTE[n % len(PALETTE)])
+            series = QLineSeries()
+            series.setName(metrics.name)
+            series.setColor(color)
+            points = [
+                QPointF(float(r), float(p))
+                for r, p in zip(metrics.recall, metrics.precision, strict=False)
+                if not math.isnan(float(p)) and float(p) >= 0
+            ]
+            series.append(points)
+            self._attach(series)
+            self.curves[metrics.category_id] = series
+            dot = QScatterSeries()
+            dot.setColor(color)
+            dot.setBorderColor(QColor("black"))
+            dot.setMarkerSize(OPERATING_POINT_SIZE)
+            self._attach(dot)
+            self.chart.legend().markers(dot)[0].setVisible(False)
+            self.points[metrics.category_id] = dot
+            self.set_operating_point(metrics.category_id, metrics.operating_point)
+
+    def set_operating_point(self, category_id: int, point: tuple[float, float] | None) -> None:
+        """Move one class's dot (the score or IoU slider moved); None hides it."""
+        dot = self.points.get(category_id)
+        if dot is None:
+            return
+        dot.clear()
+        if point is not None:
+            dot.append(float(point[0]), float(point[1]))
+
+    def operating_point(self, category_id: int) -> tuple[float, float] | None:
+        dot = self.points.get(category_id)
+        if dot is None or dot.count() == 0:
+            return None
+        p = dot.at(0)
+        return p.x(), p.y()
+
+    def _attach(self, series: QLineSeries | QScatterSeries) -> None:
+        self.chart.addSeries(series)
+        series.attachAxis(self.x_axis)
+        series.attachAxis(self.y_axis)

@@ -1,0 +1,624 @@
+"""The analyst's view: evaluate labels against predictions without leaving the annotator.
+
+`EvaluationController` owns the Evaluation dock's data. "Evaluate" reads the sources and
+prepares `EvaluationData` (IoUs computed once) in a background task with its own
+ProjectStore (SQLite connections are per thread). Moving the score or IoU slider only
+re-matches (`EvaluationData.match`), throttled, never re-running a model; the counts, the
+per-class table, the confusion matrix, the image list's order and the canvas's TP/FP/FN
+marks follow. Next/previous error walk `MatchResult.errors()` across images.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRectF
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QWidget
+from superqt.utils import qthrottled
+
+from core.errors import Cancelled, CocoFormatError, MaskLoopError
+from core.evaluation.compare import Comparison, compare
+from core.evaluation.matching import (
+    BACKGROUND,
+    ClassMetrics,
+    Counts,
+    ErrorRef,
+    EvaluationData,
+    IouType,
+    MatchResult,
+    MatchSettings,
+)
+from core.evaluation.metrics import EvalResult
+from core.evaluation.sources import load_results, project_ground_truth, project_proposals
+from core.store import ProjectStore
+from gui.canvas.match_overlay import MatchMark
+from gui.canvas.view import CanvasView
+from gui.categories import ProjectCategories
+from gui.docks.evaluation_dock import (
+    GT_FILE,
+    ORDER_F1,
+    ORDER_FN,
+    ORDER_FP,
+    PRED_FILE,
+    PRED_NONE,
+    PRED_PROPOSALS,
+    EvaluationDock,
+    InstanceRef,
+)
+from gui.docks.image_list import ImageListDock
+from gui.document import is_proposal
+from gui.window.navigation import NavigationController
+from gui.window.status import WorkStatus
+from gui.workers.tasks import Progress, ShouldStop, Task, start_task
+
+IOU_TYPES: tuple[IouType, ...] = ("segm", "bbox")
+REMATCH_THROTTLE_MS = 80  # a dragged slider re-matches at most this often
+BOX_TOLERANCE_PX = 0.75  # a stored proposal is the prediction when their boxes agree this well
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """What to evaluate, read from the dock on the UI thread and handed to the task."""
+
+    project_path: Path
+    ground_truth_file: str | None  # None: the project's reviewed labels
+    predictions: str  # PRED_PROPOSALS or a results file's path
+    compare_with: str | None  # None, PRED_PROPOSALS or a results file's path
+    settings: MatchSettings
+
+
+@dataclass
+class EvaluationOutcome:
+    """What the task prepared: data for both IoU types, metrics, the optional comparison."""
+
+    request: EvaluationRequest
+    data: dict[str, EvaluationData]
+    metrics: dict[str, tuple[EvalResult, list[ClassMetrics]]]
+    project_ids: dict[int, int]  # evaluation image id -> project image id
+    comparison: Comparison | None = None
+    data_b: dict[str, EvaluationData] = field(default_factory=dict)
+
+
+def _predictions(source: str, store: ProjectStore, to_eval: dict[int, int]) -> list[dict[str, Any]]:
+    if source != PRED_PROPOSALS:
+        return load_results(source)
+    results = project_proposals(store)
+    if not to_eval:
+        return results
+    # Ground truth from a file has its own image ids: proposals follow by file name.
+    return [
+        {**r, "image_id": to_eval[int(r["image_id"])]}
+        for r in results
+        if int(r["image_id"]) in to_eval
+    ]
+
+
+def _project_ids_by_name(path: str, store: ProjectStore) -> dict[int, int]:
+    """Ground truth from a file: its images are the project's images of the same name."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            images = json.load(fh).get("images", [])
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CocoFormatError(f"{path} is not a readable COCO file: {exc}") from exc
+    ids = {}
+    for image in images:
+        record = store.image_by_file_name(str(image.get("file_name", "")))
+        if record is not None:
+            ids[int(image["id"])] = record.id
+    return ids
+
+
+def run_evaluation(
+    request: EvaluationRequest, progress: Progress, should_stop: ShouldStop
+) -> EvaluationOutcome:
+    """The task's work (any thread): read sources, prepare, measure, compare."""
+    steps = 6 + (3 if request.compare_with is not None else 0)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        if should_stop():
+            raise Cancelled("Evaluation cancelled.")
+        done += 1
+        progress(done, steps)
+
+    with ProjectStore.open(request.project_path) as store:
+        if request.ground_truth_file is None:
+            gt: dict[str, Any] | str = project_ground_truth(store)
+            assert isinstance(gt, dict)
+            project_ids = {int(i["id"]): int(i["id"]) for i in gt["images"]}
+            to_eval: dict[int, int] = {}
+        else:
+            gt = request.ground_truth_file
+            project_ids = _project_ids_by_name(gt, store)
+            to_eval = {p: e for e, p in project_ids.items()}
+        step()
+        predictions = _predictions(request.predictions, store, to_eval)
+        step()
+        data: dict[str, EvaluationData] = {}
+        for iou_type in IOU_TYPES:
+            data[iou_type] = EvaluationData.from_coco(gt, predictions, iou_type=iou_type)
+            step()
+        metrics: dict[str, tuple[EvalResult, list[ClassMetrics]]] = {}
+        for iou_type in IOU_TYPES:
+            settings = MatchSettings(
+                request.settings.iou_threshold, request.settings.score_threshold, iou_type
+            )
+            metrics[iou_type] = data[iou_type].metrics(settings)
+            step()
+        outcome = EvaluationOutcome(request, data, metrics, project_ids)
+        if request.compare_with is not None:
+            predictions_b = _predictions(request.compare_with, store, to_eval)
+            step()
+            outcome.data_b = {
+                t: EvaluationData.from_coco(gt, predictions_b, iou_type=t) for t in IOU_TYPES
+            }
+            step()
+            iou_type = request.settings.iou_type
+            outcome.comparison = compare(data[iou_type], outcome.data_b[iou_type], request.settings)
+            step()
+    return outcome
+
+
+class EvaluationController(QObject):
+    """Evaluate, re-match live, mark the canvas, order the image list, walk the errors."""
+
+    def __init__(
+        self,
+        *,
+        dock: EvaluationDock,
+        canvas: CanvasView,
+        image_list: ImageListDock,
+        navigation: NavigationController,
+        work_status: WorkStatus,
+        evaluate_action: QAction,
+        next_error_action: QAction,
+        prev_error_action: QAction,
+        dialog_parent: QWidget,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.dock = dock
+        self._canvas = canvas
+        self._image_list = image_list
+        self._navigation = navigation
+        self._status = work_status
+        self._dialog_parent = dialog_parent
+        self._store: ProjectStore | None = None
+        self.task: Task | None = None
+        self.outcome: EvaluationOutcome | None = None
+        self.result: MatchResult | None = None
+        self._errors: list[ErrorRef] = []
+        self._error_pos: int | None = None
+        self.current_error: ErrorRef | None = None
+        self._image_counts: dict[int, Counts] = {}  # by project image id
+        self._list_hooked = False
+        self._shown_classes_for: str | None = None
+        self._gt_by_id: dict[int, dict[str, Any]] = {}
+        self._rematch_soon = qthrottled(self.rematch, timeout=REMATCH_THROTTLE_MS, parent=self)
+        dock.hide()
+        dock.toggleViewAction().setVisible(False)  # View > Evaluate is its toggle
+        evaluate_action.setCheckable(True)
+        evaluate_action.toggled.connect(dock.setVisible)
+        dock.visibilityChanged.connect(self._on_visibility)
+        self._evaluate_action = evaluate_action
+        next_error_action.triggered.connect(self.next_error)
+        prev_error_action.triggered.connect(self.prev_error)
+        dock.evaluateRequested.connect(self.evaluate)
+        dock.cancelRequested.connect(self.cancel)
+        dock.settingsChanged.connect(self._rematch_soon)
+        dock.imageOrderChanged.connect(self._apply_image_order)
+        dock.errorStep.connect(self.step_error)
+        dock.confusionCellClicked.connect(self._show_cell)
+        dock.instanceActivated.connect(self._go_to_ref)
+        dock.imageRequested.connect(self._go_to_eval_image)
+        navigation.imageShown.connect(lambda *_a: self._refresh_overlay())
+
+    # ---- project ---------------------------------------------------------------------------
+    def open(self, store: ProjectStore, _categories: ProjectCategories) -> None:
+        self._store = store
+
+    def close(self) -> None:
+        self.cancel()
+        self.task = None
+        self._store = None
+        self.outcome = None
+        self.result = None
+        self._errors, self._error_pos, self.current_error = [], None, None
+        self._image_counts = {}
+        self._unhook_list()
+        self._canvas.set_match_overlay(None)
+        self._evaluate_action.setChecked(False)
+
+    # ---- evaluating ------------------------------------------------------------------------
+    def request(self) -> EvaluationRequest | None:
+        """What the dock asks for; None (and a message) when a file is missing."""
+        if self._store is None:
+            return None
+        d = self.dock
+        gt_file = d.ground_truth.path.text().strip() if d.ground_truth.choice() == GT_FILE else None
+        pred = (
+            d.predictions.path.text().strip()
+            if d.predictions.choice() == PRED_FILE
+            else PRED_PROPOSALS
+        )
+        b_choice = d.compare_with.choice()
+        b: str | None = None if b_choice == PRED_NONE else PRED_PROPOSALS
+        if b_choice == PRED_FILE:
+            b = d.compare_with.path.text().strip()
+        if gt_file == "" or pred == "" or b == "":
+            d.status.setText("Choose a COCO file for every source set to a file.")
+            return None
+        return EvaluationRequest(Path(self._store.path), gt_file, pred, b, d.settings())
+
+    def evaluate(self) -> Task | None:
+        """Start the evaluation in the background (progress and Cancel in the dock)."""
+        if self.task is not None and not self.task.done:
+            return self.task
+        request = self.request()
+        if request is None:
+            return None
+        self.dock.set_running(True)
+        self.dock.status.setText("Evaluating…")
+        task = start_task(
+            lambda progress, stop: run_evaluation(request, progress, stop), parent=self
+        )
+        task.progressed.connect(self.dock.set_progress)
+        task.succeeded.connect(lambda outcome, t=task: self._on_done(t, outcome))
+        task.failed.connect(lambda error, t=task: self._on_failed(t, error))
+        self.task = task
+        return task
+
+    def cancel(self) -> None:
+        if self.task is not None and not self.task.done:
+            self.task.cancel()
+
+    def _on_done(self, task: Task, outcome: EvaluationOutcome) -> None:
+        if task is not self.task:
+            return  # the project closed or another evaluation started
+        self.dock.set_running(False)
+        self.outcome = outcome
+        self._gt_by_id = {
+            int(a["id"]): a for a in outcome.data["segm"].ground_truth.get("annotations", [])
+        }
+        self.dock.show_metrics([outcome.metrics[t][0] for t in IOU_TYPES])
+        self._shown_classes_for = None
+        self._show_comparison()
+        images = len(outcome.data["segm"].image_ids)
+        self.dock.status.setText(
+            f"{images} images, {len(outcome.data['segm'].predictions)} predictions."
+        )
+        self.rematch()
+
+    def _on_failed(self, task: Task, error: object) -> None:
+        if task is not self.task:
+            return
+        self.dock.set_running(False)
+        if isinstance(error, Cancelled):
+            self.dock.status.setText("Evaluation cancelled.")
+        elif isinstance(error, MaskLoopError):
+            self.dock.status.setText(str(error))
+        else:
+            self.dock.status.setText(f"Evaluation failed: {error}")
+
+    # ---- re-matching (sliders) -------------------------------------------------------------
+    def rematch(self) -> MatchResult | None:
+        """Match again at the dock's thresholds and update everything that shows it."""
+        outcome = self.outcome
+        if outcome is None:
+            return None
+        settings = self.dock.settings()
+        data = outcome.data[settings.iou_type]
+        result = data.match(settings)
+        self.result = result
+        self._errors = result.errors()
+        if self.current_error not in self._errors:
+            self.current_error, self._error_pos = None, None
+        else:
+            self._error_pos = self._errors.index(self.current_error)
+        class_counts = result.class_counts()
+        if self._shown_classes_for != settings.iou_type:
+            self._shown_classes_for = settings.iou_type
+            classes = outcome.metrics[settings.iou_type][1]
+            self.dock.show_classes(classes, outcome.request.settings.iou_threshold)
+        self.dock.class_model.set_counts(class_counts)
+        for category_id, counts in class_counts.items():
+            instances = counts.tp + counts.fn
+            point = (counts.recall, counts.precision) if instances else None
+            self.dock.pr_curves.set_operating_point(category_id, point)
+        self.dock.show_counts(result.total())
+        matrix = result.confusion()
+        names = [
+            "background" if c == BACKGROUND else data.category_names.get(c, str(c))
+            for c in matrix.category_ids
+        ]
+        if BACKGROUND not in matrix.category_ids:
+            names.append("background")
+        self.dock.show_confusion(names, matrix.counts)
+        self._image_counts = {
+            outcome.project_ids[i]: c
+            for i, c in result.image_counts().items()
+            if i in outcome.project_ids
+        }
+        self._apply_image_order()
+        self._refresh_overlay()
+        return result
+
+    # ---- image list ------------------------------------------------------------------------
+    def image_counts(self) -> dict[int, Counts]:
+        """TP/FP/FN per project image at the current thresholds."""
+        return dict(self._image_counts)
+
+    def _apply_image_order(self) -> None:
+        order = self.dock.image_order()
+        errors_only = self.dock.errors_only()
+        if self.result is None or (order not in (ORDER_FP, ORDER_FN, ORDER_F1) and not errors_only):
+            self._unhook_list()
+            return
+        counts = self._image_counts
+        none = Counts(0, 0, 0)
+
+        def key(image_id: int) -> tuple[int, float, int]:
+            c = counts.get(image_id)
+            if c is None:
+                return (1, 0.0, image_id)  # not evaluated: after every evaluated image
+            value = {ORDER_FP: -c.fp, ORDER_FN: -c.fn, ORDER_F1: c.f1}.get(order, 0.0)
+            return (0, float(value), image_id)
+
+        self._list_hooked = True
+        self._image_list.set_sort_key(key if order in (ORDER_FP, ORDER_FN, ORDER_F1) else None)
+        if errors_only:
+            self._image_list.set_predicate(
+                lambda i: (counts.get(i, none).fp + counts.get(i, none).fn) > 0
+            )
+        else:
+            self._image_list.set_predicate(None)
+
+    def _unhook_list(self) -> None:
+        # Only undo what this view did: the unsure-first order owns the sort key otherwise.
+        if self._list_hooked:
+            self._list_hooked = False
+            self._image_list.set_sort_key(None)
+            self._image_list.set_predicate(None)
+
+    # ---- canvas ----------------------------------------------------------------------------
+    def marks_for(self, project_image_id: int) -> list[MatchMark]:
+        """TP, FP and FN of one image at the current thresholds, as the canvas draws them."""
+        outcome, result = self.outcome, self.result
+        if outcome is None or result is None:
+            return []
+        eval_id = next((e for e, p in outcome.project_ids.items() if p == project_image_id), None)
+        if eval_id is None:
+            return []
+        data = outcome.data[result.settings.iou_type]
+        names = data.category_names
+        marks = []
+        for p in result.predictions:
+            if p.image_id != eval_id or p.ignored_by_crowd:
+                continue
+            box = _bbox(data.predictions[p.index])
+            current = self.current_error is not None and self.current_error.prediction == p.index
+            if p.outcome == "tp":
+                marks.append(MatchMark("tp", box, f"TP {p.score:.2f}", current))
+                continue
+            label = f"FP {p.score:.2f} · IoU {p.best_iou:.2f}"
+            if p.confused_with is not None:
+                label += f" · {names.get(p.confused_with, '?')} as {names.get(p.category_id, '?')}"
+            marks.append(MatchMark("fp", box, label, current))
+        for g in result.ground_truth:
+            if g.image_id != eval_id or g.outcome != "fn":
+                continue
+            gt = self._gt_by_id.get(g.annotation_id)
+            if gt is None:
+                continue
+            current = (
+                self.current_error is not None
+                and self.current_error.annotation_id == g.annotation_id
+            )
+            label = f"FN {names.get(g.category_id, '?')}"
+            if g.best_prediction is not None:
+                label += f" · best IoU {g.best_iou:.2f}"
+            marks.append(MatchMark("fn", _bbox(gt), label, current))
+        return marks
+
+    def _refresh_overlay(self) -> None:
+        image_id = self._navigation.current_image_id
+        if self.result is None or not self.dock.isVisible() or image_id is None:
+            self._canvas.set_match_overlay(None)
+            return
+        self._canvas.set_match_overlay(self.marks_for(image_id))
+
+    def _on_visibility(self, visible: bool) -> None:
+        if self._evaluate_action.isChecked() != self.dock.isVisible():
+            self._evaluate_action.setChecked(self.dock.isVisible())
+        del visible
+        self._refresh_overlay()
+
+    # ---- walking the errors ----------------------------------------------------------------
+    def next_error(self) -> ErrorRef | None:
+        return self.step_error(1)
+
+    def prev_error(self) -> ErrorRef | None:
+        return self.step_error(-1)
+
+    def step_error(self, step: int) -> ErrorRef | None:
+        """Go to the next (+1) or previous (-1) FP/FN, from the image on screen."""
+        if not self._errors:
+            self._status.show_message(
+                "No errors at these thresholds."
+                if self.result
+                else "Evaluate first (View > Evaluate)."
+            )
+            return None
+        pos = self._error_pos
+        outcome = self.outcome
+        current = self._navigation.current_image_id
+        here = (
+            outcome is not None
+            and pos is not None
+            and outcome.project_ids.get(self._errors[pos].image_id) == current
+        )
+        if pos is None or not here:
+            pos = self._start_position(step)
+        else:
+            pos = (pos + step) % len(self._errors)
+        self._error_pos = pos
+        ref = self._errors[pos]
+        self.current_error = ref
+        self._go_to_ref(InstanceRef(ref.image_id, ref.prediction, ref.annotation_id))
+        self._status.show_message(f"Error {pos + 1} of {len(self._errors)} ({ref.kind.upper()})")
+        return ref
+
+    def _start_position(self, step: int) -> int:
+        """The first error on (or after) the image on screen; the last one going back."""
+        outcome = self.outcome
+        current = self._navigation.current_image_id
+        if outcome is None or current is None:
+            return 0 if step > 0 else len(self._errors) - 1
+        order = {i: n for n, i in enumerate(outcome.data["segm"].image_ids)}
+        eval_id = next((e for e, p in outcome.project_ids.items() if p == current), None)
+        here = order.get(eval_id, -1) if eval_id is not None else -1
+        ranks = [order.get(e.image_id, 0) for e in self._errors]
+        if step > 0:
+            return next((n for n, r in enumerate(ranks) if r >= here), 0)
+        return next((n for n in range(len(ranks) - 1, -1, -1) if ranks[n] <= here), len(ranks) - 1)
+
+    def _go_to_ref(self, ref: InstanceRef) -> None:
+        outcome, result = self.outcome, self.result
+        if outcome is None or result is None:
+            return
+        project_id = outcome.project_ids.get(ref.image_id)
+        if project_id is None:
+            self._status.show_message("That image is not in this project.")
+            return
+        if self.current_error is None or (
+            self.current_error.prediction != ref.prediction
+            or self.current_error.annotation_id != ref.annotation_id
+        ):
+            fp = ref.prediction is not None and ref.annotation_id is None
+            self.current_error = ErrorRef(
+                "fp" if fp else "fn", ref.image_id, ref.prediction, ref.annotation_id
+            )
+        self._navigation.go_to_image(project_id)
+        self._refresh_overlay()
+        data = outcome.data[result.settings.iou_type]
+        box: tuple[float, float, float, float] | None = None
+        prediction = ref.prediction
+        if ref.annotation_id is not None:
+            gt = self._gt_by_id.get(ref.annotation_id)
+            box = _bbox(gt) if gt is not None else None
+            if prediction is None:
+                match = next(
+                    (g for g in result.ground_truth if g.annotation_id == ref.annotation_id), None
+                )
+                prediction = match.best_prediction if match is not None else None
+        elif prediction is not None:
+            box = _bbox(data.predictions[prediction])
+        if box is not None:
+            self._canvas.centerOn(QRectF(*box).center())
+        self._select_for_fix(ref, prediction)
+
+    def _select_for_fix(self, ref: InstanceRef, prediction: int | None) -> None:
+        """Select what the analyst most likely fixes: the stored proposal (Enter accepts it,
+        Delete rejects it) or else, on the project's own labels, the missed label."""
+        outcome = self.outcome
+        document = self._navigation.current_document
+        if outcome is None or document is None:
+            return
+        if prediction is not None and outcome.request.predictions == PRED_PROPOSALS:
+            prediction_dict = outcome.data["segm"].predictions[prediction]
+            proposal = _stored_proposal(document.annotations(), prediction_dict)
+            if proposal is not None:
+                self._canvas.select_annotation(proposal)
+                return
+        if (
+            ref.annotation_id is not None
+            and outcome.request.ground_truth_file is None
+            and document.has_annotation(ref.annotation_id)
+        ):
+            self._canvas.select_annotation(ref.annotation_id)
+
+    def _go_to_eval_image(self, eval_image_id: int) -> None:
+        outcome = self.outcome
+        project_id = outcome.project_ids.get(eval_image_id) if outcome is not None else None
+        if project_id is not None:
+            self._navigation.go_to_image(project_id)
+
+    # ---- confusion and comparison ----------------------------------------------------------
+    def _show_cell(self, row: int, column: int) -> None:
+        outcome, result = self.outcome, self.result
+        if outcome is None or result is None:
+            return
+        data = outcome.data[result.settings.iou_type]
+        matrix = result.confusion()
+        names = data.category_names
+        rows: list[tuple[str, InstanceRef]] = []
+        for entry in matrix.cells.get((row, column), []):
+            if isinstance(entry, ErrorRef):
+                ref = InstanceRef(entry.image_id, entry.prediction, entry.annotation_id)
+                what = entry.kind.upper()
+            else:
+                gt_id, prediction = entry
+                gt = self._gt_by_id.get(gt_id, {})
+                ref = InstanceRef(int(gt.get("image_id", -1)), prediction, gt_id)
+                predicted = data.predictions[prediction]
+                what = (
+                    f"{names.get(int(gt.get('category_id', BACKGROUND)), '?')} as "
+                    f"{names.get(int(predicted['category_id']), '?')} "
+                    f"({float(predicted.get('score', 0.0)):.2f})"
+                )
+            rows.append((f"{data.file_names.get(ref.image_id, ref.image_id)} · {what}", ref))
+        self.dock.show_cell_instances(rows)
+
+    def _show_comparison(self) -> None:
+        outcome = self.outcome
+        comparison = outcome.comparison if outcome is not None else None
+        if outcome is None or comparison is None:
+            self.dock.show_comparison([], [])
+            return
+        data = outcome.data["segm"]
+        before, after = comparison.overall
+        rows = [
+            (
+                data.category_names.get(c, str(c)),
+                before.per_class.get(c, math.nan),
+                after.per_class.get(c, math.nan),
+                delta,
+            )
+            for c, delta in comparison.ap_delta.items()
+        ]
+        worse = [
+            (
+                f"{data.file_names.get(change.image_id, change.image_id)} · "
+                f"TP lost {change.tp_lost} · FP gained {change.fp_gained}",
+                change.image_id,
+            )
+            for change in comparison.worse_images
+        ]
+        self.dock.show_comparison(rows, worse)
+
+
+def _bbox(entry: dict[str, Any]) -> tuple[float, float, float, float]:
+    box = entry.get("bbox")
+    if box is None and isinstance(entry.get("segmentation"), dict):
+        from pycocotools import mask as mask_utils
+
+        box = [float(v) for v in mask_utils.toBbox(entry["segmentation"])]
+    x, y, w, h = (float(v) for v in (box or (0, 0, 0, 0)))
+    return x, y, w, h
+
+
+def _stored_proposal(annotations: list[Any], prediction: dict[str, Any]) -> int | None:
+    """The document's pending proposal that is this prediction (same class, same box)."""
+    x, y, w, h = _bbox(prediction)
+    for ann in annotations:
+        if not is_proposal(ann) or ann.category_id != int(prediction["category_id"]):
+            continue
+        if all(abs(a - b) <= BOX_TOLERANCE_PX for a, b in zip(ann.bbox, (x, y, w, h), strict=True)):
+            return int(ann.id)
+    return None

@@ -61,7 +61,10 @@ class Task(QObject):
 def start_task(fn: Callable[[Progress, ShouldStop], Any], parent: QObject | None = None) -> Task:
     """Run `fn(progress, should_stop)` in the background; connect to the Task's signals."""
     task = Task(parent)
-    worker = create_worker(fn, task._report, task.is_cancelled, _start_thread=False)
+    # Errors reach `failed` only: superqt would otherwise also re-raise them on the UI thread.
+    worker = create_worker(
+        fn, task._report, task.is_cancelled, _start_thread=False, _ignore_errors=True
+    )
     worker.returned.connect(lambda value: task._finish("ok", value))
     worker.errored.connect(lambda error: task._finish("error", error))
     task.worker = worker

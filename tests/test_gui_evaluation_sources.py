@@ -1,0 +1,154 @@
+"""The analyst's view with COCO files as sources, Cancel, the IoU slider, and model
+against model (stored proposals as A, a results file as B)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from core.evaluation.matching import Counts  # noqa: E402
+from core.store import ProjectStore  # noqa: E402
+from gui.docks.evaluation_dock import GT_FILE, PRED_FILE  # noqa: E402
+from tests._evaluation_helpers import coco_files, make_evaluation_project  # noqa: E402
+from tests._window_helpers import shown_window, wait_until  # noqa: E402
+
+
+@pytest.fixture
+def opened(qtbot, tmp_path: Path):
+    path, ids, cats = make_evaluation_project(tmp_path)
+    with ProjectStore.open(path) as store:
+        gt, results = coco_files(store, tmp_path)
+    window = shown_window(qtbot, tmp_path)
+    assert window.open_project(path)
+    window.actions["evaluate"].trigger()
+    assert window.evaluation_dock.isVisible()
+    return window, ids, cats, gt, results
+
+
+def _evaluate(qtbot, window) -> None:
+    qtbot.mouseClick(window.evaluation_dock.evaluate_button, Qt.MouseButton.LeftButton)
+    task = window.evaluation.task
+    assert task is not None
+    wait_until(qtbot, lambda: task.done)
+
+
+def test_coco_files_as_ground_truth_and_predictions_give_the_project_s_numbers(
+    qtbot, opened
+) -> None:
+    window, ids, _cats, gt, results = opened
+    dock = window.evaluation_dock
+    dock.ground_truth.set_choice(GT_FILE, str(gt))
+    dock.predictions.set_choice(PRED_FILE, str(results))
+    _evaluate(qtbot, window)
+    assert window.evaluation.result.total() == Counts(tp=1, fp=2, fn=2)
+    counts = window.evaluation.image_counts()  # by project image id, through file names
+    assert counts[ids[0]] == Counts(1, 0, 0)
+    assert counts[ids[1]] == Counts(0, 1, 1)
+
+
+def test_a_missing_file_is_said_in_the_dock_not_raised(qtbot, opened, tmp_path) -> None:
+    window, _ids, _cats, _gt, _results = opened
+    dock = window.evaluation_dock
+    dock.predictions.set_choice(PRED_FILE, str(tmp_path / "nowhere.json"))
+    _evaluate(qtbot, window)
+    assert window.evaluation.result is None
+    assert "nowhere.json" in dock.status.text()
+    assert dock.evaluate_button.isEnabled()
+
+
+def test_cancel_stops_the_background_evaluation(qtbot, opened, monkeypatch) -> None:
+    import gui.window.evaluation as evaluation_module
+
+    window, _ids, _cats, _gt, _results = opened
+    started, release = threading.Event(), threading.Event()
+    real = evaluation_module.project_ground_truth
+
+    def slow_ground_truth(store, **kwargs):
+        started.set()
+        release.wait(30)
+        return real(store, **kwargs)
+
+    monkeypatch.setattr(evaluation_module, "project_ground_truth", slow_ground_truth)
+    dock = window.evaluation_dock
+    qtbot.mouseClick(dock.evaluate_button, Qt.MouseButton.LeftButton)
+    assert started.wait(30)
+    # The UI thread is free while the task works: the dock still takes clicks.
+    assert dock.cancel_button.isEnabled() and not dock.evaluate_button.isEnabled()
+    qtbot.mouseClick(dock.cancel_button, Qt.MouseButton.LeftButton)
+    release.set()
+    task = window.evaluation.task
+    wait_until(qtbot, lambda: task.done)
+    assert window.evaluation.result is None
+    assert dock.status.text() == "Evaluation cancelled."
+    assert dock.evaluate_button.isEnabled() and not dock.cancel_button.isEnabled()
+
+
+def test_iou_slider_turns_a_loose_hit_into_an_fp_and_an_fn(qtbot, opened) -> None:
+    window, ids, _cats, _gt, _results = opened
+    dock = window.evaluation_dock
+    dock.score.slider.setValue(20)  # the 0.3 triangle proposal (IoU 0.85) counts
+    _evaluate(qtbot, window)
+    assert window.evaluation.image_counts()[ids[2]] == Counts(1, 1, 0)
+    dock.iou.slider.setFocus()
+    for _ in range(8):  # 0.50 -> 0.90
+        qtbot.keyClick(dock.iou.slider, Qt.Key.Key_Right)
+    wait_until(qtbot, lambda: window.evaluation.result.settings.iou_threshold == 0.9)
+    assert window.evaluation.image_counts()[ids[2]] == Counts(0, 2, 1)
+
+
+def test_model_against_model_lists_ap_delta_and_the_images_b_made_worse(
+    qtbot, opened, tmp_path
+) -> None:
+    window, ids, cats, _gt, results = opened
+    # B: lost the square on image 1 and saw a circle there that is not.
+    b = [r for r in json.loads(results.read_text()) if r["image_id"] != ids[0]]
+    b.append(
+        {
+            "image_id": ids[0],
+            "category_id": cats["circle"],
+            "bbox": [60, 50, 15, 15],
+            "segmentation": [[60, 50, 75, 50, 75, 65, 60, 65]],
+            "score": 0.95,
+        }
+    )
+    b_path = tmp_path / "b.json"
+    b_path.write_text(json.dumps(b))
+    dock = window.evaluation_dock
+    dock.compare_with.set_choice(PRED_FILE, str(b_path))
+    _evaluate(qtbot, window)
+    table = dock.delta_table
+    rows = {
+        table.item(r, 0).text(): [table.item(r, c).text() for c in range(1, 4)]
+        for r in range(table.rowCount())
+    }
+    assert rows["square"] == ["1.000", "0.000", "-1.000"]
+    assert dock.worse_list.count() == 1
+    assert "TP lost 1" in dock.worse_list.item(0).text()
+    assert "FP gained 1" in dock.worse_list.item(0).text()
+    window.go_to_image(ids[2])
+    rect = dock.worse_list.visualItemRect(dock.worse_list.item(0))
+    dock.tabs.setCurrentIndex(3)
+    qtbot.mouseClick(dock.worse_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.current_image_id == ids[0]
+
+
+def test_a_task_s_error_reaches_failed_and_is_not_raised_again_on_the_ui_thread(qtbot) -> None:
+    from core.errors import Cancelled
+    from gui.workers.tasks import start_task
+
+    def stop_at_once(_progress, _should_stop):
+        raise Cancelled("stopped")
+
+    failures: list[object] = []
+    task = start_task(stop_at_once)
+    task.failed.connect(failures.append)
+    # pytest-qt fails a test on any exception raised in the Qt event loop.
+    wait_until(qtbot, lambda: task.done)
+    assert [str(f) for f in failures] == ["stopped"]

@@ -53,6 +53,7 @@ from gui.widgets.pr_curves import PrCurves
 # Source choices: what the controller reads from the combos' data.
 GT_PROJECT, GT_FILE = "project", "file"
 PRED_PROPOSALS, PRED_FILE, PRED_NONE = "proposals", "file", "none"
+PRED_MODEL = "model"  # the current model, run now on the evaluated images
 # Image list order choices.
 ORDER_NONE, ORDER_FP, ORDER_FN, ORDER_F1 = "none", "fp", "fn", "f1"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -231,13 +232,20 @@ class EvaluationDock(QDockWidget):
             "gt", [("Reviewed labels", GT_PROJECT), ("COCO file", GT_FILE)], body
         )
         self.predictions = _PathRow(
-            "pred", [("Stored proposals", PRED_PROPOSALS), ("COCO results", PRED_FILE)], body
+            "pred",
+            [
+                ("Stored proposals", PRED_PROPOSALS),
+                ("Current model, run now", PRED_MODEL),
+                ("COCO results", PRED_FILE),
+            ],
+            body,
         )
         self.compare_with = _PathRow(
             "compare",
             [
                 ("Nothing", PRED_NONE),
                 ("Stored proposals", PRED_PROPOSALS),
+                ("Current model, run now", PRED_MODEL),
                 ("COCO results", PRED_FILE),
             ],
             body,

@@ -45,6 +45,7 @@ from gui.docks.evaluation_dock import (
     ORDER_FN,
     ORDER_FP,
     PRED_FILE,
+    PRED_MODEL,
     PRED_NONE,
     PRED_PROPOSALS,
     EvaluationDock,
@@ -84,16 +85,25 @@ class EvaluationOutcome:
     data_b: dict[str, EvaluationData] = field(default_factory=dict)
 
 
-def _predictions(source: str, store: ProjectStore, to_eval: dict[int, int]) -> list[dict[str, Any]]:
+def _predictions(
+    source: str,
+    store: ProjectStore,
+    project_ids: dict[int, int],
+    progress: Progress,
+    should_stop: ShouldStop,
+) -> list[dict[str, Any]]:
+    """Predictions on the evaluated images, with the evaluation's image ids."""
+    if source == PRED_MODEL:
+        from gui.workers.fresh_predictions import predict_fresh
+
+        return predict_fresh(store, project_ids, progress=progress, should_stop=should_stop)
     if source != PRED_PROPOSALS:
         return load_results(source)
-    results = project_proposals(store)
-    if not to_eval:
-        return results
     # Ground truth from a file has its own image ids: proposals follow by file name.
+    to_eval = {p: e for e, p in project_ids.items()}
     return [
         {**r, "image_id": to_eval[int(r["image_id"])]}
-        for r in results
+        for r in project_proposals(store)
         if int(r["image_id"]) in to_eval
     ]
 
@@ -132,13 +142,11 @@ def run_evaluation(
             gt: dict[str, Any] | str = project_ground_truth(store)
             assert isinstance(gt, dict)
             project_ids = {int(i["id"]): int(i["id"]) for i in gt["images"]}
-            to_eval: dict[int, int] = {}
         else:
             gt = request.ground_truth_file
             project_ids = _project_ids_by_name(gt, store)
-            to_eval = {p: e for e, p in project_ids.items()}
         step()
-        predictions = _predictions(request.predictions, store, to_eval)
+        predictions = _predictions(request.predictions, store, project_ids, progress, should_stop)
         step()
         data: dict[str, EvaluationData] = {}
         for iou_type in IOU_TYPES:
@@ -153,7 +161,9 @@ def run_evaluation(
             step()
         outcome = EvaluationOutcome(request, data, metrics, project_ids)
         if request.compare_with is not None:
-            predictions_b = _predictions(request.compare_with, store, to_eval)
+            predictions_b = _predictions(
+                request.compare_with, store, project_ids, progress, should_stop
+            )
             step()
             outcome.data_b = {
                 t: EvaluationData.from_coco(gt, predictions_b, iou_type=t) for t in IOU_TYPES
@@ -242,14 +252,13 @@ class EvaluationController(QObject):
             return None
         d = self.dock
         gt_file = d.ground_truth.path.text().strip() if d.ground_truth.choice() == GT_FILE else None
-        pred = (
-            d.predictions.path.text().strip()
-            if d.predictions.choice() == PRED_FILE
-            else PRED_PROPOSALS
-        )
-        b_choice = d.compare_with.choice()
-        b: str | None = None if b_choice == PRED_NONE else PRED_PROPOSALS
-        if b_choice == PRED_FILE:
+        pred = d.predictions.choice()
+        if pred == PRED_FILE:
+            pred = d.predictions.path.text().strip()
+        b: str | None = d.compare_with.choice()
+        if b == PRED_NONE:
+            b = None
+        elif b == PRED_FILE:
             b = d.compare_with.path.text().strip()
         if gt_file == "" or pred == "" or b == "":
             d.status.setText("Choose a COCO file for every source set to a file.")

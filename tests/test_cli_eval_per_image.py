@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,18 @@ def test_a_threshold_outside_zero_one_is_refused(files: tuple) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["eval", str(gt_path), str(pred_path), "--iou", "1.5"])
     assert exc.value.code == 2
+
+
+def test_building_the_eval_parser_loads_no_numpy_nor_pycocotools() -> None:
+    probe = (
+        "import sys, argparse\n"
+        "from core.cli import eval_cmd\n"
+        "eval_cmd.add_parser(argparse.ArgumentParser().add_subparsers())\n"
+        "print([m for m in ('numpy', 'pycocotools', 'torch') if m in sys.modules])\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=repo, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

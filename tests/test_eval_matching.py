@@ -368,3 +368,12 @@ def test_metrics_with_no_predictions_are_zero() -> None:
     cat = next(m for m in per_class if m.category_id == 1)
     assert (cat.ap, cat.counts, cat.operating_point) == (0.0, Counts(0, 0, 1), (0.0, 1.0))
     assert (cat.precision == 0).all()
+
+
+def test_repeated_settings_give_the_same_result(constructed: tuple[dict, list]) -> None:
+    gt, preds = constructed
+    data = EvaluationData.from_coco(gt, preds)
+    first = data.match(MatchSettings(0.5, 0.5))
+    other = data.match(MatchSettings(0.6, 0.5))
+    assert data.match(MatchSettings(0.5, 0.5)) is first
+    assert other.settings == MatchSettings(0.6, 0.5) and other is not first

@@ -41,6 +41,7 @@ IouType = Literal["segm", "bbox"]
 BACKGROUND = -1  # the category id of the confusion matrix's background row/column
 MAX_DETECTIONS = 100  # COCOeval's maxDets[-1]: per image and category
 _AREA_ALL = (0.0, 1e5**2)  # COCOeval's area range "all"
+_RECENT_MATCHES = 16  # MatchResults kept per EvaluationData (they are immutable, so shared)
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ class _Group:
     iou_rows: list[list[float]]  # the same, as lists: the greedy loop runs in plain Python
 
 
-@dataclass
+@dataclass(eq=False)  # identity: it holds numpy arrays, and one is one evaluation
 class EvaluationData:
     """Ground truth and predictions prepared once: IoUs are computed once per image, so
     `match(settings)` with another score or IoU threshold is fast (no model, no IoU
@@ -244,6 +245,7 @@ class EvaluationData:
     _best_same: dict[int, float] = field(default_factory=dict, repr=False)
     _best_other: dict[int, tuple[float, int, int]] = field(default_factory=dict, repr=False)
     _cocoeval: tuple[EvalResult, COCOeval | None] | None = field(default=None, repr=False)
+    _recent: dict[MatchSettings, MatchResult] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_coco(
@@ -357,6 +359,15 @@ class EvaluationData:
                 f"these IoUs were computed for {self.iou_type!r}; prepare the data again with "
                 f"iou_type={settings.iou_type!r}"
             )
+        if settings in self._recent:  # a slider dragged back and forth: no work at all
+            return self._recent[settings]
+        result = self._match(settings)
+        if len(self._recent) >= _RECENT_MATCHES:
+            del self._recent[next(iter(self._recent))]
+        self._recent[settings] = result
+        return result
+
+    def _match(self, settings: MatchSettings) -> MatchResult:
         threshold = min(settings.iou_threshold, 1 - 1e-10)  # as COCOeval clamps it
         predictions: list[PredictionMatch] = []
         ground_truth: list[GroundTruthMatch] = []

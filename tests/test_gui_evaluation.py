@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QImage  # noqa: E402
 
 from core.evaluation.matching import Counts  # noqa: E402
 from gui.canvas.match_overlay import MARK_COLORS  # noqa: E402
+from gui.window.evaluation import REFRESH_AFTER_EDITS_MS  # noqa: E402
 from tests._evaluation_helpers import (  # noqa: E402
     BACKGROUND_FP_BOX,
     CONFUSED_BOX,
@@ -213,6 +214,8 @@ def test_next_and_previous_error_walk_across_images(qtbot, evaluated) -> None:
 def test_rejecting_an_fp_there_and_evaluating_again_updates_the_counts(qtbot, evaluated) -> None:
     window, ids, _cats = evaluated
     evaluation = window.evaluation
+    window.evaluation_dock.auto_refresh.click()  # off: the Evaluate button does it
+    assert not window.evaluation_dock.auto_refresh.isChecked()
     window.canvas.setFocus()
     for _ in range(4):  # to the circle proposed on empty background (image 3's FP)
         qtbot.keyClick(window.canvas, Qt.Key.Key_F8)
@@ -222,9 +225,25 @@ def test_rejecting_an_fp_there_and_evaluating_again_updates_the_counts(qtbot, ev
     assert tuple(window.current_document.annotation(selected[0]).bbox) == BACKGROUND_FP_BOX
     qtbot.keyClick(window.canvas, Qt.Key.Key_Delete)
     assert not window.current_document.has_annotation(selected[0])
+    qtbot.wait(REFRESH_AFTER_EDITS_MS + 300)
+    assert evaluation.result.total().fp == 2  # not refreshed on its own
     qtbot.mouseClick(window.evaluation_dock.evaluate_button, Qt.MouseButton.LeftButton)
     wait_until(qtbot, lambda: evaluation.result.total().fp == 1)
     assert evaluation.result.total() == Counts(tp=1, fp=1, fn=2)
+
+
+def test_an_edit_refreshes_the_numbers_on_its_own(qtbot, evaluated) -> None:
+    window, ids, _cats = evaluated
+    evaluation = window.evaluation
+    assert window.evaluation_dock.auto_refresh.isChecked()
+    window.canvas.setFocus()
+    for _ in range(4):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F8)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Delete)
+    wait_until(qtbot, lambda: evaluation.result.total().fp == 1)
+    assert evaluation.result.total() == Counts(tp=1, fp=1, fn=2)
+    # The error walk goes on from the same image: its FN is now the last error.
+    assert [(e.kind, e.image_id) for e in evaluation.result.errors()][-1] == ("fn", ids[2])
 
 
 def test_confusion_matrix_cell_lists_instances_and_goes_there(qtbot, evaluated) -> None:

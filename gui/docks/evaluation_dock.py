@@ -274,6 +274,13 @@ class EvaluationDock(QDockWidget):
         buttons.addWidget(self.evaluate_button)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.progress, 1)
+        self.auto_refresh = QCheckBox("Refresh after edits", body)
+        self.auto_refresh.setObjectName("eval_auto_refresh")
+        self.auto_refresh.setChecked(True)
+        self.auto_refresh.setToolTip(
+            "Evaluate again once your edits pause, so fixing an error updates the numbers"
+        )
+        buttons.addWidget(self.auto_refresh)
         layout.addLayout(buttons)
         self.status = QLabel("Choose the sources and press Evaluate.", body)
         self.status.setWordWrap(True)

@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRectF
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
-from superqt.utils import qthrottled
+from superqt.utils import qdebounced, qthrottled
 
 from core.errors import Cancelled, CocoFormatError, MaskLoopError
 from core.evaluation.compare import Comparison, compare
@@ -52,13 +52,14 @@ from gui.docks.evaluation_dock import (
     InstanceRef,
 )
 from gui.docks.image_list import ImageListDock
-from gui.document import is_proposal
+from gui.document import ImageDocument, is_proposal
 from gui.window.navigation import NavigationController
 from gui.window.status import WorkStatus
 from gui.workers.tasks import Progress, ShouldStop, Task, start_task
 
 IOU_TYPES: tuple[IouType, ...] = ("segm", "bbox")
 REMATCH_THROTTLE_MS = 80  # a dragged slider re-matches at most this often
+REFRESH_AFTER_EDITS_MS = 1200  # edits re-evaluate once they pause this long
 BOX_TOLERANCE_PX = 0.75  # a stored proposal is the prediction when their boxes agree this well
 
 
@@ -211,6 +212,11 @@ class EvaluationController(QObject):
         self._shown_classes_for: str | None = None
         self._gt_by_id: dict[int, dict[str, Any]] = {}
         self._rematch_soon = qthrottled(self.rematch, timeout=REMATCH_THROTTLE_MS, parent=self)
+        self._refresh_soon = qdebounced(
+            self._refresh_after_edit, timeout=REFRESH_AFTER_EDITS_MS, parent=self
+        )
+        self._watched: ImageDocument | None = None
+        self._pending_refresh = False
         dock.hide()
         dock.toggleViewAction().setVisible(False)  # View > Evaluate is its toggle
         evaluate_action.setCheckable(True)
@@ -228,12 +234,15 @@ class EvaluationController(QObject):
         dock.instanceActivated.connect(self._go_to_ref)
         dock.imageRequested.connect(self._go_to_eval_image)
         navigation.imageShown.connect(lambda *_a: self._refresh_overlay())
+        navigation.documentChanged.connect(self._watch)
 
     # ---- project ---------------------------------------------------------------------------
     def open(self, store: ProjectStore, _categories: ProjectCategories) -> None:
         self._store = store
 
     def close(self) -> None:
+        self._refresh_soon.cancel()
+        self._pending_refresh = False
         self.cancel()
         self.task = None
         self._store = None
@@ -291,6 +300,9 @@ class EvaluationController(QObject):
         if task is not self.task:
             return  # the project closed or another evaluation started
         self.dock.set_running(False)
+        if self._pending_refresh:
+            self._pending_refresh = False
+            self._refresh_soon()
         self.outcome = outcome
         self._gt_by_id = {
             int(a["id"]): a for a in outcome.data["segm"].ground_truth.get("annotations", [])
@@ -308,6 +320,9 @@ class EvaluationController(QObject):
         if task is not self.task:
             return
         self.dock.set_running(False)
+        if self._pending_refresh:
+            self._pending_refresh = False
+            self._refresh_soon()
         if isinstance(error, Cancelled):
             self.dock.status.setText("Evaluation cancelled.")
         elif isinstance(error, MaskLoopError):
@@ -441,6 +456,30 @@ class EvaluationController(QObject):
             self._canvas.set_match_overlay(None)
             return
         self._canvas.set_match_overlay(self.marks_for(image_id))
+
+    # ---- refresh after edits ---------------------------------------------------------------
+    def _watch(self, document: ImageDocument | None) -> None:
+        """Follow the current image's edits: an FP rejected or an FN fixed re-evaluates."""
+        signals = ("annotationAdded", "annotationChanged", "annotationRemoved", "reviewedChanged")
+        if self._watched is not None:
+            for name in signals:
+                getattr(self._watched, name).disconnect(self._on_edit)
+        self._watched = document
+        if document is not None:
+            for name in signals:
+                getattr(document, name).connect(self._on_edit)
+
+    def _on_edit(self, *_args: object) -> None:
+        if self.outcome is not None and self.dock.auto_refresh.isChecked():
+            self._refresh_soon()
+
+    def _refresh_after_edit(self) -> None:
+        if self.outcome is None or self._store is None:
+            return
+        if self.task is not None and not self.task.done:
+            self._pending_refresh = True  # evaluate again when this one ends
+            return
+        self.evaluate()
 
     def _on_visibility(self, visible: bool) -> None:
         if self._evaluate_action.isChecked() != self.dock.isVisible():

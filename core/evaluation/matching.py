@@ -224,8 +224,9 @@ class _Group:
     gt_ids: list[int]
     gt_ignore: list[bool]  # crowd (or an area outside "all"): COCOeval's gtIgnore
     gt_crowd: list[bool]
-    ious: np.ndarray  # len(predictions) x len(gt_ids)
-    iou_rows: list[list[float]]  # the same, as lists: the greedy loop runs in plain Python
+    iou_rows: list[list[float]]  # len(predictions) x len(gt_ids), as lists: the greedy loop
+    # runs in plain Python, where small lists beat numpy
+    best_prefix: list[list[tuple[float, int]]]  # [k][column]: best (IoU, row) among rows 0..k
 
 
 @dataclass(eq=False)  # identity: it holds numpy arrays, and one is one evaluation
@@ -344,8 +345,8 @@ class EvaluationData:
                 gt_ids=[int(gts[c]["id"]) for c in columns],
                 gt_ignore=sorted(ignore),
                 gt_crowd=[bool(crowd[c]) for c in columns],
-                ious=sub,
                 iou_rows=sub.tolist(),
+                best_prefix=_best_prefix(sub),
             )
 
     def prediction_box(self, index: int) -> list[float]:
@@ -418,16 +419,14 @@ class EvaluationData:
                         group.out_of_range[row],
                     )
                 )
-            best_rows = None
-            if group.gt_ids:
-                best_rows = group.ious[:kept].argmax(axis=0) if kept else None
+            best = group.best_prefix[kept - 1] if kept else None
             for column, annotation_id in enumerate(group.gt_ids):
                 if group.gt_ignore[column]:
                     continue
                 best_iou, best_prediction = 0.0, None
-                if best_rows is not None:
-                    best_iou = float(group.ious[best_rows[column], column])
-                    best_prediction = group.predictions[int(best_rows[column])]
+                if best is not None and best[column][0] > 0.0:
+                    best_iou = best[column][0]
+                    best_prediction = group.predictions[best[column][1]]
                 row = matched_to[column]
                 ground_truth.append(
                     GroundTruthMatch(
@@ -524,6 +523,20 @@ def _greedy(
             continue
         best, chosen = iou, column
     return chosen
+
+
+def _best_prefix(ious: np.ndarray) -> list[list[tuple[float, int]]]:
+    """Per number of predictions kept (best score first), each GT's best (IoU, row) among
+    them: the score cut only ever keeps a prefix, so `match` just looks the answer up."""
+    table: list[list[tuple[float, int]]] = []
+    best = [(0.0, -1)] * ious.shape[1]
+    for row, values in enumerate(ious.tolist()):
+        best = [
+            (value, row) if value > kept[0] else kept
+            for value, kept in zip(values, best, strict=True)
+        ]
+        table.append(best)
+    return table
 
 
 def _in_area_all(area: float) -> bool:

@@ -79,11 +79,11 @@ class MatchOverlay(QGraphicsItem):
         _option: QStyleOptionGraphicsItem,
         _widget: QWidget | None = None,
     ) -> None:
-        scale = painter.worldTransform().m11() or 1.0
         font = QFont(painter.font())
         font.setPixelSize(11)
         metrics = QFontMetricsF(font)
-        # Text is drawn unscaled (a tag stays readable at any zoom), boxes in image pixels.
+        to_device = painter.worldTransform()
+        placed: list[QRectF] = []
         for mark in sorted(self._marks, key=lambda m: m.current):
             color = QColor(MARK_COLORS[mark.kind])
             pen = QPen(color, PEN_WIDTH_PX * (2 if mark.current else 1))
@@ -93,30 +93,28 @@ class MatchOverlay(QGraphicsItem):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             x, y, w, h = mark.bbox
             painter.drawRect(QRectF(x, y, w, h))
+        # Tags in screen pixels (readable at any zoom), stacked upwards where an FP and the
+        # FN it missed share a corner, so neither hides the other.
+        painter.save()
+        painter.resetTransform()
+        painter.setFont(font)
+        for mark in self._marks:
             if not mark.label:
                 continue
-            self._paint_label(painter, mark, color, font, metrics, scale)
-
-    @staticmethod
-    def _paint_label(
-        painter: QPainter,
-        mark: MatchMark,
-        color: QColor,
-        font: QFont,
-        metrics: QFontMetricsF,
-        scale: float,
-    ) -> None:
-        x, y, _w, _h = mark.bbox
-        painter.save()
-        painter.translate(QPointF(x, y))
-        painter.scale(1.0 / scale, 1.0 / scale)
-        width = metrics.horizontalAdvance(mark.label) + 6
-        height = metrics.height() + 2
-        tag = QRectF(0, -height - 2, width, height)
-        painter.fillRect(tag, QColor(0, 0, 0, 170))
-        painter.setFont(font)
-        painter.setPen(color)
-        painter.drawText(tag.adjusted(3, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, mark.label)
+            anchor = to_device.map(QPointF(mark.bbox[0], mark.bbox[1]))
+            height = metrics.height() + 2
+            tag = QRectF(
+                anchor.x(),
+                anchor.y() - height - 2,
+                metrics.horizontalAdvance(mark.label) + 6,
+                height,
+            )
+            while any(tag.intersects(other) for other in placed):
+                tag.translate(0, -(height + 1))
+            placed.append(tag)
+            painter.fillRect(tag, QColor(0, 0, 0, 170))
+            painter.setPen(QColor(MARK_COLORS[mark.kind]))
+            painter.drawText(tag.adjusted(3, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, mark.label)
         painter.restore()
 
 

@@ -340,6 +340,8 @@ class EvaluationDock(QDockWidget):
         confusion = QSplitter(Qt.Orientation.Vertical, body)
         confusion.addWidget(self.confusion_table)
         confusion.addWidget(self.confusion_list)
+        confusion.setStretchFactor(0, 3)
+        confusion.setStretchFactor(1, 1)
         self.tabs.addTab(confusion, "Confusion")
         self.delta_table = QTableWidget(0, 4, body)
         self.delta_table.setObjectName("eval_ap_delta")
@@ -351,6 +353,8 @@ class EvaluationDock(QDockWidget):
         compare = QSplitter(Qt.Orientation.Vertical, body)
         compare.addWidget(self.delta_table)
         compare.addWidget(self.worse_list)
+        compare.setStretchFactor(0, 2)
+        compare.setStretchFactor(1, 1)
         self.tabs.addTab(compare, "A vs B")
         layout.addWidget(self.tabs, 1)
         self.setWidget(body)
@@ -427,6 +431,7 @@ class EvaluationDock(QDockWidget):
                 if value and r != c:
                     item.setBackground(Qt.GlobalColor.yellow)
                 table.setItem(r, c, item)
+        table.resizeColumnsToContents()
         self.confusion_list.clear()
 
     def show_cell_instances(self, rows: Sequence[tuple[str, InstanceRef]]) -> None:

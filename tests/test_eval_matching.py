@@ -122,6 +122,7 @@ def test_constructed_cases_have_their_known_outcomes(constructed: tuple[dict, li
     assert gts[30].outcome == "fn" and gts[30].best_prediction is None
     assert gts[50].outcome == "fn" and gts[50].best_prediction is None  # its hit was cut
     assert gts[61].outcome == "fn"
+    assert (gts[61].best_iou, gts[61].best_prediction) == (0.0, None)  # nothing overlaps it
 
     assert result.image_counts() == {
         1: Counts(1, 0, 0),

@@ -64,7 +64,7 @@ def test_a_missing_file_is_said_in_the_dock_not_raised(qtbot, opened, tmp_path) 
 
 
 def test_cancel_stops_the_background_evaluation(qtbot, opened, monkeypatch) -> None:
-    import gui.window.evaluation as evaluation_module
+    import gui.workers.evaluation_run as evaluation_module
 
     window, _ids, _cats, _gt, _results = opened
     started, release = threading.Event(), threading.Event()

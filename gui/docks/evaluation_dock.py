@@ -49,11 +49,15 @@ from PySide6.QtWidgets import (
 from core.evaluation.matching import ClassMetrics, Counts, IouType, MatchSettings
 from core.evaluation.metrics import EvalResult
 from gui.widgets.pr_curves import PrCurves
+from gui.workers.evaluation_run import (
+    GT_FILE,
+    GT_PROJECT,
+    PRED_FILE,
+    PRED_MODEL,
+    PRED_NONE,
+    PRED_PROPOSALS,
+)
 
-# Source choices: what the controller reads from the combos' data.
-GT_PROJECT, GT_FILE = "project", "file"
-PRED_PROPOSALS, PRED_FILE, PRED_NONE = "proposals", "file", "none"
-PRED_MODEL = "model"  # the current model, run now on the evaluated images
 # Image list order choices.
 ORDER_NONE, ORDER_FP, ORDER_FN, ORDER_F1 = "none", "fp", "fn", "f1"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -10,9 +10,7 @@ marks follow. Next/previous error walk `MatchResult.errors()` across images.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +19,13 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 from superqt.utils import qdebounced, qthrottled
 
-from core.errors import Cancelled, CocoFormatError, MaskLoopError
-from core.evaluation.compare import Comparison, compare
+from core.errors import Cancelled, MaskLoopError
 from core.evaluation.matching import (
     BACKGROUND,
-    ClassMetrics,
     Counts,
     ErrorRef,
-    EvaluationData,
-    IouType,
     MatchResult,
-    MatchSettings,
 )
-from core.evaluation.metrics import EvalResult
-from core.evaluation.sources import load_results, project_ground_truth, project_proposals
 from core.store import ProjectStore
 from gui.canvas.match_overlay import MatchMark
 from gui.canvas.view import CanvasView
@@ -45,7 +36,6 @@ from gui.docks.evaluation_dock import (
     ORDER_FN,
     ORDER_FP,
     PRED_FILE,
-    PRED_MODEL,
     PRED_NONE,
     PRED_PROPOSALS,
     EvaluationDock,
@@ -55,125 +45,19 @@ from gui.docks.image_list import ImageListDock
 from gui.document import ImageDocument, is_proposal
 from gui.window.navigation import NavigationController
 from gui.window.status import WorkStatus
-from gui.workers.tasks import Progress, ShouldStop, Task, start_task
+from gui.workers.evaluation_run import (
+    IOU_TYPES,
+    EvaluationOutcome,
+    EvaluationRequest,
+    MatchView,
+    match_view,
+    run_evaluation,
+)
+from gui.workers.tasks import Task, start_task
 
-IOU_TYPES: tuple[IouType, ...] = ("segm", "bbox")
 REMATCH_THROTTLE_MS = 80  # a dragged slider re-matches at most this often
 REFRESH_AFTER_EDITS_MS = 1200  # edits re-evaluate once they pause this long
 BOX_TOLERANCE_PX = 0.75  # a stored proposal is the prediction when their boxes agree this well
-
-
-@dataclass(frozen=True)
-class EvaluationRequest:
-    """What to evaluate, read from the dock on the UI thread and handed to the task."""
-
-    project_path: Path
-    ground_truth_file: str | None  # None: the project's reviewed labels
-    predictions: str  # PRED_PROPOSALS or a results file's path
-    compare_with: str | None  # None, PRED_PROPOSALS or a results file's path
-    settings: MatchSettings
-
-
-@dataclass
-class EvaluationOutcome:
-    """What the task prepared: data for both IoU types, metrics, the optional comparison."""
-
-    request: EvaluationRequest
-    data: dict[str, EvaluationData]
-    metrics: dict[str, tuple[EvalResult, list[ClassMetrics]]]
-    project_ids: dict[int, int]  # evaluation image id -> project image id
-    comparison: Comparison | None = None
-    data_b: dict[str, EvaluationData] = field(default_factory=dict)
-
-
-def _predictions(
-    source: str,
-    store: ProjectStore,
-    project_ids: dict[int, int],
-    progress: Progress,
-    should_stop: ShouldStop,
-) -> list[dict[str, Any]]:
-    """Predictions on the evaluated images, with the evaluation's image ids."""
-    if source == PRED_MODEL:
-        from gui.workers.fresh_predictions import predict_fresh
-
-        return predict_fresh(store, project_ids, progress=progress, should_stop=should_stop)
-    if source != PRED_PROPOSALS:
-        return load_results(source)
-    # Ground truth from a file has its own image ids: proposals follow by file name.
-    to_eval = {p: e for e, p in project_ids.items()}
-    return [
-        {**r, "image_id": to_eval[int(r["image_id"])]}
-        for r in project_proposals(store)
-        if int(r["image_id"]) in to_eval
-    ]
-
-
-def _project_ids_by_name(path: str, store: ProjectStore) -> dict[int, int]:
-    """Ground truth from a file: its images are the project's images of the same name."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            images = json.load(fh).get("images", [])
-    except (OSError, ValueError, AttributeError) as exc:
-        raise CocoFormatError(f"{path} is not a readable COCO file: {exc}") from exc
-    ids = {}
-    for image in images:
-        record = store.image_by_file_name(str(image.get("file_name", "")))
-        if record is not None:
-            ids[int(image["id"])] = record.id
-    return ids
-
-
-def run_evaluation(
-    request: EvaluationRequest, progress: Progress, should_stop: ShouldStop
-) -> EvaluationOutcome:
-    """The task's work (any thread): read sources, prepare, measure, compare."""
-    steps = 6 + (3 if request.compare_with is not None else 0)
-    done = 0
-
-    def step() -> None:
-        nonlocal done
-        if should_stop():
-            raise Cancelled("Evaluation cancelled.")
-        done += 1
-        progress(done, steps)
-
-    with ProjectStore.open(request.project_path) as store:
-        if request.ground_truth_file is None:
-            gt: dict[str, Any] | str = project_ground_truth(store)
-            assert isinstance(gt, dict)
-            project_ids = {int(i["id"]): int(i["id"]) for i in gt["images"]}
-        else:
-            gt = request.ground_truth_file
-            project_ids = _project_ids_by_name(gt, store)
-        step()
-        predictions = _predictions(request.predictions, store, project_ids, progress, should_stop)
-        step()
-        data: dict[str, EvaluationData] = {}
-        for iou_type in IOU_TYPES:
-            data[iou_type] = EvaluationData.from_coco(gt, predictions, iou_type=iou_type)
-            step()
-        metrics: dict[str, tuple[EvalResult, list[ClassMetrics]]] = {}
-        for iou_type in IOU_TYPES:
-            settings = MatchSettings(
-                request.settings.iou_threshold, request.settings.score_threshold, iou_type
-            )
-            metrics[iou_type] = data[iou_type].metrics(settings)
-            step()
-        outcome = EvaluationOutcome(request, data, metrics, project_ids)
-        if request.compare_with is not None:
-            predictions_b = _predictions(
-                request.compare_with, store, project_ids, progress, should_stop
-            )
-            step()
-            outcome.data_b = {
-                t: EvaluationData.from_coco(gt, predictions_b, iou_type=t) for t in IOU_TYPES
-            }
-            step()
-            iou_type = request.settings.iou_type
-            outcome.comparison = compare(data[iou_type], outcome.data_b[iou_type], request.settings)
-            step()
-    return outcome
 
 
 class EvaluationController(QObject):
@@ -211,7 +95,13 @@ class EvaluationController(QObject):
         self._list_hooked = False
         self._shown_classes_for: str | None = None
         self._gt_by_id: dict[int, dict[str, Any]] = {}
-        self._rematch_soon = qthrottled(self.rematch, timeout=REMATCH_THROTTLE_MS, parent=self)
+        self.view: MatchView | None = None
+        self._eval_of: dict[int, int] = {}  # project image id -> evaluation image id
+        self._match_task: Task | None = None
+        self._match_pending = False
+        self._rematch_soon = qthrottled(
+            self.rematch_in_background, timeout=REMATCH_THROTTLE_MS, parent=self
+        )
         self._refresh_soon = qdebounced(
             self._refresh_after_edit, timeout=REFRESH_AFTER_EDITS_MS, parent=self
         )
@@ -248,6 +138,9 @@ class EvaluationController(QObject):
         self._store = None
         self.outcome = None
         self.result = None
+        self.view = None
+        self._match_pending = False
+        self._eval_of = {}
         self._errors, self._error_pos, self.current_error = [], None, None
         self._image_counts = {}
         self._unhook_list()
@@ -304,6 +197,7 @@ class EvaluationController(QObject):
             self._pending_refresh = False
             self._refresh_soon()
         self.outcome = outcome
+        self._eval_of = {p: e for e, p in outcome.project_ids.items()}
         self._gt_by_id = {
             int(a["id"]): a for a in outcome.data["segm"].ground_truth.get("annotations", [])
         }
@@ -314,7 +208,10 @@ class EvaluationController(QObject):
         self.dock.status.setText(
             f"{images} images, {len(outcome.data['segm'].predictions)} predictions."
         )
-        self.rematch()
+        if outcome.view is not None and outcome.view.result.settings == self.dock.settings():
+            self._apply_view(outcome.view)
+        else:  # the sliders moved while it ran
+            self.rematch_in_background()
 
     def _on_failed(self, task: Task, error: object) -> None:
         if task is not self.task:
@@ -332,31 +229,66 @@ class EvaluationController(QObject):
 
     # ---- re-matching (sliders) -------------------------------------------------------------
     def rematch(self) -> MatchResult | None:
-        """Match again at the dock's thresholds and update everything that shows it."""
+        """Match again at the dock's thresholds on this thread and show it (scripts, tests;
+        the sliders use `rematch_in_background`)."""
         outcome = self.outcome
         if outcome is None:
             return None
         settings = self.dock.settings()
+        self._apply_view(match_view(outcome.data[settings.iou_type], settings))
+        return self.result
+
+    def rematch_in_background(self) -> None:
+        """A slider moved: re-match in a task (at 5,000 images a match takes longer than a
+        frame); while one runs, the latest thresholds wait for it and go next."""
+        outcome = self.outcome
+        if outcome is None:
+            return
+        if self._match_task is not None and not self._match_task.done:
+            self._match_pending = True
+            return
+        settings = self.dock.settings()
         data = outcome.data[settings.iou_type]
-        result = data.match(settings)
+        task = start_task(lambda _progress, _stop: match_view(data, settings), parent=self)
+        task.succeeded.connect(lambda view, o=outcome: self._on_matched(o, view))
+        task.finished.connect(self._after_match)
+        self._match_task = task
+
+    def _on_matched(self, outcome: EvaluationOutcome, view: MatchView) -> None:
+        if outcome is self.outcome and not self._match_pending:
+            self._apply_view(view)
+
+    def _after_match(self) -> None:
+        if self._match_pending:
+            self._match_pending = False
+            self.rematch_in_background()
+
+    def _apply_view(self, view: MatchView) -> None:
+        """Show one match everywhere: counts, table, curves' points, confusion, list, canvas."""
+        outcome = self.outcome
+        if outcome is None:
+            return
+        result = view.result
+        settings = result.settings
+        data = outcome.data[settings.iou_type]
+        self.view = view
         self.result = result
-        self._errors = result.errors()
+        self._errors = view.errors
         if self.current_error not in self._errors:
             self.current_error, self._error_pos = None, None
         else:
             self._error_pos = self._errors.index(self.current_error)
-        class_counts = result.class_counts()
         if self._shown_classes_for != settings.iou_type:
             self._shown_classes_for = settings.iou_type
             classes = outcome.metrics[settings.iou_type][1]
             self.dock.show_classes(classes, outcome.request.settings.iou_threshold)
-        self.dock.class_model.set_counts(class_counts)
-        for category_id, counts in class_counts.items():
+        self.dock.class_model.set_counts(view.class_counts)
+        for category_id, counts in view.class_counts.items():
             instances = counts.tp + counts.fn
             point = (counts.recall, counts.precision) if instances else None
             self.dock.pr_curves.set_operating_point(category_id, point)
-        self.dock.show_counts(result.total())
-        matrix = result.confusion()
+        self.dock.show_counts(view.total)
+        matrix = view.confusion
         names = [
             "background" if c == BACKGROUND else data.category_names.get(c, str(c))
             for c in matrix.category_ids
@@ -366,12 +298,11 @@ class EvaluationController(QObject):
         self.dock.show_confusion(names, matrix.counts)
         self._image_counts = {
             outcome.project_ids[i]: c
-            for i, c in result.image_counts().items()
+            for i, c in view.image_counts.items()
             if i in outcome.project_ids
         }
         self._apply_image_order()
         self._refresh_overlay()
-        return result
 
     # ---- image list ------------------------------------------------------------------------
     def image_counts(self) -> dict[int, Counts]:
@@ -413,20 +344,17 @@ class EvaluationController(QObject):
     # ---- canvas ----------------------------------------------------------------------------
     def marks_for(self, project_image_id: int) -> list[MatchMark]:
         """TP, FP and FN of one image at the current thresholds, as the canvas draws them."""
-        outcome, result = self.outcome, self.result
-        if outcome is None or result is None:
+        outcome, view = self.outcome, self.view
+        eval_id = self._eval_of.get(project_image_id)
+        if outcome is None or view is None or eval_id is None:
             return []
-        eval_id = next((e for e, p in outcome.project_ids.items() if p == project_image_id), None)
-        if eval_id is None:
-            return []
-        data = outcome.data[result.settings.iou_type]
+        data = outcome.data[view.result.settings.iou_type]
         names = data.category_names
+        error = self.current_error
         marks = []
-        for p in result.predictions:
-            if p.image_id != eval_id or p.ignored_by_crowd:
-                continue
+        for p in view.predictions_by_image.get(eval_id, []):
             box = _bbox(data.predictions[p.index])
-            current = self.current_error is not None and self.current_error.prediction == p.index
+            current = error is not None and error.prediction == p.index
             if p.outcome == "tp":
                 marks.append(MatchMark("tp", box, f"TP {p.score:.2f}", current))
                 continue
@@ -434,16 +362,11 @@ class EvaluationController(QObject):
             if p.confused_with is not None:
                 label += f" · {names.get(p.confused_with, '?')} as {names.get(p.category_id, '?')}"
             marks.append(MatchMark("fp", box, label, current))
-        for g in result.ground_truth:
-            if g.image_id != eval_id or g.outcome != "fn":
-                continue
+        for g in view.misses_by_image.get(eval_id, []):
             gt = self._gt_by_id.get(g.annotation_id)
             if gt is None:
                 continue
-            current = (
-                self.current_error is not None
-                and self.current_error.annotation_id == g.annotation_id
-            )
+            current = error is not None and error.annotation_id == g.annotation_id
             label = f"FN {names.get(g.category_id, '?')}"
             if g.best_prediction is not None:
                 label += f" · best IoU {g.best_iou:.2f}"
@@ -529,7 +452,7 @@ class EvaluationController(QObject):
         if outcome is None or current is None:
             return 0 if step > 0 else len(self._errors) - 1
         order = {i: n for n, i in enumerate(outcome.data["segm"].image_ids)}
-        eval_id = next((e for e, p in outcome.project_ids.items() if p == current), None)
+        eval_id = self._eval_of.get(current)
         here = order.get(eval_id, -1) if eval_id is not None else -1
         ranks = [order.get(e.image_id, 0) for e in self._errors]
         if step > 0:
@@ -603,7 +526,8 @@ class EvaluationController(QObject):
         if outcome is None or result is None:
             return
         data = outcome.data[result.settings.iou_type]
-        matrix = result.confusion()
+        assert self.view is not None
+        matrix = self.view.confusion
         names = data.category_names
         rows: list[tuple[str, InstanceRef]] = []
         for entry in matrix.cells.get((row, column), []):

@@ -369,6 +369,8 @@ def test_metrics_with_no_predictions_are_zero() -> None:
     cat = next(m for m in per_class if m.category_id == 1)
     assert (cat.ap, cat.counts, cat.operating_point) == (0.0, Counts(0, 0, 1), (0.0, 1.0))
     assert (cat.precision == 0).all()
+    dog = next(m for m in per_class if m.category_id == 2)  # no GT: no AP, not a zero one
+    assert math.isnan(dog.ap) and math.isnan(dog.ap50) and dog.operating_point is None
 
 
 def test_repeated_settings_give_the_same_result(constructed: tuple[dict, list]) -> None:

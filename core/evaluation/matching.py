@@ -490,18 +490,15 @@ class EvaluationData:
                 at50 = evaluator.eval["precision"][step50, :, k, area_all, max_dets]
                 ap50 = float(np.mean(at50[at50 > -1])) if (at50 > -1).any() else float("nan")
                 precision[precision == -1] = np.nan
-            else:  # nothing predicted: COCOeval never ran, every AP is 0
-                precision = (
-                    np.zeros(len(recall_points))
-                    if instances
-                    else np.full(len(recall_points), np.nan)
-                )
-                ap50 = 0.0
+                ap = float(result.per_class.get(category_id, float("nan")))
+            else:  # nothing predicted: COCOeval never ran; 0 where there was GT to find
+                ap = ap50 = 0.0 if instances else float("nan")
+                precision = np.full(len(recall_points), 0.0 if instances else np.nan)
             per_class.append(
                 ClassMetrics(
                     category_id=category_id,
                     name=self.category_names[category_id],
-                    ap=float(result.per_class.get(category_id, float("nan"))),
+                    ap=ap,
                     ap50=ap50,
                     counts=tally,
                     instances=instances,

@@ -136,6 +136,11 @@ def test_constructed_cases_have_their_known_outcomes(constructed: tuple[dict, li
     assert result.class_counts() == {1: Counts(1, 2, 4), 2: Counts(1, 2, 0), 7: Counts(0, 0, 0)}
     assert result.total() == Counts(2, 4, 4)
 
+    # The miss under the score cut still has its candidate, for the analyst to accept.
+    data = EvaluationData.from_coco(gt, preds)
+    assert data.candidates(50) == [(5, 1.0)]
+    assert data.candidates(20, min_iou=0.5) == [] and data.candidates(12345) == []
+    assert data.candidates(20) == [(1, pytest.approx(50 / 150))]
     # A lower score cut brings the low-score hit back as a TP; no IoU is recomputed for it.
     lower = EvaluationData.from_coco(gt, preds).match(MatchSettings(0.5, 0.2))
     assert {g.annotation_id: g.outcome for g in lower.ground_truth}[50] == "tp"

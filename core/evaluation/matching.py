@@ -248,6 +248,7 @@ class EvaluationData:
     _best_other: dict[int, tuple[float, int, int]] = field(default_factory=dict, repr=False)
     _cocoeval: tuple[EvalResult, COCOeval | None] | None = field(default=None, repr=False)
     _recent: dict[MatchSettings, MatchResult] = field(default_factory=dict, repr=False)
+    _gt_column: dict[int, tuple[tuple[int, int], int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_coco(
@@ -339,6 +340,8 @@ class EvaluationData:
                 if rows and columns
                 else np.zeros((len(rows), len(columns)))
             )
+            for position, column in enumerate(columns):
+                self._gt_column[int(gts[column]["id"])] = ((image_id, category), position)
             self._groups[image_id, category] = _Group(
                 predictions=[dts[r]["id"] - 1 for r in rows],
                 neg_scores=[-float(dts[r]["score"]) for r in rows],
@@ -353,6 +356,20 @@ class EvaluationData:
     def prediction_box(self, index: int) -> list[float]:
         """The [x, y, w, h] box of prediction `index` (from its mask when it came without)."""
         return self._boxes[index]
+
+    def candidates(self, annotation_id: int, min_iou: float = 0.0) -> list[tuple[int, float]]:
+        """The predictions of a GT instance's class overlapping it by more than `min_iou`,
+        whatever their score, best score first, as (prediction index, IoU): at an FN, the
+        low-score proposal the analyst may accept. Empty for an unknown id."""
+        where = self._gt_column.get(annotation_id)
+        if where is None:
+            return []
+        group = self._groups[where[0]]
+        return [
+            (index, row[where[1]])
+            for index, row in zip(group.predictions, group.iou_rows, strict=True)
+            if row[where[1]] > min_iou
+        ]
 
     def match(self, settings: MatchSettings) -> MatchResult:
         """TP/FP/FN of every prediction and GT instance under `settings` (COCOeval's rules)."""

@@ -13,11 +13,13 @@ from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QImage  # noqa: E402
 
 from core.evaluation.matching import Counts  # noqa: E402
+from core.records import ReviewState  # noqa: E402
 from gui.canvas.match_overlay import MARK_COLORS  # noqa: E402
 from gui.window.evaluation import REFRESH_AFTER_EDITS_MS  # noqa: E402
 from tests._evaluation_helpers import (  # noqa: E402
     BACKGROUND_FP_BOX,
     CONFUSED_BOX,
+    LOW_BOX,
     TP_BOX,
     make_evaluation_project,
 )
@@ -209,6 +211,38 @@ def test_next_and_previous_error_walk_across_images(qtbot, evaluated) -> None:
     qtbot.keyClick(window.canvas, Qt.Key.Key_F8)
     qtbot.keyClick(window.canvas, Qt.Key.Key_F8)
     assert evaluation.current_error == errors[0]  # wraps around
+
+
+def test_at_an_fn_its_low_iou_proposal_is_selected_and_enter_accepts_it(qtbot, evaluated) -> None:
+    window, ids, cats = evaluated
+    evaluation, dock = window.evaluation, window.evaluation_dock
+    dock.auto_refresh.click()
+    # The canvas shows the 0.3 proposal. (Waiting for the commit: the model dock's debounced
+    # signal would otherwise fire after this window is gone.)
+    with qtbot.waitSignal(window.model_dock.thresholdCommitted, timeout=5000):
+        window.model_dock.spin.setValue(0.2)
+    wait_until(qtbot, lambda: window.canvas.score_threshold == pytest.approx(0.2))
+    dock.score.slider.setValue(20)
+    dock.iou.slider.setValue(90)  # the triangle proposal (IoU 0.85) no longer matches
+    wait_until(
+        qtbot,
+        lambda: (
+            evaluation.result.settings.iou_threshold == 0.9
+            and evaluation.result.settings.score_threshold == 0.2
+        ),
+    )
+    errors = evaluation.result.errors()
+    miss = next(e for e in errors if e.kind == "fn" and e.image_id == ids[2])
+    window.canvas.setFocus()
+    for _ in range(errors.index(miss) + 1):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F8)
+    assert evaluation.current_error == miss
+    assert "Enter accepts" in window.work_status.message()
+    (selected,) = window.canvas.selected_ids()
+    proposal = window.current_document.annotation(selected)
+    assert tuple(proposal.bbox) == LOW_BOX and proposal.score == pytest.approx(0.3)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    assert window.current_document.annotation(selected).state is ReviewState.ACCEPTED
 
 
 def test_rejecting_an_fp_there_and_evaluating_again_updates_the_counts(qtbot, evaluated) -> None:

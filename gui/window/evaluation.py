@@ -132,6 +132,7 @@ class EvaluationController(QObject):
 
     def close(self) -> None:
         self._refresh_soon.cancel()
+        self._rematch_soon.cancel()
         self._pending_refresh = False
         self.cancel()
         self.task = None
@@ -441,8 +442,10 @@ class EvaluationController(QObject):
         self._error_pos = pos
         ref = self._errors[pos]
         self.current_error = ref
-        self._go_to_ref(InstanceRef(ref.image_id, ref.prediction, ref.annotation_id))
-        self._status.show_message(f"Error {pos + 1} of {len(self._errors)} ({ref.kind.upper()})")
+        hint = self._go_to_ref(InstanceRef(ref.image_id, ref.prediction, ref.annotation_id))
+        self._status.show_message(
+            f"Error {pos + 1} of {len(self._errors)} ({ref.kind.upper()}).{hint}", about_image=True
+        )
         return ref
 
     def _start_position(self, step: int) -> int:
@@ -459,14 +462,14 @@ class EvaluationController(QObject):
             return next((n for n, r in enumerate(ranks) if r >= here), 0)
         return next((n for n in range(len(ranks) - 1, -1, -1) if ranks[n] <= here), len(ranks) - 1)
 
-    def _go_to_ref(self, ref: InstanceRef) -> None:
+    def _go_to_ref(self, ref: InstanceRef) -> str:
+        """Show the instance: its image, its mark current, centred, selected for a fix."""
         outcome, result = self.outcome, self.result
         if outcome is None or result is None:
-            return
+            return ""
         project_id = outcome.project_ids.get(ref.image_id)
         if project_id is None:
-            self._status.show_message("That image is not in this project.")
-            return
+            return " That image is not in this project."
         if self.current_error is None or (
             self.current_error.prediction != ref.prediction
             or self.current_error.annotation_id != ref.annotation_id
@@ -492,27 +495,36 @@ class EvaluationController(QObject):
             box = _bbox(data.predictions[prediction])
         if box is not None:
             self._canvas.centerOn(QRectF(*box).center())
-        self._select_for_fix(ref, prediction)
+        return self._select_for_fix(ref, prediction)
 
-    def _select_for_fix(self, ref: InstanceRef, prediction: int | None) -> None:
+    def _select_for_fix(self, ref: InstanceRef, prediction: int | None) -> str:
         """Select what the analyst most likely fixes: the stored proposal (Enter accepts it,
-        Delete rejects it) or else, on the project's own labels, the missed label."""
+        Delete rejects it) or else, on the project's own labels, the missed label. Returns
+        a hint for the status bar when the proposal cannot be selected."""
         outcome = self.outcome
         document = self._navigation.current_document
         if outcome is None or document is None:
-            return
+            return ""
         if prediction is not None and outcome.request.predictions == PRED_PROPOSALS:
             prediction_dict = outcome.data["segm"].predictions[prediction]
             proposal = _stored_proposal(document.annotations(), prediction_dict)
-            if proposal is not None:
+            item = self._canvas.item_for(proposal) if proposal is not None else None
+            if proposal is not None and item is not None and item.isVisible():
                 self._canvas.select_annotation(proposal)
-                return
+                return " Enter accepts the selected proposal."
+            if proposal is not None:
+                score = float(prediction_dict.get("score", 0.0))
+                return (
+                    f" Its proposal ({score:.2f}) is hidden below the proposal threshold:"
+                    " lower it in the Model dock to accept it."
+                )
         if (
             ref.annotation_id is not None
             and outcome.request.ground_truth_file is None
             and document.has_annotation(ref.annotation_id)
         ):
             self._canvas.select_annotation(ref.annotation_id)
+        return ""
 
     def _go_to_eval_image(self, eval_image_id: int) -> None:
         outcome = self.outcome

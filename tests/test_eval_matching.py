@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import io
 import math
 from collections import defaultdict
@@ -385,3 +386,17 @@ def test_repeated_settings_give_the_same_result(constructed: tuple[dict, list]) 
     other = data.match(MatchSettings(0.6, 0.5))
     assert data.match(MatchSettings(0.5, 0.5)) is first
     assert other.settings == MatchSettings(0.6, 0.5) and other is not first
+
+
+def test_matching_leaves_the_garbage_collector_as_it_was(constructed: tuple[dict, list]) -> None:
+    gt, preds = constructed
+    data = EvaluationData.from_coco(gt, preds)
+    assert gc.isenabled()
+    data.match(MatchSettings(0.5, 0.5)).errors()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        data.match(MatchSettings(0.6, 0.5)).confusion()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

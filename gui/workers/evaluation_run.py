@@ -53,6 +53,7 @@ class MatchView:
     confusion: ConfusionMatrix
     predictions_by_image: dict[int, list[PredictionMatch]]
     misses_by_image: dict[int, list[GroundTruthMatch]]  # FNs
+    error_index: dict[ErrorRef, int] = field(default_factory=dict)  # position in `errors`
 
 
 def match_view(data: EvaluationData, settings: MatchSettings) -> MatchView:
@@ -65,15 +66,17 @@ def match_view(data: EvaluationData, settings: MatchSettings) -> MatchView:
     for g in result.ground_truth:
         if g.outcome == "fn":
             misses.setdefault(g.image_id, []).append(g)
+    errors = result.errors()
     return MatchView(
         result,
-        result.errors(),
+        errors,
         result.total(),
         result.class_counts(),
         result.image_counts(),
         result.confusion(),
         predictions,
         misses,
+        {error: n for n, error in enumerate(errors)},
     )
 
 

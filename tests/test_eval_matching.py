@@ -8,6 +8,7 @@ import gc
 import io
 import math
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -400,3 +401,13 @@ def test_matching_leaves_the_garbage_collector_as_it_was(constructed: tuple[dict
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_overlapping_rematches_from_threads_agree(constructed: tuple[dict, list]) -> None:
+    gt, preds = constructed
+    data = EvaluationData.from_coco(gt, preds)
+    settings = [MatchSettings(iou / 20, score / 10) for iou in range(1, 20) for score in range(10)]
+    expected = {s: EvaluationData.from_coco(gt, preds).match(s).image_counts() for s in settings}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(lambda s: (s, data.match(s).image_counts()), settings * 3))
+    assert all(counts == expected[s] for s, counts in found)

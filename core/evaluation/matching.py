@@ -15,6 +15,7 @@ import contextlib
 import copy
 import gc
 import io
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -265,6 +266,7 @@ class EvaluationData:
     _best_other: dict[int, tuple[float, int, int]] = field(default_factory=dict, repr=False)
     _cocoeval: tuple[EvalResult, COCOeval | None] | None = field(default=None, repr=False)
     _recent: dict[MatchSettings, MatchResult] = field(default_factory=dict, repr=False)
+    _recent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _gt_column: dict[int, tuple[tuple[int, int], int]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -395,13 +397,16 @@ class EvaluationData:
                 f"these IoUs were computed for {self.iou_type!r}; prepare the data again with "
                 f"iou_type={settings.iou_type!r}"
             )
-        if settings in self._recent:  # a slider dragged back and forth: no work at all
-            return self._recent[settings]
+        # The view re-matches in background tasks, which may overlap: the cache is shared.
+        with self._recent_lock:
+            if settings in self._recent:  # a slider dragged back and forth: no work at all
+                return self._recent[settings]
         with _gc_paused():
             result = self._match(settings)
-        if len(self._recent) >= _RECENT_MATCHES:
-            del self._recent[next(iter(self._recent))]
-        self._recent[settings] = result
+        with self._recent_lock:
+            while len(self._recent) >= _RECENT_MATCHES:
+                del self._recent[next(iter(self._recent))]
+            self._recent[settings] = result
         return result
 
     def _match(self, settings: MatchSettings) -> MatchResult:

@@ -70,6 +70,9 @@ class MatchSettings:
 
 @dataclass(frozen=True)
 class PredictionMatch:
+    """One prediction's fate. A crowd-ignored one has outcome "fp" with `ignored_by_crowd`
+    set, and is left out of every count, error list and confusion cell."""
+
     index: int  # position in EvaluationData.predictions
     image_id: int
     category_id: int
@@ -142,6 +145,10 @@ class ConfusionMatrix:
 
 @dataclass(frozen=True)
 class MatchResult:
+    """Every prediction and GT instance at one setting. Left out, as COCOeval leaves them
+    out: predictions under the score cut, beyond the 100 best of their image and class, or
+    of a category the ground truth does not have; crowd GT regions."""
+
     settings: MatchSettings
     predictions: list[PredictionMatch]  # every evaluated prediction scoring >= score_threshold
     ground_truth: list[GroundTruthMatch]  # every non-crowd GT instance

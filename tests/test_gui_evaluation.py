@@ -245,6 +245,31 @@ def test_at_an_fn_its_low_iou_proposal_is_selected_and_enter_accepts_it(qtbot, e
     assert window.current_document.annotation(selected).state is ReviewState.ACCEPTED
 
 
+def test_at_an_fn_missed_below_the_score_cut_its_proposal_is_offered(qtbot, evaluated) -> None:
+    window, ids, _cats = evaluated
+    evaluation, dock = window.evaluation, window.evaluation_dock
+    dock.auto_refresh.click()
+    errors = evaluation.result.errors()
+    miss = next(e for e in errors if e.kind == "fn" and e.image_id == ids[2])
+    window.canvas.setFocus()
+    for _ in range(errors.index(miss) + 1):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F8)
+    assert evaluation.current_error == miss
+    # The triangle's 0.3 proposal is below the Model dock's 0.5 too: hidden, so said.
+    assert window.canvas.selected_ids() == []
+    assert "(0.30) is hidden below the proposal threshold" in window.work_status.message()
+    with qtbot.waitSignal(window.model_dock.thresholdCommitted, timeout=5000):
+        window.model_dock.spin.setValue(0.25)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F8, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F8)
+    assert evaluation.current_error == miss
+    (selected,) = window.canvas.selected_ids()
+    proposal = window.current_document.annotation(selected)
+    assert tuple(proposal.bbox) == LOW_BOX
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    assert window.current_document.annotation(selected).state is ReviewState.ACCEPTED
+
+
 def test_rejecting_an_fp_there_and_evaluating_again_updates_the_counts(qtbot, evaluated) -> None:
     window, ids, _cats = evaluated
     evaluation = window.evaluation

@@ -152,3 +152,55 @@ def test_a_task_s_error_reaches_failed_and_is_not_raised_again_on_the_ui_thread(
     # pytest-qt fails a test on any exception raised in the Qt event loop.
     wait_until(qtbot, lambda: task.done)
     assert [str(f) for f in failures] == ["stopped"]
+
+
+def test_a_window_saved_with_the_dock_open_starts_without_it(qtbot, tmp_path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from gui.main_window import MainWindow
+    from gui.settings import AppSettings
+
+    path, _ids, _cats = make_evaluation_project(tmp_path)
+    window = shown_window(qtbot, tmp_path)
+    assert window.open_project(path)
+    window.actions["evaluate"].trigger()
+    assert window.evaluation_dock.isVisible()
+    window.close()  # saves the window state, dock open
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    again = MainWindow(settings)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitExposed(again)
+    assert not again.evaluation_dock.isVisible()
+    assert not again.actions["evaluate"].isChecked()
+    assert again.open_project(path)
+    again.actions["evaluate"].trigger()
+    assert again.evaluation_dock.isVisible()
+
+
+def test_closing_the_project_mid_evaluation_leaves_the_task_to_end_alone(
+    qtbot, opened, monkeypatch
+) -> None:
+    import gui.workers.evaluation_run as evaluation_module
+    from gui.window import evaluation as controller_module
+
+    window, _ids, _cats, _gt, _results = opened
+    started, release = threading.Event(), threading.Event()
+    real = evaluation_module.project_ground_truth
+
+    def slow_ground_truth(store, **kwargs):
+        started.set()
+        release.wait(30)
+        return real(store, **kwargs)
+
+    monkeypatch.setattr(evaluation_module, "project_ground_truth", slow_ground_truth)
+    qtbot.mouseClick(window.evaluation_dock.evaluate_button, Qt.MouseButton.LeftButton)
+    assert started.wait(30)
+    task = window.evaluation.task
+    window.close_project()
+    assert window.evaluation.task is None and task in controller_module._DETACHED
+    release.set()
+    wait_until(qtbot, lambda: task.done)
+    qtbot.waitUntil(lambda: task not in controller_module._DETACHED)
+    assert window.evaluation.outcome is None  # its result went nowhere
+    assert not window.evaluation_dock.isVisible()

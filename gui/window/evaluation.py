@@ -55,6 +55,21 @@ from gui.workers.evaluation_run import (
 )
 from gui.workers.tasks import Task, start_task
 
+# Tasks still running when their project closed: kept alive (and cut off from the view)
+# until their worker ends, so no worker thread ever reports to a deleted object.
+_DETACHED: set[Task] = set()
+
+
+def _detach(task: Task | None) -> None:
+    if task is None or task.done:
+        return
+    task.cancel()
+    for signal in (task.progressed, task.succeeded, task.failed, task.finished):
+        signal.disconnect()
+    _DETACHED.add(task)
+    task.finished.connect(lambda t=task: _DETACHED.discard(t))
+
+
 REMATCH_THROTTLE_MS = 80  # a dragged slider re-matches at most this often
 REFRESH_AFTER_EDITS_MS = 1200  # edits re-evaluate once they pause this long
 BOX_TOLERANCE_PX = 0.75  # a stored proposal is the prediction when their boxes agree this well
@@ -134,8 +149,10 @@ class EvaluationController(QObject):
         self._refresh_soon.cancel()
         self._rematch_soon.cancel()
         self._pending_refresh = False
-        self.cancel()
+        _detach(self.task)
+        _detach(self._match_task)
         self.task = None
+        self._match_task = None
         self._store = None
         self.outcome = None
         self.result = None
@@ -177,9 +194,7 @@ class EvaluationController(QObject):
             return None
         self.dock.set_running(True)
         self.dock.status.setText("Evaluating…")
-        task = start_task(
-            lambda progress, stop: run_evaluation(request, progress, stop), parent=self
-        )
+        task = start_task(lambda progress, stop: run_evaluation(request, progress, stop))
         task.progressed.connect(self.dock.set_progress)
         task.succeeded.connect(lambda outcome, t=task: self._on_done(t, outcome))
         task.failed.connect(lambda error, t=task: self._on_failed(t, error))
@@ -250,7 +265,7 @@ class EvaluationController(QObject):
             return
         settings = self.dock.settings()
         data = outcome.data[settings.iou_type]
-        task = start_task(lambda _progress, _stop: match_view(data, settings), parent=self)
+        task = start_task(lambda _progress, _stop: match_view(data, settings))
         task.succeeded.connect(lambda view, o=outcome: self._on_matched(o, view))
         task.finished.connect(self._after_match)
         self._match_task = task
@@ -407,9 +422,12 @@ class EvaluationController(QObject):
         self.evaluate()
 
     def _on_visibility(self, visible: bool) -> None:
+        if visible and self._store is None:
+            # A window state saved with the dock open must not show it on the start page.
+            self.dock.hide()
+            return
         if self._evaluate_action.isChecked() != self.dock.isVisible():
             self._evaluate_action.setChecked(self.dock.isVisible())
-        del visible
         self._refresh_overlay()
 
     # ---- walking the errors ----------------------------------------------------------------
@@ -492,6 +510,12 @@ class EvaluationController(QObject):
                     (g for g in result.ground_truth if g.annotation_id == ref.annotation_id), None
                 )
                 prediction = match.best_prediction if match is not None else None
+            if prediction is None:
+                # Missed at this score cut: the best-overlapping prediction at any score (the
+                # low-score proposal the analyst may accept).
+                candidates = data.candidates(ref.annotation_id)
+                if candidates:
+                    prediction = max(candidates, key=lambda c: c[1])[0]
         elif prediction is not None:
             box = _bbox(data.predictions[prediction])
         if box is not None:

@@ -204,3 +204,33 @@ def test_closing_the_project_mid_evaluation_leaves_the_task_to_end_alone(
     qtbot.waitUntil(lambda: task not in controller_module._DETACHED)
     assert window.evaluation.outcome is None  # its result went nowhere
     assert not window.evaluation_dock.isVisible()
+
+
+def test_evaluate_sources_opens_the_view_on_a_file_against_the_stored_proposals(
+    qtbot, tmp_path
+) -> None:
+    from gui.docks.evaluation_dock import PRED_PROPOSALS
+
+    path, ids, _cats = make_evaluation_project(tmp_path)
+    with ProjectStore.open(path) as store:
+        _gt, results = coco_files(store, tmp_path)
+    before = [r for r in json.loads(results.read_text()) if r["image_id"] != ids[0]]
+    before_path = tmp_path / "before.json"
+    before_path.write_text(json.dumps(before))  # "before": missed image 1's square
+    window = shown_window(qtbot, tmp_path)
+    assert window.open_project(path)
+    assert not window.evaluation_dock.isVisible()
+    task = window.evaluation.evaluate_sources(str(before_path), PRED_PROPOSALS)
+    assert task is not None
+    assert window.evaluation_dock.isVisible() and window.actions["evaluate"].isChecked()
+    wait_until(qtbot, lambda: task.done)
+    dock = window.evaluation_dock
+    assert dock.predictions.path.text() == str(before_path)
+    assert window.evaluation.result.total() == Counts(tp=0, fp=2, fn=3)
+    rows = {
+        dock.delta_table.item(r, 0).text(): dock.delta_table.item(r, 3).text()
+        for r in range(dock.delta_table.rowCount())
+    }
+    assert rows["square"] == "+1.000"  # B (the proposals) found the square
+    assert dock.worse_list.count() == 0  # B lost nothing and gained no FP
+    assert dock.tabs.currentIndex() == dock.tabs.count() - 1

@@ -169,7 +169,7 @@ class _Slider(QWidget):
         self.label.setText(f"{value / 100:.2f}")
 
 
-class _PathRow(QWidget):
+class SourceRow(QWidget):
     """A source combo and, for a file choice, the file's path with a Browse button."""
 
     def __init__(self, name: str, choices: Sequence[tuple[str, str]], parent: QWidget) -> None:
@@ -232,10 +232,10 @@ class EvaluationDock(QDockWidget):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
         form = QFormLayout()
-        self.ground_truth = _PathRow(
+        self.ground_truth = SourceRow(
             "gt", [("Reviewed labels", GT_PROJECT), ("COCO file", GT_FILE)], body
         )
-        self.predictions = _PathRow(
+        self.predictions = SourceRow(
             "pred",
             [
                 ("Stored proposals", PRED_PROPOSALS),
@@ -244,7 +244,7 @@ class EvaluationDock(QDockWidget):
             ],
             body,
         )
-        self.compare_with = _PathRow(
+        self.compare_with = SourceRow(
             "compare",
             [
                 ("Nothing", PRED_NONE),

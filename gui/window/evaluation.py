@@ -32,14 +32,17 @@ from gui.canvas.view import CanvasView
 from gui.categories import ProjectCategories
 from gui.docks.evaluation_dock import (
     GT_FILE,
+    GT_PROJECT,
     ORDER_F1,
     ORDER_FN,
     ORDER_FP,
     PRED_FILE,
+    PRED_MODEL,
     PRED_NONE,
     PRED_PROPOSALS,
     EvaluationDock,
     InstanceRef,
+    SourceRow,
 )
 from gui.docks.image_list import ImageListDock
 from gui.document import ImageDocument, is_proposal
@@ -184,6 +187,38 @@ class EvaluationController(QObject):
             d.status.setText("Choose a COCO file for every source set to a file.")
             return None
         return EvaluationRequest(Path(self._store.path), gt_file, pred, b, d.settings())
+
+    def evaluate_sources(
+        self,
+        predictions: str,
+        compare_with: str | None = None,
+        *,
+        ground_truth_file: str | None = None,
+    ) -> Task | None:
+        """Open the view on these sources and evaluate: each of `predictions` and
+        `compare_with` is PRED_PROPOSALS, PRED_MODEL or a COCO results file's path (for the
+        fine-tune dialog's "AP before and after": the file of the model before as A, the
+        current model as B)."""
+        d = self.dock
+
+        def choose(row: SourceRow, source: str | None) -> None:
+            if source is None:
+                row.set_choice(PRED_NONE)
+            elif source in (PRED_PROPOSALS, PRED_MODEL):
+                row.set_choice(source)
+            else:
+                row.set_choice(PRED_FILE, source)
+
+        choose(d.predictions, predictions)
+        choose(d.compare_with, compare_with)
+        if ground_truth_file is None:
+            d.ground_truth.set_choice(GT_PROJECT)
+        else:
+            d.ground_truth.set_choice(GT_FILE, ground_truth_file)
+        self._evaluate_action.setChecked(True)
+        if compare_with is not None:
+            d.tabs.setCurrentIndex(d.tabs.count() - 1)
+        return self.evaluate()
 
     def evaluate(self) -> Task | None:
         """Start the evaluation in the background (progress and Cancel in the dock)."""

@@ -87,6 +87,29 @@ def test_pr_curves_have_an_operating_point_per_class(qtbot, evaluated) -> None:
     assert curves.operating_point(cats["triangle"]) == pytest.approx((0.0, 1.0))
 
 
+def test_pr_curves_follow_the_iou_slider_once_it_rests(qtbot, evaluated) -> None:
+    from core.evaluation.matching import MatchSettings
+
+    window, _ids, cats = evaluated
+    dock = window.evaluation_dock
+    curves = dock.pr_curves
+    assert curves.chart.title() == "Precision-recall at IoU 0.50"
+    dock.iou.slider.setFocus()
+    for _ in range(8):  # 0.50 -> 0.90
+        qtbot.keyClick(dock.iou.slider, Qt.Key.Key_Right)
+    wait_until(qtbot, lambda: curves.chart.title() == "Precision-recall at IoU 0.90")
+    data = window.evaluation.outcome.data["segm"]
+    _summary, classes = data.metrics(MatchSettings(0.9, 0.5))
+    triangle = next(c for c in classes if c.category_id == cats["triangle"])
+    shown = [(p.x(), p.y()) for p in curves.curves[cats["triangle"]].points()]
+    expected = [
+        (float(r), float(p))
+        for r, p in zip(triangle.recall, triangle.precision, strict=True)
+        if p == p and p >= 0
+    ]
+    assert shown == pytest.approx(expected)
+
+
 def test_score_slider_rematches_live_without_the_model(qtbot, evaluated) -> None:
     window, _ids, cats = evaluated
     dock = window.evaluation_dock

@@ -22,10 +22,13 @@ from superqt.utils import qdebounced, qthrottled
 from core.errors import Cancelled, MaskLoopError
 from core.evaluation.matching import (
     BACKGROUND,
+    ClassMetrics,
     Counts,
     ErrorRef,
     MatchResult,
+    MatchSettings,
 )
+from core.evaluation.metrics import EvalResult
 from core.store import ProjectStore
 from gui.canvas.match_overlay import MatchMark
 from gui.canvas.view import CanvasView
@@ -74,6 +77,7 @@ def _detach(task: Task | None) -> None:
 
 
 REMATCH_THROTTLE_MS = 80  # a dragged slider re-matches at most this often
+CURVES_DELAY_MS = 500  # PR curves follow the IoU slider once it rests this long
 REFRESH_AFTER_EDITS_MS = 1200  # edits re-evaluate once they pause this long
 BOX_TOLERANCE_PX = 0.75  # a stored proposal is the prediction when their boxes agree this well
 
@@ -111,7 +115,11 @@ class EvaluationController(QObject):
         self.current_error: ErrorRef | None = None
         self._image_counts: dict[int, Counts] = {}  # by project image id
         self._list_hooked = False
-        self._shown_classes_for: str | None = None
+        self._shown_classes_for: tuple[str, float] | None = None
+        self._curves_at: dict[str, float] = {}  # IoU step of each type's PR curves
+        self._curves_task: Task | None = None
+        self._curves_pending = False
+        self._curves_soon = qdebounced(self._recompute_curves, timeout=CURVES_DELAY_MS, parent=self)
         self._gt_by_id: dict[int, dict[str, Any]] = {}
         self.view: MatchView | None = None
         self._eval_of: dict[int, int] = {}  # project image id -> evaluation image id
@@ -152,8 +160,12 @@ class EvaluationController(QObject):
         self._refresh_soon.cancel()
         self._rematch_soon.cancel()
         self._pending_refresh = False
+        self._curves_soon.cancel()
+        self._curves_pending = False
         _detach(self.task)
         _detach(self._match_task)
+        _detach(self._curves_task)
+        self._curves_task = None
         self.task = None
         self._match_task = None
         self._store = None
@@ -248,6 +260,8 @@ class EvaluationController(QObject):
             self._pending_refresh = False
             self._refresh_soon()
         self.outcome = outcome
+        step = coco_iou_step(outcome.request.settings.iou_threshold)
+        self._curves_at = {iou_type: step for iou_type in IOU_TYPES}
         self._eval_of = {p: e for e, p in outcome.project_ids.items()}
         self._gt_by_id = {
             int(a["id"]): a for a in outcome.data["segm"].ground_truth.get("annotations", [])
@@ -330,10 +344,12 @@ class EvaluationController(QObject):
         if pos is None:
             self.current_error = None
         self._error_pos = pos
-        if self._shown_classes_for != settings.iou_type:
-            self._shown_classes_for = settings.iou_type
-            classes = outcome.metrics[settings.iou_type][1]
-            self.dock.show_classes(classes, outcome.request.settings.iou_threshold)
+        curves_at = self._curves_at.get(settings.iou_type, coco_iou_step(settings.iou_threshold))
+        if self._shown_classes_for != (settings.iou_type, curves_at):
+            self._shown_classes_for = (settings.iou_type, curves_at)
+            self.dock.show_classes(outcome.metrics[settings.iou_type][1], curves_at)
+        if coco_iou_step(settings.iou_threshold) != curves_at:
+            self._curves_soon()
         self.dock.class_model.set_counts(view.class_counts)
         for category_id, counts in view.class_counts.items():
             instances = counts.tp + counts.fn
@@ -355,6 +371,42 @@ class EvaluationController(QObject):
         }
         self._apply_image_order()
         self._refresh_overlay()
+
+    # ---- PR curves at another IoU ----------------------------------------------------------
+    def _recompute_curves(self) -> None:
+        """COCOeval again at the slider's IoU step, in a task (seconds on a big project)."""
+        outcome = self.outcome
+        if outcome is None:
+            return
+        if self._curves_task is not None and not self._curves_task.done:
+            self._curves_pending = True
+            return
+        settings = self.dock.settings()
+        data = outcome.data[settings.iou_type]
+        task = start_task(lambda _progress, _stop: data.metrics(settings))
+        task.succeeded.connect(
+            lambda metrics, o=outcome, s=settings: self._on_curves(o, s, metrics)
+        )
+        task.finished.connect(self._after_curves)
+        self._curves_task = task
+
+    def _on_curves(
+        self,
+        outcome: EvaluationOutcome,
+        settings: MatchSettings,
+        metrics: tuple[EvalResult, list[ClassMetrics]],
+    ) -> None:
+        if outcome is not self.outcome:
+            return
+        outcome.metrics[settings.iou_type] = metrics
+        self._curves_at[settings.iou_type] = coco_iou_step(settings.iou_threshold)
+        if self.view is not None:
+            self._apply_view(self.view)
+
+    def _after_curves(self) -> None:
+        if self._curves_pending:
+            self._curves_pending = False
+            self._recompute_curves()
 
     # ---- image list ------------------------------------------------------------------------
     def image_counts(self) -> dict[int, Counts]:
@@ -645,6 +697,11 @@ class EvaluationController(QObject):
             for change in comparison.worse_images
         ]
         self.dock.show_comparison(rows, worse)
+
+
+def coco_iou_step(iou: float) -> float:
+    """COCOeval's IoU step (0.50, 0.55 ... 0.95) nearest `iou`: where its PR curves are."""
+    return min(max(round(iou * 20) / 20, 0.5), 0.95)
 
 
 def _bbox(entry: dict[str, Any]) -> tuple[float, float, float, float]:

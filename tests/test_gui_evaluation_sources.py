@@ -234,3 +234,14 @@ def test_evaluate_sources_opens_the_view_on_a_file_against_the_stored_proposals(
     assert rows["square"] == "+1.000"  # B (the proposals) found the square
     assert dock.worse_list.count() == 0  # B lost nothing and gained no FP
     assert dock.tabs.currentIndex() == dock.tabs.count() - 1
+
+
+def test_a_project_with_nothing_reviewed_says_what_to_do(qtbot, tmp_path) -> None:
+    from tests._window_helpers import make_project
+
+    window = shown_window(qtbot, tmp_path)
+    assert window.open_project(make_project(tmp_path, 2))
+    window.actions["evaluate"].trigger()
+    _evaluate(qtbot, window)
+    assert window.evaluation.result.total() == Counts(0, 0, 0)
+    assert "Mark the images you checked reviewed (Ctrl+M)" in window.evaluation_dock.status.text()

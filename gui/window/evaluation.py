@@ -272,6 +272,9 @@ class EvaluationController(QObject):
         images = len(outcome.data["segm"].image_ids)
         self.dock.status.setText(
             f"{images} images, {len(outcome.data['segm'].predictions)} predictions."
+            if images or outcome.request.ground_truth_file is not None
+            else "No reviewed images yet: their labels are the ground truth. Mark the images "
+            "you checked reviewed (Ctrl+M), then Evaluate."
         )
         if outcome.view is not None and outcome.view.result.settings == self.dock.settings():
             self._apply_view(outcome.view)

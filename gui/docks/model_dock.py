@@ -86,8 +86,11 @@ class ModelDock(QDockWidget):
         layout.addLayout(buttons)
         layout.addStretch(1)
         self.setWidget(body)
-        self._emit_throttled = qthrottled(self.thresholdChanged.emit, timeout=50)
-        self._commit_debounced = qdebounced(self.thresholdCommitted.emit, timeout=400)
+        # Parented: a pending emission dies with the dock instead of firing on a deleted one.
+        self._emit_throttled = qthrottled(self.thresholdChanged.emit, timeout=50, parent=self)
+        self._commit_debounced = qdebounced(
+            self.thresholdCommitted.emit, timeout=400, parent=self
+        )
         self.slider.valueChanged.connect(self._on_slider)
         self.spin.valueChanged.connect(self._on_spin)
         self.choose_button.clicked.connect(self.chooseModelRequested)

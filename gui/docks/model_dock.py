@@ -88,9 +88,7 @@ class ModelDock(QDockWidget):
         self.setWidget(body)
         # Parented: a pending emission dies with the dock instead of firing on a deleted one.
         self._emit_throttled = qthrottled(self.thresholdChanged.emit, timeout=50, parent=self)
-        self._commit_debounced = qdebounced(
-            self.thresholdCommitted.emit, timeout=400, parent=self
-        )
+        self._commit_debounced = qdebounced(self.thresholdCommitted.emit, timeout=400, parent=self)
         self.slider.valueChanged.connect(self._on_slider)
         self.spin.valueChanged.connect(self._on_spin)
         self.choose_button.clicked.connect(self.chooseModelRequested)

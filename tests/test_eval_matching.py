@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _coco_reference import cocoeval_reference
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -320,25 +321,13 @@ def test_polygon_predictions_and_box_only_ground_truth() -> None:
     assert math.isclose(result.predictions[0].best_iou, 1.0, rel_tol=0.3)
 
 
-def _full_cocoeval(gt: dict, preds: list[dict], iou_type: str) -> COCOeval:
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = copy.deepcopy(gt)
-        coco_gt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(preds)), iouType=iou_type)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return evaluator
-
-
 @pytest.mark.parametrize("iou_type", ["segm", "bbox"])
 def test_metrics_per_class_ap_and_pr_curve_equal_cocoeval(iou_type: str) -> None:
     gt, preds = _random_case(3, iou_type)
     data = EvaluationData.from_coco(gt, preds, iou_type=iou_type)  # type: ignore[arg-type]
     settings = MatchSettings(0.74, 0.4, iou_type)  # type: ignore[arg-type]
     result, per_class = data.metrics(settings)
-    reference = _full_cocoeval(gt, preds, iou_type)
+    reference = cocoeval_reference(gt, preds, iou_type)
     precision = reference.eval["precision"]
     assert result.stats == tuple(float(s) for s in reference.stats)
     assert [m.name for m in per_class] == ["ant", "cat", "dog"]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import math
 
 import numpy as np
 import pytest
+from _coco_reference import cocoeval_reference
 from pycocotools import mask as mask_utils
-from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from core.errors import CocoFormatError
@@ -65,15 +63,7 @@ PREDICTIONS = [
 
 
 def _reference(iou_type: str, predictions) -> COCOeval:
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = copy.deepcopy(GROUND_TRUTH)
-        gt.createIndex()
-        evaluator = COCOeval(gt, gt.loadRes(copy.deepcopy(predictions)), iouType=iou_type)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return evaluator
+    return cocoeval_reference(GROUND_TRUTH, predictions, iou_type)
 
 
 @pytest.mark.parametrize("iou_type", ["segm", "bbox"])

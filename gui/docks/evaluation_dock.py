@@ -341,12 +341,7 @@ class EvaluationDock(QDockWidget):
         self.confusion_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.confusion_list = QListWidget(body)
         self.confusion_list.setObjectName("eval_confusion_list")
-        confusion = QSplitter(Qt.Orientation.Vertical, body)
-        confusion.addWidget(self.confusion_table)
-        confusion.addWidget(self.confusion_list)
-        confusion.setStretchFactor(0, 3)
-        confusion.setStretchFactor(1, 1)
-        self.tabs.addTab(confusion, "Confusion")
+        self.tabs.addTab(_stacked(body, self.confusion_table, self.confusion_list, 3), "Confusion")
         self.delta_table = QTableWidget(0, 4, body)
         self.delta_table.setObjectName("eval_ap_delta")
         self.delta_table.setHorizontalHeaderLabels(["Class", "AP A", "AP B", "Δ AP"])
@@ -354,12 +349,7 @@ class EvaluationDock(QDockWidget):
         self.delta_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.worse_list = QListWidget(body)
         self.worse_list.setObjectName("eval_worse_images")
-        compare = QSplitter(Qt.Orientation.Vertical, body)
-        compare.addWidget(self.delta_table)
-        compare.addWidget(self.worse_list)
-        compare.setStretchFactor(0, 2)
-        compare.setStretchFactor(1, 1)
-        self.tabs.addTab(compare, "A vs B")
+        self.tabs.addTab(_stacked(body, self.delta_table, self.worse_list, 2), "A vs B")
         layout.addWidget(self.tabs, 1)
         self.setWidget(body)
 
@@ -472,3 +462,13 @@ class EvaluationDock(QDockWidget):
         image_id = item.data(REF_ROLE)
         if isinstance(image_id, int):
             self.imageRequested.emit(image_id)
+
+
+def _stacked(parent: QWidget, top: QWidget, bottom: QWidget, top_stretch: int) -> QSplitter:
+    """A table above the list of its instances, the table `top_stretch` times as tall."""
+    splitter = QSplitter(Qt.Orientation.Vertical, parent)
+    splitter.addWidget(top)
+    splitter.addWidget(bottom)
+    splitter.setStretchFactor(0, top_stretch)
+    splitter.setStretchFactor(1, 1)
+    return splitter

@@ -97,15 +97,6 @@ class MainWindow(QMainWindow):
             undo_group=self.navigation.undo_group,
             work_status=self.work_status,
         )
-        self.finetune = FinetuneController(
-            dialog_parent=self,
-            host=self.proposals,
-            image_list=self.image_list,
-            finetune_action=self.actions["finetune"],
-            history_action=self.actions["model_history"],
-            unsure_first_action=self.actions["unsure_first"],
-            parent=self,
-        )
         self.evaluation_dock = EvaluationDock(self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.evaluation_dock)
         self.evaluation = EvaluationController(
@@ -118,6 +109,16 @@ class MainWindow(QMainWindow):
             next_error_action=self.actions["next_error"],
             prev_error_action=self.actions["prev_error"],
             dialog_parent=self,
+            parent=self,
+        )
+        self.finetune = FinetuneController(
+            dialog_parent=self,
+            host=self.proposals,
+            image_list=self.image_list,
+            finetune_action=self.actions["finetune"],
+            history_action=self.actions["model_history"],
+            unsure_first_action=self.actions["unsure_first"],
+            compare_models=self.evaluation.compare_models,
             parent=self,
         )
         self.project = ProjectController(

@@ -103,12 +103,15 @@ class FinetuneDialog(QDialog):
         startFailed(str): the export before training failed or was cancelled; no run.
         runRecorded(object): the ModelRun stored in the project for a run with a checkpoint.
         modelApplied(str): "Use this model" swapped the window's model to this checkpoint.
+        compareRequested(str, str, str): "Compare before and after…": the base model, the new
+            checkpoint and the validation ground truth (val.json), for the Evaluate view.
     """
 
     runFinished = Signal(object)
     startFailed = Signal(str)
     runRecorded = Signal(object)
     modelApplied = Signal(str)
+    compareRequested = Signal(str, str, str)
 
     def __init__(
         self,
@@ -217,6 +220,13 @@ class FinetuneDialog(QDialog):
         self.use_model_button = QPushButton("Use this model")
         self.use_model_button.setEnabled(False)
         self.use_model_button.clicked.connect(self.use_trained_model)
+        self.compare_button = QPushButton("Compare before and after…")
+        self.compare_button.setToolTip(
+            "Open View > Evaluate on the validation images: the model before against the "
+            "new one, per class, and the images where the new one got worse"
+        )
+        self.compare_button.setEnabled(False)
+        self.compare_button.clicked.connect(self.request_comparison)
         self.close_button = QPushButton("Close")
         self.close_button.setToolTip(
             "Training goes on in the background; Model > Fine-tune… shows it again."
@@ -228,7 +238,13 @@ class FinetuneDialog(QDialog):
         stats.addStretch(1)
         stats.addWidget(self.eta_label)
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.cancel_button, self.use_model_button):
+        buttons_in_row = (
+            self.start_button,
+            self.cancel_button,
+            self.use_model_button,
+            self.compare_button,
+        )
+        for button in buttons_in_row:
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
@@ -364,6 +380,7 @@ class FinetuneDialog(QDialog):
         self.progress_bar.setValue(0)
         self.result_label.setText("")
         self.use_model_button.setEnabled(False)
+        self.compare_button.setEnabled(False)
         self.speed_label.setText("")
         self.eta_label.setText("")
 
@@ -564,6 +581,11 @@ class FinetuneDialog(QDialog):
         # A listener of runRecorded may have put the model to use already (the demo).
         in_use = self._host.active_model() == self.outcome.checkpoint
         self.use_model_button.setEnabled(self.project_is_open() and not in_use)
+        # A model trained from scratch has no "before" worth comparing with.
+        has_before = self.options.base_model not in FROM_SCRATCH_ARCHITECTURES
+        self.compare_button.setEnabled(
+            self.project_is_open() and has_before and bool(self.data.val_images)
+        )
 
     def project_is_open(self) -> bool:
         """Whether the window still shows the project this run was trained for."""
@@ -602,6 +624,16 @@ class FinetuneDialog(QDialog):
             return record(own)
 
     @Slot()
+    def request_comparison(self) -> None:
+        """Ask the window's Evaluate view to compare the base model with the new one."""
+        if self.outcome is None or not self.outcome.checkpoint or self.options is None:
+            return
+        if self.data is None or not self.project_is_open():
+            return
+        self.compareRequested.emit(
+            self.options.base_model, self.outcome.checkpoint, str(self.data.val_json)
+        )
+
     def use_trained_model(self) -> None:
         """Hot-swap: proposals for unreviewed images come from the new model from now on."""
         if self.outcome is None or not self.outcome.checkpoint or not self.project_is_open():

@@ -199,6 +199,12 @@ class SourceRow(QWidget):
         self.combo.setCurrentIndex(self.combo.findData(choice))
         self.path.setText(path)
 
+    def set_model(self, source: str, name: str) -> None:
+        """Choose a model run now (`source` is "model:<spec>"), adding it to the combo."""
+        if self.combo.findData(source) < 0:
+            self.combo.addItem(f"{name}, run now", source)
+        self.set_choice(source)
+
     def _update(self) -> None:
         is_file = self.choice() == "file"
         self.path.setVisible(is_file)

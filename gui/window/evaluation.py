@@ -53,10 +53,12 @@ from gui.window.navigation import NavigationController
 from gui.window.status import WorkStatus
 from gui.workers.evaluation_run import (
     IOU_TYPES,
+    MODEL_SOURCE_PREFIX,
     EvaluationOutcome,
     EvaluationRequest,
     MatchView,
     match_view,
+    model_source,
     run_evaluation,
 )
 from gui.workers.tasks import Task, start_task
@@ -200,6 +202,15 @@ class EvaluationController(QObject):
             return None
         return EvaluationRequest(Path(self._store.path), gt_file, pred, b, d.settings())
 
+    def compare_models(self, base_model: str, checkpoint: str, val_json: str) -> Task | None:
+        """The fine-tune dialog's "Compare before and after…": both models run now on the
+        run's validation images, the one before as A, the new one as B."""
+        return self.evaluate_sources(
+            model_source(base_model),
+            compare_with=model_source(checkpoint),
+            ground_truth_file=val_json,
+        )
+
     def evaluate_sources(
         self,
         predictions: str,
@@ -218,6 +229,8 @@ class EvaluationController(QObject):
                 row.set_choice(PRED_NONE)
             elif source in (PRED_PROPOSALS, PRED_MODEL):
                 row.set_choice(source)
+            elif source.startswith(MODEL_SOURCE_PREFIX):
+                row.set_model(source, Path(source[len(MODEL_SOURCE_PREFIX) :]).stem)
             else:
                 row.set_choice(PRED_FILE, source)
 

@@ -8,6 +8,7 @@ re-taken when proposals change (throttled, since Propose all stores one image at
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 from PySide6.QtGui import QAction
@@ -22,6 +23,9 @@ from gui.dialogs.finetune_dialog import FinetuneDialog
 from gui.dialogs.model_history_dialog import ModelHistoryDialog
 from gui.docks.image_list import ImageListDock
 from gui.model_host import ModelHost
+
+# (base model, new checkpoint, validation ground truth) -> open the Evaluate view on them
+CompareModels = Callable[[str, str, str], object]
 
 UNSURE_FIRST = "unsure_first"
 ID_ORDER = "id"
@@ -40,6 +44,7 @@ class FinetuneController(QObject):
         finetune_action: QAction,
         history_action: QAction,
         unsure_first_action: QAction,
+        compare_models: CompareModels | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -49,6 +54,7 @@ class FinetuneController(QObject):
         self.finetune_dialog: FinetuneDialog | None = None
         self.history_dialog: ModelHistoryDialog | None = None
         self.unsure_first_action = unsure_first_action
+        self._compare_models = compare_models
         self._rank: dict[int, int] = {}
         self._rerank_timer = QTimer(self)
         self._rerank_timer.setSingleShot(True)
@@ -97,6 +103,7 @@ class FinetuneController(QObject):
             self.finetune_dialog = FinetuneDialog(self._host, self._dialog_parent)
             self.finetune_dialog.modelApplied.connect(self.model_changed)
             self.finetune_dialog.runRecorded.connect(self._refresh_history)
+            self.finetune_dialog.compareRequested.connect(self._compare)
         self.finetune_dialog.show()
         self.finetune_dialog.raise_()
         self.finetune_dialog.activateWindow()
@@ -129,6 +136,10 @@ class FinetuneController(QObject):
         dialog.runRecorded.connect(use_it)
         dialog.start()
         return dialog
+
+    def _compare(self, base_model: str, checkpoint: str, val_json: str) -> None:
+        if self._compare_models is not None:
+            self._compare_models(base_model, checkpoint, val_json)
 
     def model_changed(self, _spec: str = "") -> None:
         self._refresh_history()

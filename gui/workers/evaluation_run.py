@@ -39,6 +39,12 @@ IOU_TYPES: tuple[IouType, ...] = ("segm", "bbox")
 GT_PROJECT, GT_FILE = "project", "file"
 PRED_PROPOSALS, PRED_FILE, PRED_NONE = "proposals", "file", "none"
 PRED_MODEL = "model"  # the current model, run now on the evaluated images
+MODEL_SOURCE_PREFIX = "model:"  # "model:<spec>": that model, run now (the fine-tune dialog's link)
+
+
+def model_source(spec: str) -> str:
+    """The prediction source that runs the model `spec` (an architecture or checkpoint) now."""
+    return MODEL_SOURCE_PREFIX + spec
 
 
 @dataclass
@@ -112,10 +118,13 @@ def _predictions(
     should_stop: ShouldStop,
 ) -> list[dict[str, Any]]:
     """Predictions on the evaluated images, with the evaluation's image ids."""
-    if source == PRED_MODEL:
+    if source == PRED_MODEL or source.startswith(MODEL_SOURCE_PREFIX):
         from gui.workers.fresh_predictions import predict_fresh
 
-        return predict_fresh(store, project_ids, progress=progress, should_stop=should_stop)
+        spec = source[len(MODEL_SOURCE_PREFIX) :] if source != PRED_MODEL else None
+        return predict_fresh(
+            store, project_ids, spec=spec, progress=progress, should_stop=should_stop
+        )
     if source != PRED_PROPOSALS:
         return load_results(source)
     # Ground truth from a file has its own image ids: proposals follow by file name.

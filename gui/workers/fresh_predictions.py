@@ -23,15 +23,17 @@ def predict_fresh(
     store: ProjectStore,
     project_ids: Mapping[int, int],
     *,
+    spec: str | None = None,
     progress: Callable[[int, int], None],
     should_stop: Callable[[], bool],
 ) -> list[dict[str, Any]]:
-    """A COCO results list of the active model on each image of `project_ids`
-    (evaluation image id -> project image id), with the evaluation's image ids and the
-    project's category ids (matched by name)."""
+    """A COCO results list of `spec` (default: the project's active model) on each image of
+    `project_ids` (evaluation image id -> project image id), with the evaluation's image ids
+    and the project's category ids (matched by name)."""
     from core.detection.detector import Detector
 
-    spec = store.active_model(must_exist=True)
+    if spec is None:
+        spec = store.active_model(must_exist=True)
     if spec is None:
         raise MaskLoopError("No model is chosen: pick one with Model > Choose model… first.")
     detector = Detector.load(spec)

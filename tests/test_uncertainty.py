@@ -116,3 +116,28 @@ def test_new_proposals_change_the_order(store):
     store.replace_proposals(1, [_proposal(1, 0.98)], "model-b")
     store.replace_proposals(2, [_proposal(2, 0.45)], "model-b")
     assert unsure_first_order(store) == [2, 1]
+
+
+def test_the_ranking_gives_the_order_and_the_scores_of_one_read(tmp_path):
+    from core.detection.uncertainty import (
+        image_uncertainties,
+        unsure_first_order,
+        unsure_first_ranking,
+    )
+    from core.records import Annotation, ReviewState, Source
+    from core.store import ProjectStore
+
+    with ProjectStore.create(tmp_path / "p.maskloop", tmp_path) as store:
+        store.add_category("a")
+        for n, score in enumerate((0.9, 0.5, None, 0.7), start=1):
+            store.add_image(f"{n}.png", 8, 8, image_id=n)
+            if score is not None:
+                proposal = Annotation(
+                    n, 1, (0, 0, 2, 2), source=Source.MODEL, score=score,
+                    state=ReviewState.PROPOSED,
+                )  # fmt: skip
+                store.replace_proposals(n, [proposal], "m")
+        order, scores = unsure_first_ranking(store)
+        assert order == unsure_first_order(store) == [2, 4, 1, 3]
+        assert scores == image_uncertainties(store)
+        assert scores[2] == 1.0 and 3 not in scores

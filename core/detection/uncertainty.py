@@ -51,6 +51,12 @@ def image_uncertainties(
 def unsure_first_order(store: ProjectStore) -> list[int]:
     """Every image id: unreviewed images most unsure first, then unscored unreviewed images,
     then reviewed images; each group's ties in id order."""
+    return unsure_first_ranking(store)[0]
+
+
+def unsure_first_ranking(store: ProjectStore) -> tuple[list[int], dict[int, float]]:
+    """`unsure_first_order` and `image_uncertainties` from one read of the store (the app
+    shows both, and re-takes them whenever proposals arrive)."""
     rows = sorted(_scored_rows(store, None))  # id order
     scored = sorted(
         (
@@ -62,7 +68,9 @@ def unsure_first_order(store: ProjectStore) -> list[int]:
     )
     unscored = [image_id for image_id, reviewed, score in rows if not reviewed and score is None]
     reviewed_ids = [image_id for image_id, reviewed, _score in rows if reviewed]
-    return [image_id for image_id, _ in scored] + unscored + reviewed_ids
+    order = [image_id for image_id, _ in scored] + unscored + reviewed_ids
+    scores = {image_id: score for image_id, _reviewed, score in rows if score is not None}
+    return order, scores
 
 
 def _scored_rows(

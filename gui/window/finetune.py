@@ -14,7 +14,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
-from core.detection.uncertainty import image_uncertainties, unsure_first_order
+from core.detection.uncertainty import unsure_first_ranking
 from core.errors import MaskLoopError
 from core.store import ProjectStore
 from core.store.setting_keys import IMAGE_ORDER
@@ -168,10 +168,11 @@ class FinetuneController(QObject):
             self._image_list.set_sort_key(None)
             self._image_list.set_uncertainty(None)
             return
-        self._rank = {image_id: r for r, image_id in enumerate(unsure_first_order(store))}
+        order, scores = unsure_first_ranking(store)
+        self._rank = {image_id: r for r, image_id in enumerate(order)}
         rank = self._rank
         self._image_list.set_sort_key(lambda image_id: rank.get(image_id, len(rank) + image_id))
-        self._image_list.set_uncertainty(image_uncertainties(store))
+        self._image_list.set_uncertainty(scores)
 
     def shutdown(self) -> None:
         if self.finetune_dialog is not None:

@@ -39,6 +39,22 @@ def _evaluate(qtbot, window) -> None:
     wait_until(qtbot, lambda: task.done)
 
 
+def _hold_ground_truth(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Make the evaluation's first step wait: (started, release) events."""
+    import gui.workers.evaluation_run as evaluation_module
+
+    started, release = threading.Event(), threading.Event()
+    real = evaluation_module.project_ground_truth
+
+    def slow_ground_truth(store, **kwargs):
+        started.set()
+        release.wait(30)
+        return real(store, **kwargs)
+
+    monkeypatch.setattr(evaluation_module, "project_ground_truth", slow_ground_truth)
+    return started, release
+
+
 def test_coco_files_as_ground_truth_and_predictions_give_the_project_s_numbers(
     qtbot, opened
 ) -> None:
@@ -64,18 +80,8 @@ def test_a_missing_file_is_said_in_the_dock_not_raised(qtbot, opened, tmp_path) 
 
 
 def test_cancel_stops_the_background_evaluation(qtbot, opened, monkeypatch) -> None:
-    import gui.workers.evaluation_run as evaluation_module
-
     window, _ids, _cats, _gt, _results = opened
-    started, release = threading.Event(), threading.Event()
-    real = evaluation_module.project_ground_truth
-
-    def slow_ground_truth(store, **kwargs):
-        started.set()
-        release.wait(30)
-        return real(store, **kwargs)
-
-    monkeypatch.setattr(evaluation_module, "project_ground_truth", slow_ground_truth)
+    started, release = _hold_ground_truth(monkeypatch)
     dock = window.evaluation_dock
     qtbot.mouseClick(dock.evaluate_button, Qt.MouseButton.LeftButton)
     assert started.wait(30)
@@ -181,19 +187,10 @@ def test_a_window_saved_with_the_dock_open_starts_without_it(qtbot, tmp_path) ->
 def test_closing_the_project_mid_evaluation_leaves_the_task_to_end_alone(
     qtbot, opened, monkeypatch
 ) -> None:
-    import gui.workers.evaluation_run as evaluation_module
     from gui.window import evaluation as controller_module
 
     window, _ids, _cats, _gt, _results = opened
-    started, release = threading.Event(), threading.Event()
-    real = evaluation_module.project_ground_truth
-
-    def slow_ground_truth(store, **kwargs):
-        started.set()
-        release.wait(30)
-        return real(store, **kwargs)
-
-    monkeypatch.setattr(evaluation_module, "project_ground_truth", slow_ground_truth)
+    started, release = _hold_ground_truth(monkeypatch)
     qtbot.mouseClick(window.evaluation_dock.evaluate_button, Qt.MouseButton.LeftButton)
     assert started.wait(30)
     task = window.evaluation.task

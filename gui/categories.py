@@ -51,9 +51,6 @@ class ProjectCategories(QObject):
     def get(self, category_id: int) -> Category:
         return self.store.get_category(category_id)
 
-    def exists(self, category_id: int | None) -> bool:
-        return category_id is not None and any(c.id == category_id for c in self.all())
-
     def add(self, name: str) -> Category:
         category = self.store.add_category(name)
         self._added(category.id)

@@ -90,11 +90,12 @@ def test_open_runs_missing_migrations_and_keeps_data(
 ) -> None:
     image = store.add_image("a.png", 4, 3)
     store.close()
-    upgrade = {**store_schema.MIGRATIONS, 1: lambda c: c.execute("ALTER TABLE images ADD note")}
-    monkeypatch.setattr(store_schema, "MIGRATIONS", upgrade)
-    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 2)
+    current = store_schema.SCHEMA_VERSION
+    add_note = {current: lambda c: c.execute("ALTER TABLE images ADD note")}
+    monkeypatch.setattr(store_schema, "MIGRATIONS", {**store_schema.MIGRATIONS, **add_note})
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", current + 1)
     with ProjectStore.open(store.path) as reopened:
-        assert reopened._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert reopened._conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
         assert reopened._conn.execute("SELECT note FROM images").fetchall() == [(None,)]
         assert reopened.get_image(image.id) == image
 
@@ -106,9 +107,10 @@ def test_failed_migration_leaves_the_file_unchanged(store: ProjectStore) -> None
         conn.execute("ALTER TABLE images ADD note")
         raise RuntimeError("disk pulled mid-migration")
 
+    current = store_schema.SCHEMA_VERSION
     with pytest.raises(RuntimeError):
-        store_schema.migrate(store._conn, target=2, migrations={1: broken})
-    assert store_schema.schema_version(store._conn) == 1
+        store_schema.migrate(store._conn, target=current + 1, migrations={current: broken})
+    assert store_schema.schema_version(store._conn) == current
     columns = [r[1] for r in store._conn.execute("PRAGMA table_info(images)")]
     assert "note" not in columns
 

@@ -1,9 +1,10 @@
 """Project-level records of a `ProjectStore`: COCO info and licenses, settings, model runs.
 
 A mixin so that `store.py` stays about images, categories and annotations; it relies on the
-store's `_conn` and `transaction()`. The models the project uses (core.store.models_used) come
-with it. A run's base model and checkpoint are stored relative to the project's folder, like
-the active model, and handed out as absolute paths.
+store's `_conn` and `transaction()`. The models the project uses (core.store.models_used) and
+the effort tables (core.store.effort) come with it. A run's base model and checkpoint are
+stored relative to the project's folder, like the active model, and handed out as absolute
+paths.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from core.records import ModelRun
+from core.store.effort import EffortMixin
 from core.store.models_used import ModelsUsedMixin
 from core.store.rows import dumps_or_null, loads_or
 
 
-class ProjectRecordsMixin(ModelsUsedMixin):
+class ProjectRecordsMixin(ModelsUsedMixin, EffortMixin):
     _conn: sqlite3.Connection
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from core.errors import ProjectError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 APPLICATION_ID = 0x4D4C4F50  # "MLOP": marks the SQLite file as a MaskLoop project
 
@@ -81,11 +81,35 @@ CREATE TABLE model_runs (
 );
 """
 
+# Version 2: what the loop saves the annotator (core/store/effort.py). No foreign key from
+# effort_instances to annotations: an undone delete brings an annotation back under its id,
+# and its provenance must still be there.
+_EFFORT_V2 = """
+CREATE TABLE effort_time (
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,             -- images.proposals_model while the time was spent, or ''
+    active_s REAL NOT NULL,
+    actions INTEGER NOT NULL,
+    since REAL NOT NULL,             -- epoch seconds of the first record
+    PRIMARY KEY (image_id, model)
+);
+CREATE TABLE effort_instances (
+    annotation_id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    origin TEXT NOT NULL CHECK (origin IN ('proposal', 'drawn', 'box_to_mask')),
+    geometry TEXT,                   -- a proposal's box and mask fingerprint as the model gave them
+    since REAL NOT NULL
+);
+CREATE INDEX effort_instances_image ON effort_instances(image_id);
+"""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 # MIGRATIONS[n] upgrades a version-n file to version n + 1 (0 -> 1 is the initial layout).
 MIGRATIONS: dict[int, Migration] = {
     0: lambda conn: _run_script(conn, _SCHEMA_V1),
+    1: lambda conn: _run_script(conn, _EFFORT_V2),
 }
 
 

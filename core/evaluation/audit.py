@@ -1,0 +1,424 @@
+"""Label audit: which labels are most likely wrong, and which objects nobody labelled.
+
+Given ground-truth labels and a model's predictions on the same images, every label and every
+confident unmatched detection gets a score in 0..1 (1: almost surely a mistake) for one of four
+issues, and the rows are ranked by it:
+
+- **overlooked** (a detection): a confident detection that matches no label of its class (box
+  IoU below `match_iou`); an object nobody labelled. A detection over a label of *another*
+  class is that label's wrong class, not a second row.
+- **wrong class** (a label): the model confidently sees another class in the label's box.
+- **bad location** (a label): the label's box or mask disagrees with the model.
+- **spurious** (a label): no detection of any class supports the label at all.
+
+Which part of each score comes from where:
+
+| issue | box-level part (cleanlab's ObjectLab) | MaskLoop's part |
+| --- | --- | --- |
+| overlooked | 1 - `compute_overlooked_box_scores` (cleanlab scores only detections touching no label) | x the detection's score; for the detections cleanlab leaves unscored, score x (1 - best IoU with a label of its class) |
+| wrong class | 1 - `compute_swap_box_scores` | damped by the model's own support for the label's class in that box: x (1 - that score) |
+| bad location | 1 - `compute_badloc_box_scores` | 1 - mask IoU between the label's mask and the mask head's mask on the label's own box; the issue is the larger of the two |
+| spurious | — | 1 - the best support of any detection: score x min(1, box IoU / `match_iou`) |
+
+cleanlab's per-image score (`get_label_quality_scores`, 1 - it) is kept with each row as
+`image_score`. cleanlab is imported only here, inside `audit`, so the light CLI commands
+never pay for it. Pure numpy, pycocotools and cleanlab: no torch, no Qt. The predictions come
+from the caller (core/evaluation/audit_predict.py runs a model, or k models for k-fold).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from core.errors import CocoFormatError
+from core.masks import to_rle
+from core.records import BBox
+
+
+class Issue(str, enum.Enum):
+    OVERLOOKED = "overlooked"
+    WRONG_CLASS = "wrong_class"
+    BAD_LOCATION = "bad_location"
+    SPURIOUS = "spurious"
+
+    @property
+    def title(self) -> str:
+        return self.value.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class LabelInstance:
+    """One ground-truth label."""
+
+    annotation_id: int
+    category_id: int
+    bbox: BBox  # [x, y, w, h]
+    rle: dict[str, Any] | None  # compressed RLE; None for a box-only label
+
+
+@dataclass(frozen=True)
+class AuditImage:
+    image_id: int
+    file_name: str
+    width: int
+    height: int
+    labels: tuple[LabelInstance, ...]
+
+
+@dataclass(frozen=True)
+class ModelInstance:
+    """A detection, or the mask head's answer for a given box (then `score` is None)."""
+
+    category_id: int
+    score: float | None
+    bbox: BBox
+    rle: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ImagePredictions:
+    """What the model says about one image."""
+
+    detections: tuple[ModelInstance, ...]
+    # annotation id -> the mask head's mask (compressed RLE) on that label's own box, for the
+    # label's class; absent for a label the mask head was not run on.
+    label_box_masks: Mapping[int, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    confident: float = 0.5  # a detection at least this sure is "confident"
+    match_iou: float = 0.5  # box IoU at which a detection matches a label
+    min_score: float = 0.3  # rows scoring less are not listed as suspected mistakes
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One suspected mistake."""
+
+    image_id: int
+    file_name: str
+    annotation_id: int | None  # None for an overlooked object
+    issue: Issue
+    score: float  # 0..1, higher is more likely a mistake
+    bbox: BBox  # the label's box, or the detection's for an overlooked object
+    category_id: int  # the label's class, or the detection's
+    model: ModelInstance | None  # what "take the model's instance" writes; None: nothing
+    box_score: float | None = None  # cleanlab's box-level part (1 - its quality score)
+    mask_score: float | None = None  # MaskLoop's mask-level part (bad location)
+    image_score: float | None = None  # 1 - cleanlab's label quality score of the whole image
+
+    @property
+    def model_category_id(self) -> int | None:
+        return None if self.model is None else self.model.category_id
+
+
+AuditProgress = Callable[[int, int], None]
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def audit_images_from_coco(dataset: Mapping[str, Any]) -> list[AuditImage]:
+    """The images and their labels of a COCO dataset (crowd regions are not labels to audit)."""
+    try:
+        by_image: dict[int, list[LabelInstance]] = {}
+        images = list(dataset["images"])
+        sizes = {int(img["id"]): (int(img["height"]), int(img["width"])) for img in images}
+        for ann in dataset.get("annotations", []):
+            if ann.get("iscrowd"):
+                continue
+            image_id = int(ann["image_id"])
+            height, width = sizes[image_id]
+            segmentation = ann.get("segmentation")
+            rle = to_rle(segmentation, height, width) if segmentation else None
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            by_image.setdefault(image_id, []).append(
+                LabelInstance(int(ann["id"]), int(ann["category_id"]), (x, y, w, h), rle)
+            )
+        return [
+            AuditImage(
+                int(img["id"]),
+                str(img["file_name"]),
+                int(img["width"]),
+                int(img["height"]),
+                tuple(by_image.get(int(img["id"]), ())),
+            )
+            for img in images
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CocoFormatError(
+            f"the ground truth is not a usable COCO dataset (images need id, file_name, width "
+            f"and height; annotations id, image_id, category_id and bbox): {exc!r}"
+        ) from exc
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def _xyxy(bbox: BBox) -> list[float]:
+    x, y, w, h = bbox
+    return [x, y, x + w, y + h]
+
+
+def box_ious(a: Sequence[BBox], b: Sequence[BBox]) -> np.ndarray:
+    """len(a) x len(b) box IoUs (plain IoU, not cleanlab's overlap ratio)."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    return np.asarray(mask_utils.iou([list(x) for x in a], [list(y) for y in b], [0] * len(b)))
+
+
+def rle_iou(a: dict[str, Any], b: dict[str, Any]) -> float:
+    def coco(rle: dict[str, Any]) -> dict[str, Any]:
+        counts = rle["counts"]
+        return {
+            "size": rle["size"],
+            "counts": counts.encode() if isinstance(counts, str) else counts,
+        }
+
+    return float(mask_utils.iou([coco(a)], [coco(b)], [0])[0][0])
+
+
+# ---------------------------------------------------------------- cleanlab's part
+
+
+@dataclass
+class _CleanlabScores:
+    overlooked: list[np.ndarray]  # per image, per detection (NaN: not scored)
+    swap: list[np.ndarray]  # per image, per label
+    badloc: list[np.ndarray]  # per image, per label
+    image: np.ndarray  # per image
+
+
+def _cleanlab_scores(
+    images: Sequence[AuditImage],
+    predictions: Sequence[ImagePredictions],
+    class_index: Mapping[int, int],
+    settings: AuditSettings,
+) -> _CleanlabScores:
+    from cleanlab.object_detection import rank  # heavy (pandas, sklearn): only when auditing
+
+    labels = []
+    preds = []
+    for image, found in zip(images, predictions, strict=True):
+        labels.append(
+            {
+                "bboxes": np.array([_xyxy(lab.bbox) for lab in image.labels], float).reshape(-1, 4),
+                "labels": np.array([class_index[lab.category_id] for lab in image.labels], int),
+            }
+        )
+        per_class: list[list[list[float]]] = [[] for _ in class_index]
+        for det in found.detections:
+            per_class[class_index[det.category_id]].append(
+                [*_xyxy(det.bbox), float(det.score or 0)]
+            )
+        preds.append(
+            np.array([np.array(rows, float).reshape(-1, 5) for rows in per_class], dtype=object)
+        )
+    kwargs: dict[str, Any] = {"labels": labels, "predictions": preds}
+    return _CleanlabScores(
+        overlooked=rank.compute_overlooked_box_scores(
+            **kwargs, high_probability_threshold=settings.confident
+        ),
+        # Shapes may overlap: a label mostly inside another class's box is no double label.
+        swap=rank.compute_swap_box_scores(
+            **kwargs, high_probability_threshold=settings.confident, overlapping_label_check=False
+        ),
+        badloc=rank.compute_badloc_box_scores(
+            **kwargs, low_probability_threshold=settings.confident
+        ),
+        image=rank.get_label_quality_scores(
+            labels, preds, overlapping_label_check=False, verbose=False
+        ),
+    )
+
+
+def _cleanlab_order(found: ImagePredictions, class_index: Mapping[int, int]) -> list[int]:
+    """Detection indices in the order cleanlab flattens them (by class, then as given)."""
+    return sorted(
+        range(len(found.detections)), key=lambda i: class_index[found.detections[i].category_id]
+    )
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _clip(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))
+
+
+def _score_labels(
+    image: AuditImage,
+    found: ImagePredictions,
+    swap: np.ndarray,
+    badloc: np.ndarray,
+    image_score: float,
+    settings: AuditSettings,
+) -> list[AuditRow]:
+    dets = found.detections
+    ious = box_ious([lab.bbox for lab in image.labels], [d.bbox for d in dets])
+    rows = []
+    for li, label in enumerate(image.labels):
+        scores = [float(d.score or 0.0) for d in dets]
+        same = [j for j, d in enumerate(dets) if d.category_id == label.category_id]
+        other = [j for j, d in enumerate(dets) if d.category_id != label.category_id]
+        candidates: dict[Issue, tuple[float, ModelInstance | None, float | None, float | None]] = {}
+
+        # wrong class: cleanlab's swap score, when a confident detection of another class
+        # sits on the label's box, damped by the model's support for the label's own class.
+        over = [
+            j
+            for j in other
+            if ious[li, j] >= settings.match_iou and scores[j] >= settings.confident
+        ]
+        if over:
+            best_other = max(over, key=lambda j: scores[j])
+            own = max((scores[j] for j in same if ious[li, j] >= settings.match_iou), default=0.0)
+            box_part = _clip(1.0 - float(swap[li]))
+            candidates[Issue.WRONG_CLASS] = (
+                box_part * (1.0 - own),
+                dets[best_other],
+                box_part,
+                None,
+            )
+
+        # bad location: cleanlab's badloc on the box, our mask IoU on the label's own box.
+        touching = [j for j in same if ious[li, j] > 0 and scores[j] > settings.confident]
+        box_part_loc = _clip(1.0 - float(badloc[li])) if touching else None
+        mask_part = None
+        box_mask = found.label_box_masks.get(label.annotation_id)
+        if box_mask is not None and label.rle is not None:
+            mask_part = _clip(1.0 - rle_iou(label.rle, box_mask))
+        parts = [p for p in (box_part_loc, mask_part) if p is not None]
+        if parts:
+            if touching:
+                take: ModelInstance | None = dets[max(touching, key=lambda j: ious[li, j])]
+            elif box_mask is not None:
+                take = ModelInstance(label.category_id, None, label.bbox, box_mask)
+            else:
+                take = None
+            candidates[Issue.BAD_LOCATION] = (max(parts), take, box_part_loc, mask_part)
+
+        # spurious: nothing supports the label, whatever its class.
+        support = max(
+            (scores[j] * min(1.0, ious[li, j] / settings.match_iou) for j in range(len(dets))),
+            default=0.0,
+        )
+        candidates[Issue.SPURIOUS] = (_clip(1.0 - support), None, None, None)
+
+        issue, (score, take, box_part, mask_part) = max(candidates.items(), key=lambda kv: kv[1][0])
+        if score >= settings.min_score:
+            rows.append(
+                AuditRow(
+                    image.image_id,
+                    image.file_name,
+                    label.annotation_id,
+                    issue,
+                    score,
+                    label.bbox,
+                    label.category_id,
+                    take,
+                    box_part,
+                    mask_part,
+                    image_score,
+                )
+            )
+    return rows
+
+
+def _score_overlooked(
+    image: AuditImage,
+    found: ImagePredictions,
+    overlooked: np.ndarray,
+    order: list[int],
+    image_score: float,
+    settings: AuditSettings,
+) -> list[AuditRow]:
+    dets = found.detections
+    cleanlab_by_det = {det_index: _finite(overlooked[k]) for k, det_index in enumerate(order)}
+    ious = box_ious([d.bbox for d in dets], [lab.bbox for lab in image.labels])
+    rows = []
+    for j, det in enumerate(dets):
+        score = float(det.score or 0.0)
+        if score < settings.confident:
+            continue
+        if ious.shape[1] and float(ious[j].max()) >= settings.match_iou:
+            continue  # matches a label: its own class (fine) or another (that label's wrong class)
+        same = [i for i, lab in enumerate(image.labels) if lab.category_id == det.category_id]
+        best_same = max((float(ious[j, i]) for i in same), default=0.0)
+        box_part = cleanlab_by_det.get(j)
+        # cleanlab gates by confidence only; the detection's score ranks among the confident.
+        if box_part is not None:
+            box_part = _clip(1.0 - box_part)
+            value = score * box_part
+        else:
+            value = _clip(score * (1.0 - best_same))
+        if value >= settings.min_score:
+            rows.append(
+                AuditRow(
+                    image.image_id,
+                    image.file_name,
+                    None,
+                    Issue.OVERLOOKED,
+                    value,
+                    det.bbox,
+                    det.category_id,
+                    det,
+                    box_part,
+                    None,
+                    image_score,
+                )
+            )
+    return rows
+
+
+def audit(
+    images: Sequence[AuditImage],
+    predictions: Mapping[int, ImagePredictions],
+    category_ids: Sequence[int],
+    settings: AuditSettings | None = None,
+) -> list[AuditRow]:
+    """Suspected mistakes, most likely first; one row per label at most (its likeliest issue).
+
+    `predictions` maps image id to what the model said; images without an entry are not
+    audited. Detections of a category outside `category_ids` are ignored.
+    """
+    settings = settings or AuditSettings()
+    class_index = {int(cid): i for i, cid in enumerate(sorted(set(category_ids)))}
+    unknown = {lab.category_id for img in images for lab in img.labels} - set(class_index)
+    if unknown:
+        raise CocoFormatError(
+            f"labels use categories {sorted(unknown)} that the category list does not have"
+        )
+    audited = [img for img in images if img.image_id in predictions]
+    found = [
+        ImagePredictions(
+            tuple(d for d in predictions[img.image_id].detections if d.category_id in class_index),
+            predictions[img.image_id].label_box_masks,
+        )
+        for img in audited
+    ]
+    if not audited:
+        return []
+    cl = _cleanlab_scores(audited, found, class_index, settings)
+    rows: list[AuditRow] = []
+    for i, (image, image_found) in enumerate(zip(audited, found, strict=True)):
+        image_score = _clip(1.0 - float(cl.image[i]))
+        rows += _score_labels(image, image_found, cl.swap[i], cl.badloc[i], image_score, settings)
+        order = _cleanlab_order(image_found, class_index)
+        rows += _score_overlooked(
+            image, image_found, cl.overlooked[i], order, image_score, settings
+        )
+    rows.sort(key=lambda r: (-r.score, r.image_id, r.annotation_id or 0))
+    return rows

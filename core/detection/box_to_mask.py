@@ -1,0 +1,249 @@
+"""Box-to-mask: the detector's own heads segment a box the user drew.
+
+Mask R-CNN segments whatever region its RoI heads are given; a user's box goes through
+RoIAlign to the box and mask heads exactly as a region proposal would, so a box-labelled
+object gets a mask (and a class opinion) from the model the project already has, and that
+mask improves with every fine-tune. Nothing here re-implements a head: torchvision's
+`box_roi_pool`, `box_head`, `box_predictor`, `mask_roi_pool`, `mask_head`, `mask_predictor`
+and `paste_masks_in_image` do the work.
+
+The backbone (with its FPN) is by far the expensive part, and it depends only on the image.
+`BoxSegmenter.prepare(key, image)` runs the model's transform and backbone once per image and
+keeps the features in a small LRU cache; `segment(key, boxes)` then costs only the heads,
+so moving or resizing a box re-runs only them. `backbone_runs` counts backbone passes.
+
+Not thread-safe: one thread (the app's proposal worker, a CLI loop) owns a segmenter.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torchvision.models.detection.roi_heads import paste_masks_in_image
+from torchvision.models.detection.transform import resize_boxes
+
+from core.detection.detector import MASK_THRESHOLD, Detector
+from core.errors import MaskLoopError
+
+DEFAULT_CACHED_IMAGES = 4  # the open image and the few prefetched after it
+DEFAULT_CACHE_BYTES = 512 * 2**20  # r50 features at 800 x 1333 are ~90 MB per image
+TOP_CHOICES = 3
+
+
+class BoxToMaskError(MaskLoopError):
+    """A box cannot be segmented (no features for the image, a category the model lacks)."""
+
+
+@dataclass(frozen=True)
+class BoxMask:
+    """The mask the model gives one box, in full-image pixels.
+
+    `mask` is an H x W boolean array of the whole image, clipped to the box (the user drew the
+    object's extent). `category_id` is the model's category id: the one asked for, else the box
+    head's top choice. `choices` are the box head's best (category_id, probability) pairs, best
+    first, background excluded. `mask_score` is the mean mask probability over the pixels the
+    mask keeps: near 1 when the head is sure of its outline, 0 for an empty mask.
+    """
+
+    mask: np.ndarray
+    category_id: int
+    choices: tuple[tuple[int, float], ...]
+    mask_score: float
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass
+class _Features:
+    features: OrderedDict[str, torch.Tensor]
+    original_size: tuple[int, int]  # (h, w) of the image
+    resized_size: tuple[int, int]  # (h, w) after the model's transform, before padding
+    nbytes: int
+
+
+class BoxSegmenter:
+    """Segments user boxes with a loaded `Detector`'s model, caching features per image."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        *,
+        max_images: int = DEFAULT_CACHED_IMAGES,
+        max_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        if max_images < 1:
+            raise ValueError("max_images must be at least 1")
+        self.detector = detector
+        self.max_images = max_images
+        self.max_bytes = max_bytes
+        self.backbone_runs = 0  # read by tests and benchmarks
+        self._cache: OrderedDict[Hashable, _Features] = OrderedDict()
+        labels = detector.label_category_ids
+        known = {c.id for c in detector.categories}
+        # Label index -> category id for labels that name a category (not the background,
+        # not COCO's "N/A" slots).
+        self._label_category = {
+            index: cid for index, cid in enumerate(labels) if index > 0 and cid in known
+        }
+        self._category_label = {cid: index for index, cid in self._label_category.items()}
+
+    # ---- the feature cache ------------------------------------------------------------
+    def is_prepared(self, image_key: Hashable) -> bool:
+        return image_key in self._cache
+
+    def cached_keys(self) -> list[Hashable]:
+        """Keys of the cached images, least recently used first."""
+        return list(self._cache)
+
+    def forget(self, image_key: Hashable | None = None) -> None:
+        """Drop one image's features, or all of them (e.g. when the model changes)."""
+        if image_key is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(image_key, None)
+
+    @torch.inference_mode()
+    def prepare(self, image_key: Hashable, image: np.ndarray) -> None:
+        """Compute and cache the features of `image` (RGB uint8) unless they are cached."""
+        if image_key in self._cache:
+            self._cache.move_to_end(image_key)
+            return
+        model = self.detector.model
+        tensor = self.detector._to_tensor(image)
+        device = self.detector.device
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            image_list, _ = model.transform([tensor])
+            features = model.backbone(image_list.tensors)
+        if isinstance(features, torch.Tensor):  # a backbone without FPN returns one map
+            features = OrderedDict([("0", features)])
+        self.backbone_runs += 1
+        resized = image_list.image_sizes[0]
+        entry = _Features(
+            features=features,
+            original_size=(int(image.shape[0]), int(image.shape[1])),
+            resized_size=(int(resized[0]), int(resized[1])),
+            nbytes=sum(f.numel() * f.element_size() for f in features.values()),
+        )
+        self._cache[image_key] = entry
+        self._evict()
+
+    def _evict(self) -> None:
+        # The newest entry always stays, however large: it is the image being worked on.
+        while len(self._cache) > 1 and (
+            len(self._cache) > self.max_images
+            or sum(e.nbytes for e in self._cache.values()) > self.max_bytes
+        ):
+            self._cache.popitem(last=False)
+
+    # ---- segmenting -------------------------------------------------------------------
+    @torch.inference_mode()
+    def segment(
+        self,
+        image_key: Hashable,
+        boxes_xyxy: np.ndarray,
+        category_id: int | None = None,
+    ) -> list[BoxMask]:
+        """One `BoxMask` per box ([x0, y0, x1, y1] in image pixels) of a prepared image.
+
+        `category_id` (the model's id) picks the mask channel for every box; without it each
+        box takes the box head's top choice.
+        """
+        entry = self._cache.get(image_key)
+        if entry is None:
+            raise BoxToMaskError(
+                f"image {image_key!r} has no computed features; call prepare() first"
+            )
+        self._cache.move_to_end(image_key)
+        if category_id is not None and category_id not in self._category_label:
+            known = ", ".join(str(c) for c in sorted(self._category_label))
+            raise BoxToMaskError(
+                f"the model has no category {category_id}; its categories are {known}"
+            )
+        boxes = self._image_boxes(boxes_xyxy, entry.original_size)
+        if len(boxes) == 0:
+            return []
+        device = self.detector.device
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            class_probs, mask_logits = self._run_heads(entry, boxes.to(device))
+        class_probs = class_probs.float().cpu()
+        labels = self._chosen_labels(class_probs, category_id)
+        index = torch.arange(len(labels))
+        mask_probs = mask_logits.float().sigmoid()[index, labels.to(mask_logits.device)]
+        pasted = paste_masks_in_image(mask_probs[:, None], boxes.to(device), entry.original_size)
+        binary = (pasted[:, 0] > MASK_THRESHOLD).cpu().numpy()
+        results = []
+        for i in range(len(labels)):
+            mask = _clip_to_box(binary[i], boxes[i].tolist())
+            inside = mask_probs[i][mask_probs[i] > MASK_THRESHOLD]
+            results.append(
+                BoxMask(
+                    mask=mask,
+                    category_id=self._label_category[int(labels[i])],
+                    choices=self._top_choices(class_probs[i]),
+                    mask_score=float(inside.mean()) if inside.numel() and mask.any() else 0.0,
+                )
+            )
+        return results
+
+    def _run_heads(
+        self, entry: _Features, boxes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class probabilities (N x labels) and mask logits (N x labels x M x M) for boxes."""
+        heads = self.detector.model.roi_heads
+        proposals = [resize_boxes(boxes, list(entry.original_size), list(entry.resized_size))]
+        image_shapes = [entry.resized_size]
+        box_features = heads.box_roi_pool(entry.features, proposals, image_shapes)
+        class_logits, _ = heads.box_predictor(heads.box_head(box_features))
+        mask_features = heads.mask_roi_pool(entry.features, proposals, image_shapes)
+        mask_logits = heads.mask_predictor(heads.mask_head(mask_features))
+        return torch.softmax(class_logits.float(), dim=-1), mask_logits
+
+    def _chosen_labels(self, class_probs: torch.Tensor, category_id: int | None) -> torch.Tensor:
+        if category_id is not None:
+            label = self._category_label[category_id]
+            return torch.full((len(class_probs),), label, dtype=torch.int64)
+        return self._ranked_labels(class_probs)[:, 0]
+
+    def _ranked_labels(self, class_probs: torch.Tensor) -> torch.Tensor:
+        """Label indices of categories only, most probable first, one row per box."""
+        valid = torch.full((class_probs.shape[-1],), False)
+        valid[list(self._label_category)] = True
+        masked = torch.where(valid, class_probs, torch.full_like(class_probs, -1.0))
+        return masked.argsort(dim=-1, descending=True)[:, : len(self._label_category)]
+
+    def _top_choices(self, probs: torch.Tensor) -> tuple[tuple[int, float], ...]:
+        ranked = self._ranked_labels(probs[None])[0][:TOP_CHOICES]
+        return tuple((self._label_category[int(i)], float(probs[i])) for i in ranked)
+
+    @staticmethod
+    def _image_boxes(boxes_xyxy: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+        boxes = torch.as_tensor(np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4))
+        h, w = size
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+        too_small = ((boxes[:, 2] - boxes[:, 0]) < 1) | ((boxes[:, 3] - boxes[:, 1]) < 1)
+        if bool(too_small.any()):
+            raise BoxToMaskError(
+                "a box must be at least one pixel wide and high inside the image (x0 < x1, y0 < y1)"
+            )
+        return boxes
+
+
+def _clip_to_box(mask: np.ndarray, box: list[float]) -> np.ndarray:
+    """Keep the pixels inside the box, rounded outwards to whole pixels.
+
+    paste_masks_in_image pads the box by a pixel or two on each side; the user's box is
+    the object's extent, so nothing spills past it.
+    """
+    x0, y0, x1, y1 = box
+    clipped = np.zeros_like(mask)
+    r0, c0 = int(np.floor(y0)), int(np.floor(x0))
+    r1, c1 = int(np.ceil(y1)), int(np.ceil(x1))
+    clipped[r0:r1, c0:c1] = mask[r0:r1, c0:c1]
+    return clipped

@@ -1,0 +1,95 @@
+"""Box-to-mask: a user's box through the detector's own RoI heads gives a mask and a class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.detection.architectures import build_model
+from core.detection.box_to_mask import BoxSegmenter, BoxToMaskError
+from core.detection.detector import Detector
+from core.records import Category
+
+CATEGORIES = [Category(5, "cat"), Category(9, "dog")]
+
+
+def _random_detector(arch: str) -> Detector:
+    """Random weights, tiny image sizes: enough to check shapes and plumbing quickly."""
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=3, min_size=96, max_size=128)
+    return Detector(
+        model,
+        arch=arch,
+        label_category_ids=[0, 5, 9],
+        categories=CATEGORIES,
+        model_key=f"{arch}-test",
+        device="cpu",
+    )
+
+
+def _image(h: int = 72, w: int = 96, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("arch", ["lite", "r50-fpn", "r50-fpn-v2"])
+def test_every_architecture_gives_one_image_sized_mask_per_box(arch: str) -> None:
+    segmenter = BoxSegmenter(_random_detector(arch))
+    segmenter.prepare("a", _image())
+    results = segmenter.segment("a", np.array([[10, 8, 50, 40], [30.5, 20.5, 90, 70]]))
+    assert len(results) == 2
+    for result, (x0, y0, x1, y1) in zip(results, [(10, 8, 50, 40), (30, 20, 90, 70)], strict=True):
+        assert result.mask.shape == (72, 96) and result.mask.dtype == bool
+        outside = result.mask.copy()
+        outside[y0 : y1 + 1, x0 : x1 + 1] = False
+        assert not outside.any()  # nothing spills past the box
+        assert result.category_id in (5, 9)
+        assert [c for c, _ in result.choices] in ([5, 9], [9, 5])
+        assert result.choices[0][0] == result.category_id
+        assert 0.0 <= result.mask_score <= 1.0
+
+
+def test_backbone_runs_once_per_image_for_many_boxes() -> None:
+    segmenter = BoxSegmenter(_random_detector("lite"))
+    image = _image()
+    segmenter.prepare(1, image)
+    first = segmenter.segment(1, np.array([[10, 10, 40, 40]]))
+    segmenter.prepare(1, image)  # already cached: no second backbone pass
+    for x in range(0, 40, 8):  # a box being dragged: heads only
+        segmenter.segment(1, np.array([[10 + x, 10, 40 + x, 40], [5, 5, 20, 30]]))
+    again = segmenter.segment(1, np.array([[10, 10, 40, 40]]))
+    assert segmenter.backbone_runs == 1
+    np.testing.assert_array_equal(first[0].mask, again[0].mask)
+    segmenter.prepare(2, _image(seed=1))
+    assert segmenter.backbone_runs == 2
+
+
+def test_feature_cache_keeps_the_most_recent_images() -> None:
+    segmenter = BoxSegmenter(_random_detector("lite"), max_images=2)
+    for key in ("a", "b", "c"):
+        segmenter.prepare(key, _image())
+    assert segmenter.cached_keys() == ["b", "c"]
+    segmenter.prepare("b", _image())  # touching an image makes it the newest
+    segmenter.prepare("d", _image())
+    assert segmenter.cached_keys() == ["b", "d"]
+    assert segmenter.backbone_runs == 4
+    with pytest.raises(BoxToMaskError, match="prepare"):
+        segmenter.segment("a", np.array([[1, 1, 9, 9]]))
+
+
+def test_byte_budget_keeps_at_least_the_current_image() -> None:
+    segmenter = BoxSegmenter(_random_detector("lite"), max_bytes=1)
+    segmenter.prepare("a", _image())
+    segmenter.prepare("b", _image())
+    assert segmenter.cached_keys() == ["b"]
+    assert len(segmenter.segment("b", np.array([[1, 1, 30, 30]]))) == 1
+
+
+def test_unknown_category_and_empty_box_are_user_errors() -> None:
+    segmenter = BoxSegmenter(_random_detector("lite"))
+    segmenter.prepare("a", _image())
+    with pytest.raises(BoxToMaskError, match="no category 4"):
+        segmenter.segment("a", np.array([[1, 1, 30, 30]]), category_id=4)
+    with pytest.raises(BoxToMaskError, match="one pixel"):
+        segmenter.segment("a", np.array([[10, 10, 10, 30]]))
+    assert segmenter.segment("a", np.zeros((0, 4))) == []

@@ -49,7 +49,8 @@ class Issue(str, enum.Enum):
     SPURIOUS = "spurious"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """As a person reads it: "wrong class"."""
         return self.value.replace("_", " ")
 
 
@@ -317,7 +318,9 @@ def _score_labels(
         )
         candidates[Issue.SPURIOUS] = (_clip(1.0 - support), None, None, None)
 
-        issue, (score, take, box_part, mask_part) = max(candidates.items(), key=lambda kv: kv[1][0])
+        issue, (score, chosen, box_score, mask_score) = max(
+            candidates.items(), key=lambda kv: kv[1][0]
+        )
         if score >= settings.min_score:
             rows.append(
                 AuditRow(
@@ -328,9 +331,9 @@ def _score_labels(
                     score,
                     label.bbox,
                     label.category_id,
-                    take,
-                    box_part,
-                    mask_part,
+                    chosen,
+                    box_score,
+                    mask_score,
                     image_score,
                 )
             )

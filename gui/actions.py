@@ -192,6 +192,14 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "Sort unreviewed images by how unsure the model is, most informative first",
         checkable=True,
     ),
+    ActionSpec(
+        "loop_report",
+        "&Loop report…",
+        ("Ctrl+Shift+L",),
+        "Model",
+        "Per model version: seconds per reviewed image and per instance, and how many "
+        "proposals were accepted without an edit",
+    ),
     # Help
     ActionSpec("shortcuts", "&Keyboard shortcuts", ("F1",), "Help", "Show every shortcut"),
     ActionSpec("about", "&About MaskLoop", (), "Help", "Version and licence"),

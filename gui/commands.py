@@ -17,6 +17,7 @@ from PySide6.QtGui import QUndoCommand
 from core import masks
 from core.mask_pixels import tight_bbox
 from core.records import Annotation, ReviewState
+from core.store.effort import Origin
 from gui.document import ImageDocument, command_concerns_proposals, is_proposal
 from gui.store_command import StoreCommand
 
@@ -37,10 +38,18 @@ def annotation_with_mask(ann: Annotation, mask: np.ndarray) -> Annotation:
 class AddAnnotation(StoreCommand):
     """Add a new annotation; undo deletes it, redo brings it back under the same id."""
 
-    def __init__(self, doc: ImageDocument, ann: Annotation, text: str = "Add annotation") -> None:
+    def __init__(
+        self,
+        doc: ImageDocument,
+        ann: Annotation,
+        text: str = "Add annotation",
+        *,
+        origin: Origin = Origin.DRAWN,
+    ) -> None:
         super().__init__(text, doc.report_error)
         self._doc = doc
         self._ann = copy.deepcopy(ann)
+        self._origin = origin  # how the shape was made, for the Loop report
 
     @property
     def annotation_id(self) -> int | None:
@@ -51,7 +60,7 @@ class AddAnnotation(StoreCommand):
         return is_proposal(self._ann)
 
     def apply(self) -> None:
-        self._ann = self._doc.add(self._ann)
+        self._ann = self._doc.add(self._ann, self._origin)
 
     def revert(self) -> None:
         if self._ann.id is not None:

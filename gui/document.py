@@ -7,6 +7,10 @@ the raw mutations here, and each image has its own unlimited QUndoStack.
 
 Rejected annotations are not part of the document's visible set: rejecting one emits
 `annotationRemoved`, un-rejecting it (undo) emits `annotationAdded`.
+
+The Loop report's provenance (core/store/effort.py) is written here too, since every user
+edit passes through: a new shape's origin, and a proposal as the model gave it before its
+first change. Outcomes are derived from the store later, so undo needs nothing here.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from PySide6.QtGui import QUndoStack
 
 from core.errors import MaskLoopError, ProjectError
 from core.records import Annotation, ImageRecord, ReviewState, Source
+from core.store.effort import Origin
 from gui.categories import ProjectCategories
 
 if TYPE_CHECKING:
@@ -66,6 +71,7 @@ class ImageDocument(QObject):
         self.undo_stack = QUndoStack(self)
         self._image = store.get_image(image_id)
         self._annotations: dict[int, Annotation] = {}
+        self._origins_known: set[int] = set()
         self._load()
 
     @property
@@ -131,10 +137,14 @@ class ImageDocument(QObject):
             for ann in self.store.annotations(self.image_id)
             if ann.id is not None and ann.state != ReviewState.REJECTED
         }
+        self._origins_known = self.store.instance_origin_ids(self.image_id)
 
     # ---- raw mutations: the store first, then the mirror, then the signal ---------------
-    def add(self, ann: Annotation) -> Annotation:
-        """Store `ann` (a new id when ann.id is None, else that id) and return the stored copy."""
+    def add(self, ann: Annotation, origin: Origin = Origin.DRAWN) -> Annotation:
+        """Store `ann` (a new id when ann.id is None, else that id) and return the stored copy.
+
+        `origin` says how a new human shape was made, for the Loop report.
+        """
         if ann.image_id != self.image_id:
             raise ProjectError(
                 f"An annotation of image {ann.image_id} cannot be added to "
@@ -143,8 +153,11 @@ class ImageDocument(QObject):
         ann = copy.deepcopy(ann)
         if ann.id is None:  # a new shape; a project without categories gets its first one here
             ann.category_id = self._categories.category_for_new_shape(ann.category_id)
+        new_shape = ann.id is None and ann.source == Source.HUMAN
         stored = self.store.add_annotation(ann)
         assert stored.id is not None  # the store gives every annotation its id
+        if new_shape:
+            self._note_origin(stored, origin)
         if stored.state != ReviewState.REJECTED:
             self._annotations[stored.id] = copy.deepcopy(stored)
             self.annotationAdded.emit(stored.id)
@@ -154,6 +167,7 @@ class ImageDocument(QObject):
         """Write a changed annotation (same id) to the store."""
         if ann.id is None:
             raise ProjectError("An annotation must be stored before it can be changed.")
+        self._note_proposal(ann.id)
         self.store.update_annotation(copy.deepcopy(ann))
         was_visible = ann.id in self._annotations
         if ann.state == ReviewState.REJECTED:
@@ -164,11 +178,13 @@ class ImageDocument(QObject):
 
     def remove(self, ann_id: int) -> None:
         """Delete an annotation from the store."""
+        self._note_proposal(ann_id)
         self.store.delete_annotation(ann_id)
         self._forget(ann_id)
 
     def set_state(self, ann_id: int, state: ReviewState) -> None:
         """Accept, reject or re-propose an annotation; source and score are kept."""
+        self._note_proposal(ann_id)
         self.store.set_annotation_state(ann_id, state)
         if state == ReviewState.REJECTED:
             self._forget(ann_id)
@@ -183,6 +199,17 @@ class ImageDocument(QObject):
     def stored_annotation(self, ann_id: int) -> Annotation:
         """The annotation as the store has it, rejected ones included."""
         return self.store.get_annotation(ann_id)
+
+    def _note_proposal(self, ann_id: int) -> None:
+        """Before a proposal's first change: record it as the model gave it."""
+        ann = self._annotations.get(ann_id)
+        if ann is not None and ann.source == Source.MODEL:
+            self._note_origin(ann, Origin.PROPOSAL)
+
+    def _note_origin(self, ann: Annotation, origin: Origin) -> None:
+        if ann.id is not None and ann.id not in self._origins_known:
+            self.store.record_instance_origin(ann, origin)
+            self._origins_known.add(ann.id)
 
     def _forget(self, ann_id: int) -> None:
         if self._annotations.pop(ann_id, None) is not None:

@@ -26,6 +26,7 @@ from gui.document import ImageDocument
 from gui.image_loader import ImageLoader
 from gui.settings import AppSettings
 from gui.start_page import StartPage
+from gui.window.effort import EffortController
 from gui.window.evaluation import EvaluationController
 from gui.window.finetune import FinetuneController
 from gui.window.menus import MenuController
@@ -121,6 +122,12 @@ class MainWindow(QMainWindow):
             compare_models=self.evaluation.compare_models,
             parent=self,
         )
+        self.effort = EffortController(
+            window=self,
+            navigation=self.navigation,
+            report_action=self.actions["loop_report"],
+            parent=self,
+        )
         self.project = ProjectController(
             dialog_parent=self,
             settings=self.settings,
@@ -128,7 +135,7 @@ class MainWindow(QMainWindow):
             image_list=self.image_list,
             labels_dock=self.labels_dock,
             instances_dock=self.instances_dock,
-            parts=[self.navigation, self.proposals, self.finetune, self.evaluation],
+            parts=[self.navigation, self.proposals, self.finetune, self.evaluation, self.effort],
             parent=self,
         )
         self._connect()

@@ -1,0 +1,125 @@
+"""Model > Loop report…: what each model version's proposals cost the annotator.
+
+One row per model version, oldest first (core.evaluation.loop_report): images reviewed, active
+time, seconds per image and per instance, the share of instances accepted as proposed, and
+how many instances went each way. The text under the table says how time is counted.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.evaluation.loop_report import HOW_TIME_IS_COUNTED, ModelEffort, loop_report
+from core.store import ProjectStore
+from core.store.effort import Outcome
+
+COLUMNS = (
+    "Model",
+    "Images reviewed",
+    "Active time",
+    "s / image",
+    "s / instance",
+    "Accepted without edit",
+    "Accepted as proposed",
+    "Accepted after edit",
+    "Rejected",
+    "Drawn by hand",
+    "Box-to-mask",
+)
+OUTCOME_COLUMNS = (
+    Outcome.ACCEPTED,
+    Outcome.EDITED,
+    Outcome.REJECTED,
+    Outcome.DRAWN,
+    Outcome.BOX_TO_MASK,
+)
+
+
+class LoopReportDialog(QDialog):
+    def __init__(self, store: ProjectStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Loop report")
+        self._store = store
+        self.entries: list[ModelEffort] = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.empty_label = QLabel(
+            "Nothing to report yet: time and instances count once their image is marked "
+            "reviewed (Ctrl+M, or Ctrl+Enter to accept, mark and move on)."
+        )
+        self.empty_label.setWordWrap(True)
+        explanation = QLabel(HOW_TIME_IS_COUNTED)
+        explanation.setWordWrap(True)
+        explanation.setObjectName("howTimeIsCounted")
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(explanation)
+        layout.addLayout(buttons)
+        self.resize(1100, 360)
+        self.reload()
+
+    def reload(self) -> None:
+        self.entries = loop_report(self._store)
+        self.empty_label.setVisible(not self.entries)
+        self.table.setRowCount(len(self.entries))
+        for row, entry in enumerate(self.entries):
+            for column, text in enumerate(cells(entry)):
+                item = QTableWidgetItem(text)
+                if column > 0:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                else:
+                    item.setToolTip(entry.model or "No model had run on these images.")
+                self.table.setItem(row, column, item)
+        self.table.resizeColumnsToContents()
+
+
+def cells(entry: ModelEffort) -> list[str]:
+    """One table row, as the dialog shows it."""
+    return [
+        entry.name,
+        str(entry.images_reviewed),
+        duration(entry.active_s),
+        _seconds(entry.seconds_per_image),
+        _seconds(entry.seconds_per_instance),
+        "—" if entry.accepted_share is None else f"{100 * entry.accepted_share:.0f} %",
+        *(str(entry.outcomes.get(outcome, 0)) for outcome in OUTCOME_COLUMNS),
+    ]
+
+
+def duration(seconds: float) -> str:
+    """12 s, 4 min 05 s, 2 h 03 min."""
+    whole = int(round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"

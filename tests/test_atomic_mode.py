@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -43,7 +44,7 @@ def test_replacing_a_file_keeps_its_mode(tmp_path, umask):
     target.write_text("{}")
     os.chmod(target, 0o640)
     write_json_atomically(target, {"a": 2})
-    assert _mode(target) == 0o640 and target.read_text() == '{"a": 2}'
+    assert _mode(target) == 0o640 and json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp file left
 
 

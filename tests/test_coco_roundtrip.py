@@ -199,11 +199,11 @@ def test_export_to_a_full_disk_leaves_the_previous_file_intact(
         out = store.path.parent / "out.json"
         out.write_text("previous export")
 
-        def dump_then_fail(data: Any, fh: Any, **kw: Any) -> None:
+        def write_then_fail(fh: Any, data: Any) -> None:
             fh.write('{"images": [')
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(atomic_files.json, "dump", dump_then_fail)
+        monkeypatch.setattr(atomic_files, "_write_json", write_then_fail)
         with pytest.raises(ProjectError, match="No space left on device"):
             export_coco(store, out)
     assert out.read_text() == "previous export"

@@ -24,16 +24,18 @@ The file is written to a temporary file beside the target and moved into place w
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from core.files.atomic import write_json_atomically
+from core.files.atomic import EncodedJson, JsonArray, write_json_atomically
 from core.masks import area_of, decode, encode_mask, is_rle, mask_to_polygons, to_rle
-from core.records import Annotation, ImageRecord, ReviewState, Source
+from core.records import ImageRecord, ReviewState, Source
 from core.store import ProjectStore, setting_keys
 
 MaskFormat = Literal["keep", "rle", "polygon"]
@@ -58,6 +60,13 @@ class ExportReport:
         return line + "."
 
 
+# json.dumps with any non-default option builds a new encoder per call: a third of the cost
+# of encoding a small annotation.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+ExportProgress = Callable[[int, int], None]  # (annotations read, annotations in the project)
+_PROGRESS_EVERY = 4096
+
+
 def export_coco(
     store: ProjectStore,
     out_path: str | os.PathLike,
@@ -65,23 +74,36 @@ def export_coco(
     masks: MaskFormat = "keep",
     reviewed_only: bool = False,
     include_proposals: bool = False,
+    progress: ExportProgress | None = None,
 ) -> ExportReport:
-    """Write the project's labels to `out_path` as COCO JSON (see the module docstring)."""
+    """Write the project's labels to `out_path` as COCO JSON (see the module docstring).
+
+    `progress(done, total)` is called every few thousand annotations; an exception it raises
+    (core.errors.Cancelled) stops the export and leaves `out_path` as it was.
+    """
     if masks not in MASK_FORMATS:
         raise ValueError(f"masks must be one of {MASK_FORMATS}, got {masks!r}")
     out_path = Path(out_path).absolute()
     images = [im for im in store.list_images() if im.reviewed or not reviewed_only]
-    by_id = {im.id: im for im in images}
-    writer = _AnnotationWriter(masks, _imported_without_mask(store) if masks == "keep" else {})
-    annotations = []
-    for ann in store.iter_annotations():
-        image = by_id.get(ann.image_id)
-        if image is None:
-            continue
-        is_proposal = ann.source is Source.MODEL and ann.state is ReviewState.PROPOSED
-        if is_proposal and not include_proposals:
-            continue
-        annotations.append(writer.to_coco(ann, image, with_score=is_proposal))
+    writer = _AnnotationWriter(
+        masks,
+        _imported_without_mask(store) if masks == "keep" else {},
+        {im.id: im for im in images},
+        include_proposals=include_proposals,
+    )
+    total = store.annotation_count()
+
+    def annotations() -> Iterator[EncodedJson]:
+        done = 0
+        for done, row in enumerate(store.iter_annotation_rows(), start=1):
+            if progress is not None and done % _PROGRESS_EVERY == 0:
+                progress(done, total)
+            text = writer.to_coco(row)
+            if text is not None:
+                yield text
+        if progress is not None:
+            progress(done, done)
+
     categories = [
         {"id": c.id, "name": c.name, "supercategory": c.supercategory, **c.extra}
         for c in store.categories()
@@ -91,15 +113,13 @@ def export_coco(
         dataset["info"] = store.info()
     if store.has_licenses():
         dataset["licenses"] = store.licenses()
-    dataset["images"] = [_image_to_coco(im) for im in images]
-    dataset["annotations"] = annotations
+    dataset["images"] = JsonArray(_image_to_coco(im) for im in images)
+    dataset["annotations"] = JsonArray(annotations())
     dataset["categories"] = categories
     for key, value in store.get_setting(setting_keys.COCO_EXTRA, {}).items():
         dataset.setdefault(key, value)
     write_json_atomically(out_path, dataset)
-    return ExportReport(
-        out_path, len(images), len(annotations), len(categories), writer.kept_as_rle
-    )
+    return ExportReport(out_path, len(images), writer.written, len(categories), writer.kept_as_rle)
 
 
 _ABSENT = object()  # an imported annotation that had no "segmentation" key
@@ -129,46 +149,84 @@ def _image_to_coco(image: ImageRecord) -> dict[str, Any]:
 
 
 class _AnnotationWriter:
-    def __init__(self, masks: MaskFormat, as_imported: dict[int, object]) -> None:
+    """Turns stored annotation rows into COCO annotation objects, as JSON text.
+
+    Works on the store's raw rows: "keep" copies a stored mask's JSON text as it is, so an
+    export of a million RLE masks parses none of them unless it must compute their area.
+    """
+
+    def __init__(
+        self,
+        masks: MaskFormat,
+        as_imported: dict[int, object],
+        images: dict[int, ImageRecord],
+        *,
+        include_proposals: bool,
+    ) -> None:
         self.masks = masks
         self.as_imported = as_imported  # box-only annotations to write as their file had them
+        self.images = images
+        self.include_proposals = include_proposals
         self.kept_as_rle = 0
-        self._empty: dict[tuple[int, int], dict[str, Any]] = {}
+        self.written = 0
+        self._empty: dict[tuple[int, int], str] = {}
 
-    def to_coco(self, ann: Annotation, image: ImageRecord, *, with_score: bool) -> dict[str, Any]:
-        h, w = image.height, image.width
-        seg: Any = ann.segmentation  # or _ABSENT: no key at all
-        if seg is not None and seg != []:
-            seg = self._convert(seg, h, w, crowd=ann.iscrowd)
-        elif ann.id in self.as_imported:
-            seg = self.as_imported[ann.id]
-        elif seg is None or self.masks != "keep":
-            seg = self._empty_mask(h, w)
-        if ann.area is not None:
-            area = ann.area
-        elif ann.segmentation is not None and ann.segmentation != []:
-            area = area_of(ann.segmentation, h, w)
+    def to_coco(self, row: tuple[Any, ...]) -> EncodedJson | None:
+        """The row as a COCO annotation, or None when it is not exported."""
+        (ann_id, image_id, category_id, x, y, w, h, seg_text, iscrowd, source, score, state,
+         area, extra_text) = row  # fmt: skip
+        image = self.images.get(image_id)
+        if image is None:
+            return None
+        is_proposal = source == Source.MODEL.value and state == ReviewState.PROPOSED.value
+        if is_proposal and not self.include_proposals:
+            return None
+        height, width = image.height, image.width
+        has_mask = seg_text is not None and seg_text not in ("null", "[]")
+        segmentation = json.loads(seg_text) if has_mask and self._must_parse(area) else None
+        seg_json: str | None  # None: no "segmentation" key at all
+        if has_mask:
+            if self.masks == "keep":
+                seg_json = seg_text
+            else:
+                converted = self._convert(segmentation, height, width, crowd=bool(iscrowd))
+                seg_json = _encode(converted)
+        elif ann_id in self.as_imported:
+            kept = self.as_imported[ann_id]
+            seg_json = None if kept is _ABSENT else "null"
+        elif seg_text == "[]" and self.masks == "keep":
+            seg_json = "[]"
         else:
-            area = float(ann.bbox[2]) * float(ann.bbox[3])
-        out: dict[str, Any] = {
-            "id": ann.id,
-            "image_id": ann.image_id,
-            "category_id": ann.category_id,
+            seg_json = self._empty_mask(height, width)
+        if area is None:
+            # A mask with no stored area was parsed above (_must_parse).
+            area = (
+                area_of(segmentation, height, width)
+                if segmentation is not None
+                else float(w) * float(h)
+            )
+        head = f'{{"id":{ann_id},"image_id":{image_id},"category_id":{category_id}'
+        if seg_json is not None:
+            head += ',"segmentation":' + seg_json
+        tail: dict[str, Any] = {
+            "area": area,
+            "bbox": [float(x), float(y), float(w), float(h)],
+            "iscrowd": int(iscrowd),
         }
-        if seg is not _ABSENT:
-            out["segmentation"] = seg
-        out["area"] = area
-        out["bbox"] = [float(v) for v in ann.bbox]
-        out["iscrowd"] = int(ann.iscrowd)
-        out.update(ann.extra)
-        if with_score and ann.score is not None:
-            out["score"] = float(ann.score)
-        return out
+        if extra_text is not None:
+            tail.update(json.loads(extra_text))
+        if is_proposal and score is not None:
+            tail["score"] = float(score)
+        self.written += 1
+        return EncodedJson(head + "," + _encode(tail)[1:])
 
-    def _empty_mask(self, h: int, w: int) -> dict[str, Any]:
+    def _must_parse(self, stored_area: float | None) -> bool:
+        return self.masks != "keep" or stored_area is None
+
+    def _empty_mask(self, h: int, w: int) -> str:
         if (h, w) not in self._empty:
-            self._empty[h, w] = encode_mask(np.zeros((h, w), np.uint8))
-        return dict(self._empty[h, w])
+            self._empty[h, w] = _encode(encode_mask(np.zeros((h, w), np.uint8)))
+        return self._empty[h, w]
 
     def _convert(self, seg: Any, h: int, w: int, *, crowd: bool) -> Any:
         if self.masks == "keep":

@@ -422,6 +422,14 @@ class ProjectStore(ProjectRecordsMixin):
         for row in self._conn.execute(sql):
             yield annotation_from_row(row)
 
+    def iter_annotation_rows(self, *, include_rejected: bool = False) -> Iterator[tuple[Any, ...]]:
+        """Like `iter_annotations`, as raw rows in `rows.ANNOTATION_COLUMNS` order with the
+        segmentation and extra fields as their stored JSON text: an export of a million
+        annotations copies that text instead of parsing and re-encoding it."""
+        where = "" if include_rejected else " WHERE state != 'rejected'"
+        sql = f"SELECT {ANNOTATION_COLUMNS} FROM annotations{where} ORDER BY image_id, id"
+        yield from self._conn.execute(sql)
+
     def get_annotation(self, annotation_id: int) -> Annotation:
         row = self._conn.execute(
             f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id = ?", (annotation_id,)

@@ -233,6 +233,7 @@ def test_export_dialog_writes_a_file_pycocotools_loads(qtbot, tmp_path, project)
     dialog.path_edit.setText(str(out))
     dialog.reviewed_only.setChecked(True)
     dialog.accept()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=20_000)
     coco = COCO(str(out))
     assert len(coco.getImgIds()) == 1
     (ann,) = coco.loadAnns(coco.getAnnIds())

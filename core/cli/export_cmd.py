@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 
 from core.errors import ProjectError
 
@@ -34,7 +36,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write unreviewed model proposals, with their score",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
+
+
+def _progress(quiet: bool) -> Callable[[int, int], None] | None:
+    if quiet or not sys.stderr.isatty():
+        return None  # a log file gets the summary line, not a progress line per batch
+
+    def report(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(
+            f"\rexporting annotations: {done:,} of {total:,}", end=end, file=sys.stderr, flush=True
+        )
+
+    return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             masks=args.masks,
             reviewed_only=args.reviewed_only,
             include_proposals=args.include_proposals,
+            progress=_progress(args.quiet),
         )
     print(report.summary())
     return 0

@@ -98,7 +98,13 @@ def test_pr_curves_follow_the_iou_slider_once_it_rests(qtbot, evaluated) -> None
     for _ in range(8):  # 0.50 -> 0.90
         qtbot.keyClick(dock.iou.slider, Qt.Key.Key_Right)
     wait_until(qtbot, lambda: curves.chart.title() == "Precision-recall at IoU 0.90")
-    data = window.evaluation.outcome.data["segm"]
+    # The expected curve, computed here (the view's data lives in the evaluation's process).
+    from core.evaluation.matching import EvaluationData
+    from core.evaluation.sources import project_ground_truth, project_proposals
+
+    data = EvaluationData.from_coco(
+        project_ground_truth(window.store), project_proposals(window.store)
+    )
     _summary, classes = data.metrics(MatchSettings(0.9, 0.5))
     triangle = next(c for c in classes if c.category_id == cats["triangle"])
     shown = [(p.x(), p.y()) for p in curves.curves[cats["triangle"]].points()]

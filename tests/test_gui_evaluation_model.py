@@ -45,10 +45,10 @@ def test_current_model_run_now_predicts_every_evaluated_image_and_stores_nothing
     task = window.evaluation.task
     wait_until(qtbot, lambda: task.done, timeout_ms=120_000)
     assert window.evaluation.outcome is not None, dock.status.text()
-    predictions = window.evaluation.outcome.data["segm"].predictions
-    per_image = [sum(1 for p in predictions if p["image_id"] == i) for i in ids]
+    table = window.evaluation.outcome.tables["segm"]
+    per_image = [int((table.pred_image == i).sum()) for i in ids]
     assert per_image == expected
-    assert all(p["score"] >= FRESH_SCORE_THRESHOLD for p in predictions)
+    assert (table.pred_score >= FRESH_SCORE_THRESHOLD).all()
     with ProjectStore.open(path) as store:
         assert {i: len(store.annotations(i)) for i in ids} == stored_before
 

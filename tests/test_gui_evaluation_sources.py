@@ -4,7 +4,7 @@ against model (stored proposals as A, a results file as B)."""
 from __future__ import annotations
 
 import json
-import threading
+import os
 from pathlib import Path
 
 import pytest
@@ -39,20 +39,12 @@ def _evaluate(qtbot, window) -> None:
     wait_until(qtbot, lambda: task.done)
 
 
-def _hold_ground_truth(monkeypatch) -> tuple[threading.Event, threading.Event]:
-    """Make the evaluation's first step wait: (started, release) events."""
-    import gui.workers.evaluation_run as evaluation_module
-
-    started, release = threading.Event(), threading.Event()
-    real = evaluation_module.project_ground_truth
-
-    def slow_ground_truth(store, **kwargs):
-        started.set()
-        release.wait(30)
-        return real(store, **kwargs)
-
-    monkeypatch.setattr(evaluation_module, "project_ground_truth", slow_ground_truth)
-    return started, release
+def _hold_ground_truth(window, folder: Path) -> None:
+    """Ground truth from a named pipe nobody writes to: the evaluation's process waits there
+    (opening it blocks) until it is ended."""
+    fifo = folder / "held.json"
+    os.mkfifo(fifo)
+    window.evaluation_dock.ground_truth.set_choice(GT_FILE, str(fifo))
 
 
 def test_coco_files_as_ground_truth_and_predictions_give_the_project_s_numbers(
@@ -79,18 +71,20 @@ def test_a_missing_file_is_said_in_the_dock_not_raised(qtbot, opened, tmp_path) 
     assert dock.evaluate_button.isEnabled()
 
 
-def test_cancel_stops_the_background_evaluation(qtbot, opened, monkeypatch) -> None:
+def test_cancel_stops_the_background_evaluation(qtbot, opened, tmp_path) -> None:
     window, _ids, _cats, _gt, _results = opened
-    started, release = _hold_ground_truth(monkeypatch)
+    _hold_ground_truth(window, tmp_path)
     dock = window.evaluation_dock
     qtbot.mouseClick(dock.evaluate_button, Qt.MouseButton.LeftButton)
-    assert started.wait(30)
-    # The UI thread is free while the task works: the dock still takes clicks.
+    task, session = window.evaluation.task, window.evaluation._running
+    assert task is not None and session is not None and session.is_alive()
+    qtbot.wait(200)
+    # The UI thread is free while the process works: the dock still takes clicks.
+    assert not task.done
     assert dock.cancel_button.isEnabled() and not dock.evaluate_button.isEnabled()
     qtbot.mouseClick(dock.cancel_button, Qt.MouseButton.LeftButton)
-    release.set()
-    task = window.evaluation.task
     wait_until(qtbot, lambda: task.done)
+    assert not session.is_alive()  # ended, not left waiting
     assert window.evaluation.result is None
     assert dock.status.text() == "Evaluation cancelled."
     assert dock.evaluate_button.isEnabled() and not dock.cancel_button.isEnabled()
@@ -184,21 +178,19 @@ def test_a_window_saved_with_the_dock_open_starts_without_it(qtbot, tmp_path) ->
     assert again.evaluation_dock.isVisible()
 
 
-def test_closing_the_project_mid_evaluation_leaves_the_task_to_end_alone(
-    qtbot, opened, monkeypatch
-) -> None:
+def test_closing_the_project_mid_evaluation_ends_its_process(qtbot, opened, tmp_path) -> None:
     from gui.window import evaluation as controller_module
 
     window, _ids, _cats, _gt, _results = opened
-    started, release = _hold_ground_truth(monkeypatch)
+    _hold_ground_truth(window, tmp_path)
     qtbot.mouseClick(window.evaluation_dock.evaluate_button, Qt.MouseButton.LeftButton)
-    assert started.wait(30)
-    task = window.evaluation.task
+    task, session = window.evaluation.task, window.evaluation._running
+    assert task is not None and session is not None
     window.close_project()
     assert window.evaluation.task is None and task in controller_module._DETACHED
-    release.set()
     wait_until(qtbot, lambda: task.done)
     qtbot.waitUntil(lambda: task not in controller_module._DETACHED)
+    assert not session.is_alive()
     assert window.evaluation.outcome is None  # its result went nowhere
     assert not window.evaluation_dock.isVisible()
 

@@ -1,16 +1,19 @@
 """The analyst's view: evaluate labels against predictions without leaving the annotator.
 
-`EvaluationController` owns the Evaluation dock's data. "Evaluate" reads the sources and
-prepares `EvaluationData` (IoUs computed once) in a background task with its own
-ProjectStore (SQLite connections are per thread). Moving the score or IoU slider only
-re-matches (`EvaluationData.match`), throttled, never re-running a model; the counts, the
-per-class table, the confusion matrix, the image list's order and the canvas's TP/FP/FN
-marks follow. Next/previous error walk `MatchResult.errors()` across images.
+`EvaluationController` owns the Evaluation dock's data. "Evaluate" starts the evaluation's
+own process (gui/workers/evaluation_process.py): it reads the sources, prepares
+`EvaluationData` (IoUs computed once) and runs COCOeval there, so Python's lock they hold
+for seconds is never the window's. The process keeps the data; moving the score or IoU
+slider asks it to re-match, throttled, never re-running a model, and the answer comes back
+as arrays (core.evaluation.compact) that the counts, the per-class table, the confusion
+matrix, the image list's order and the canvas's TP/FP/FN marks read what they show from.
+Next/previous error walk the match's errors by position.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +23,12 @@ from PySide6.QtWidgets import QWidget
 from superqt.utils import qdebounced, qthrottled
 
 from core.errors import Cancelled, MaskLoopError
+from core.evaluation.compact import MatchArrays
 from core.evaluation.matching import (
     BACKGROUND,
     ClassMetrics,
     Counts,
     ErrorRef,
-    MatchResult,
     MatchSettings,
 )
 from core.evaluation.metrics import EvalResult
@@ -51,17 +54,16 @@ from gui.docks.image_list import ImageListDock
 from gui.document import ImageDocument, is_proposal
 from gui.window.navigation import NavigationController
 from gui.window.status import WorkStatus
+from gui.workers.evaluation_process import EvaluationSession
 from gui.workers.evaluation_run import (
     IOU_TYPES,
     MODEL_SOURCE_PREFIX,
     EvaluationOutcome,
     EvaluationRequest,
     MatchView,
-    match_view,
     model_source,
-    run_evaluation,
 )
-from gui.workers.tasks import Task, start_task
+from gui.workers.tasks import Task
 
 # Tasks still running when their project closed: kept alive (and cut off from the view)
 # until their worker ends, so no worker thread ever reports to a deleted object.
@@ -72,8 +74,10 @@ def _detach(task: Task | None) -> None:
     if task is None or task.done:
         return
     task.cancel()
-    for signal in (task.progressed, task.succeeded, task.failed, task.finished):
-        signal.disconnect()
+    with warnings.catch_warnings():  # PySide6 warns for a signal with nothing connected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for signal in (task.progressed, task.succeeded, task.failed, task.finished):
+            signal.disconnect()
     _DETACHED.add(task)
     task.finished.connect(lambda t=task: _DETACHED.discard(t))
 
@@ -110,9 +114,10 @@ class EvaluationController(QObject):
         self._dialog_parent = dialog_parent
         self._store: ProjectStore | None = None
         self.task: Task | None = None
+        self._running: EvaluationSession | None = None  # the process evaluating now
+        self._session: EvaluationSession | None = None  # the process of the shown outcome
         self.outcome: EvaluationOutcome | None = None
-        self.result: MatchResult | None = None
-        self._errors: list[ErrorRef] = []
+        self.result: MatchArrays | None = None
         self._error_pos: int | None = None
         self.current_error: ErrorRef | None = None
         self._image_counts: dict[int, Counts] = {}  # by project image id
@@ -122,7 +127,6 @@ class EvaluationController(QObject):
         self._curves_task: Task | None = None
         self._curves_pending = False
         self._curves_soon = qdebounced(self._recompute_curves, timeout=CURVES_DELAY_MS, parent=self)
-        self._gt_by_id: dict[int, dict[str, Any]] = {}
         self.view: MatchView | None = None
         self._eval_of: dict[int, int] = {}  # project image id -> evaluation image id
         self._match_task: Task | None = None
@@ -167,6 +171,10 @@ class EvaluationController(QObject):
         _detach(self.task)
         _detach(self._match_task)
         _detach(self._curves_task)
+        for session in (self._running, self._session):
+            if session is not None:
+                session.terminate()
+        self._running = self._session = None
         self._curves_task = None
         self.task = None
         self._match_task = None
@@ -176,7 +184,7 @@ class EvaluationController(QObject):
         self.view = None
         self._match_pending = False
         self._eval_of = {}
-        self._errors, self._error_pos, self.current_error = [], None, None
+        self._error_pos, self.current_error = None, None
         self._image_counts = {}
         self._unhook_list()
         self._canvas.set_match_overlay(None)
@@ -246,7 +254,7 @@ class EvaluationController(QObject):
         return self.evaluate()
 
     def evaluate(self) -> Task | None:
-        """Start the evaluation in the background (progress and Cancel in the dock)."""
+        """Start the evaluation in its own process (progress and Cancel in the dock)."""
         if self.task is not None and not self.task.done:
             return self.task
         request = self.request()
@@ -254,7 +262,9 @@ class EvaluationController(QObject):
             return None
         self.dock.set_running(True)
         self.dock.status.setText("Evaluating…")
-        task = start_task(lambda progress, stop: run_evaluation(request, progress, stop))
+        session = EvaluationSession(request)
+        self._running = session
+        task = session.evaluation
         task.progressed.connect(self.dock.set_progress)
         task.succeeded.connect(lambda outcome, t=task: self._on_done(t, outcome))
         task.failed.connect(lambda error, t=task: self._on_failed(t, error))
@@ -268,6 +278,11 @@ class EvaluationController(QObject):
     def _on_done(self, task: Task, outcome: EvaluationOutcome) -> None:
         if task is not self.task:
             return  # the project closed or another evaluation started
+        if self._session is not None:
+            self._session.terminate()  # its data is no longer shown
+        self._session, self._running = self._running, None
+        self._match_task = self._curves_task = None  # answers of the old process
+        self._match_pending = self._curves_pending = False
         self.dock.set_running(False)
         if self._pending_refresh:
             self._pending_refresh = False
@@ -276,15 +291,12 @@ class EvaluationController(QObject):
         step = coco_iou_step(outcome.request.settings.iou_threshold)
         self._curves_at = {iou_type: step for iou_type in IOU_TYPES}
         self._eval_of = {p: e for e, p in outcome.project_ids.items()}
-        self._gt_by_id = {
-            int(a["id"]): a for a in outcome.data["segm"].ground_truth.get("annotations", [])
-        }
         self.dock.show_metrics([outcome.metrics[t][0] for t in IOU_TYPES])
         self._shown_classes_for = None
         self._show_comparison()
-        images = len(outcome.data["segm"].image_ids)
+        images = len(outcome.tables["segm"].image_ids)
         self.dock.status.setText(
-            f"{images} images, {len(outcome.data['segm'].predictions)} predictions."
+            f"{images} images, {outcome.tables['segm'].prediction_count} predictions."
             if images or outcome.request.ground_truth_file is not None
             else "No reviewed images yet: their labels are the ground truth. Mark the images "
             "you checked reviewed (Ctrl+M), then Evaluate."
@@ -297,6 +309,7 @@ class EvaluationController(QObject):
     def _on_failed(self, task: Task, error: object) -> None:
         if task is not self.task:
             return
+        self._running = None  # its process has ended or is ending
         self.dock.set_running(False)
         if self._pending_refresh:
             self._pending_refresh = False
@@ -309,28 +322,17 @@ class EvaluationController(QObject):
             self.dock.status.setText(f"Evaluation failed: {error}")
 
     # ---- re-matching (sliders) -------------------------------------------------------------
-    def rematch(self) -> MatchResult | None:
-        """Match again at the dock's thresholds on this thread and show it (scripts, tests;
-        the sliders use `rematch_in_background`)."""
-        outcome = self.outcome
-        if outcome is None:
-            return None
-        settings = self.dock.settings()
-        self._apply_view(match_view(outcome.data[settings.iou_type], settings))
-        return self.result
-
     def rematch_in_background(self) -> None:
-        """A slider moved: re-match in a task (at 5,000 images a match takes longer than a
-        frame); while one runs, the latest thresholds wait for it and go next."""
-        outcome = self.outcome
-        if outcome is None:
+        """A slider moved: the evaluation's process re-matches (at 5,000 images a match
+        takes longer than a frame); while one runs, the latest thresholds wait for it and
+        go next."""
+        outcome, session = self.outcome, self._session
+        if outcome is None or session is None:
             return
         if self._match_task is not None and not self._match_task.done:
             self._match_pending = True
             return
-        settings = self.dock.settings()
-        data = outcome.data[settings.iou_type]
-        task = start_task(lambda _progress, _stop: match_view(data, settings))
+        task = session.submit("match", self.dock.settings())
         task.succeeded.connect(lambda view, o=outcome: self._on_matched(o, view))
         task.finished.connect(self._after_match)
         self._match_task = task
@@ -351,12 +353,10 @@ class EvaluationController(QObject):
             return
         result = view.result
         settings = result.settings
-        data = outcome.data[settings.iou_type]
+        table = outcome.tables[settings.iou_type]
         self.view = view
         self.result = result
-        self._errors = view.errors
-        # A dict lookup: at 5,000 images a list search costs the UI thread tens of ms.
-        pos = view.error_index.get(self.current_error) if self.current_error else None
+        pos = result.index_of(self.current_error) if self.current_error else None
         if pos is None:
             self.current_error = None
         self._error_pos = pos
@@ -372,18 +372,17 @@ class EvaluationController(QObject):
             point = (counts.recall, counts.precision) if instances else None
             self.dock.pr_curves.set_operating_point(category_id, point)
         self.dock.show_counts(view.total)
-        matrix = view.confusion
         names = [
-            "background" if c == BACKGROUND else data.category_names.get(c, str(c))
-            for c in matrix.category_ids
+            "background" if c == BACKGROUND else table.category_names.get(c, str(c))
+            for c in view.confusion_ids
         ]
-        if BACKGROUND not in matrix.category_ids:
-            names.append("background")
-        self.dock.show_confusion(names, matrix.counts)
+        self.dock.show_confusion(names, view.confusion_counts)
+        ids, tp, fp, fn = result.image_count_arrays()
+        project_ids = outcome.project_ids
         self._image_counts = {
-            outcome.project_ids[i]: c
-            for i, c in view.image_counts.items()
-            if i in outcome.project_ids
+            project_ids[i]: Counts(t, p, f)
+            for i, t, p, f in zip(ids.tolist(), tp.tolist(), fp.tolist(), fn.tolist(), strict=True)
+            if i in project_ids
         }
         self._apply_image_order()
         self._refresh_overlay()
@@ -391,15 +390,14 @@ class EvaluationController(QObject):
     # ---- PR curves at another IoU ----------------------------------------------------------
     def _recompute_curves(self) -> None:
         """COCOeval again at the slider's IoU step, in a task (seconds on a big project)."""
-        outcome = self.outcome
-        if outcome is None:
+        outcome, session = self.outcome, self._session
+        if outcome is None or session is None:
             return
         if self._curves_task is not None and not self._curves_task.done:
             self._curves_pending = True
             return
         settings = self.dock.settings()
-        data = outcome.data[settings.iou_type]
-        task = start_task(lambda _progress, _stop: data.metrics(settings))
+        task = session.submit("curves", settings)
         task.succeeded.connect(
             lambda metrics, o=outcome, s=settings: self._on_curves(o, s, metrics)
         )
@@ -464,16 +462,16 @@ class EvaluationController(QObject):
     # ---- canvas ----------------------------------------------------------------------------
     def marks_for(self, project_image_id: int) -> list[MatchMark]:
         """TP, FP and FN of one image at the current thresholds, as the canvas draws them."""
-        outcome, view = self.outcome, self.view
+        outcome, result = self.outcome, self.result
         eval_id = self._eval_of.get(project_image_id)
-        if outcome is None or view is None or eval_id is None:
+        if outcome is None or result is None or eval_id is None:
             return []
-        data = outcome.data[view.result.settings.iou_type]
-        names = data.category_names
+        table = outcome.tables[result.settings.iou_type]
+        names = table.category_names
         error = self.current_error
         marks = []
-        for p in view.predictions_by_image.get(eval_id, []):
-            box = _bbox(data.predictions[p.index])
+        for p in result.predictions_of(eval_id):
+            box = table.prediction_box(p.index)
             current = error is not None and error.prediction == p.index
             if p.outcome == "tp":
                 marks.append(MatchMark("tp", box, f"TP {p.score:.2f}", current))
@@ -482,15 +480,15 @@ class EvaluationController(QObject):
             if p.confused_with is not None:
                 label += f" · {names.get(p.confused_with, '?')} as {names.get(p.category_id, '?')}"
             marks.append(MatchMark("fp", box, label, current))
-        for g in view.misses_by_image.get(eval_id, []):
-            gt = self._gt_by_id.get(g.annotation_id)
-            if gt is None:
+        for g in result.misses_of(eval_id):
+            gt_box = table.gt_box_of(g.annotation_id)
+            if gt_box is None:
                 continue
             current = error is not None and error.annotation_id == g.annotation_id
             label = f"FN {names.get(g.category_id, '?')}"
             if g.best_prediction is not None:
                 label += f" · best IoU {g.best_iou:.2f}"
-            marks.append(MatchMark("fn", _bbox(gt), label, current))
+            marks.append(MatchMark("fn", gt_box, label, current))
         return marks
 
     def _refresh_overlay(self) -> None:
@@ -542,47 +540,36 @@ class EvaluationController(QObject):
 
     def step_error(self, step: int) -> ErrorRef | None:
         """Go to the next (+1) or previous (-1) FP/FN, from the image on screen."""
-        if not self._errors:
+        result = self.result
+        if result is None or not result.error_count:
             self._status.show_message(
                 "No errors at these thresholds."
-                if self.result
+                if result is not None
                 else "Evaluate first (View > Evaluate)."
             )
             return None
+        count = result.error_count
         pos = self._error_pos
         outcome = self.outcome
         current = self._navigation.current_image_id
         here = (
             outcome is not None
             and pos is not None
-            and outcome.project_ids.get(self._errors[pos].image_id) == current
+            and outcome.project_ids.get(result.error_at(pos).image_id) == current
         )
         if pos is None or not here:
-            pos = self._start_position(step)
+            eval_id = self._eval_of.get(current) if current is not None else None
+            pos = result.first_error_from(eval_id, step)
         else:
-            pos = (pos + step) % len(self._errors)
+            pos = (pos + step) % count
         self._error_pos = pos
-        ref = self._errors[pos]
+        ref = result.error_at(pos)
         self.current_error = ref
         hint = self._go_to_ref(InstanceRef(ref.image_id, ref.prediction, ref.annotation_id))
         self._status.show_message(
-            f"Error {pos + 1} of {len(self._errors)} ({ref.kind.upper()}).{hint}", about_image=True
+            f"Error {pos + 1} of {count} ({ref.kind.upper()}).{hint}", about_image=True
         )
         return ref
-
-    def _start_position(self, step: int) -> int:
-        """The first error on (or after) the image on screen; the last one going back."""
-        outcome = self.outcome
-        current = self._navigation.current_image_id
-        if outcome is None or current is None:
-            return 0 if step > 0 else len(self._errors) - 1
-        order = {i: n for n, i in enumerate(outcome.data["segm"].image_ids)}
-        eval_id = self._eval_of.get(current)
-        here = order.get(eval_id, -1) if eval_id is not None else -1
-        ranks = [order.get(e.image_id, 0) for e in self._errors]
-        if step > 0:
-            return next((n for n, r in enumerate(ranks) if r >= here), 0)
-        return next((n for n in range(len(ranks) - 1, -1, -1) if ranks[n] <= here), len(ranks) - 1)
 
     def _go_to_ref(self, ref: InstanceRef) -> str:
         """Show the instance: its image, its mark current, centred, selected for a fix."""
@@ -602,25 +589,20 @@ class EvaluationController(QObject):
             )
         self._navigation.go_to_image(project_id)
         self._refresh_overlay()
-        data = outcome.data[result.settings.iou_type]
+        table = outcome.tables[result.settings.iou_type]
         box: tuple[float, float, float, float] | None = None
         prediction = ref.prediction
         if ref.annotation_id is not None:
-            gt = self._gt_by_id.get(ref.annotation_id)
-            box = _bbox(gt) if gt is not None else None
+            box = table.gt_box_of(ref.annotation_id)
             if prediction is None:
-                match = next(
-                    (g for g in result.ground_truth if g.annotation_id == ref.annotation_id), None
-                )
+                match = result.ground_truth_match(ref.annotation_id)
                 prediction = match.best_prediction if match is not None else None
             if prediction is None:
                 # Missed at this score cut: the best-overlapping prediction at any score (the
                 # low-score proposal the analyst may accept).
-                candidates = data.candidates(ref.annotation_id)
-                if candidates:
-                    prediction = max(candidates, key=lambda c: c[1])[0]
+                prediction = table.candidate(ref.annotation_id)
         elif prediction is not None:
-            box = _bbox(data.predictions[prediction])
+            box = table.prediction_box(prediction)
         if box is not None:
             self._canvas.centerOn(QRectF(*box).center())
         return self._select_for_fix(ref, prediction)
@@ -634,14 +616,16 @@ class EvaluationController(QObject):
         if outcome is None or document is None:
             return ""
         if prediction is not None and outcome.request.predictions == PRED_PROPOSALS:
-            prediction_dict = outcome.data["segm"].predictions[prediction]
-            proposal = _stored_proposal(document.annotations(), prediction_dict)
+            table = outcome.tables["segm"]
+            category = int(table.pred_category[prediction])
+            box = table.prediction_box(prediction)
+            proposal = _stored_proposal(document.annotations(), category, box)
             item = self._canvas.item_for(proposal) if proposal is not None else None
             if proposal is not None and item is not None and item.isVisible():
                 self._canvas.select_annotation(proposal)
                 return " Enter accepts the selected proposal."
             if proposal is not None:
-                score = float(prediction_dict.get("score", 0.0))
+                score = float(table.pred_score[prediction])
                 return (
                     f" Its proposal ({score:.2f}) is hidden below the proposal threshold:"
                     " lower it in the Model dock to accept it."
@@ -665,26 +649,23 @@ class EvaluationController(QObject):
         outcome, result = self.outcome, self.result
         if outcome is None or result is None:
             return
-        data = outcome.data[result.settings.iou_type]
-        assert self.view is not None
-        matrix = self.view.confusion
-        names = data.category_names
+        table = outcome.tables[result.settings.iou_type]
+        names = table.category_names
         rows: list[tuple[str, InstanceRef]] = []
-        for entry in matrix.cells.get((row, column), []):
+        for entry in result.cell(row, column):
             if isinstance(entry, ErrorRef):
                 ref = InstanceRef(entry.image_id, entry.prediction, entry.annotation_id)
                 what = entry.kind.upper()
             else:
                 gt_id, prediction = entry
-                gt = self._gt_by_id.get(gt_id, {})
-                ref = InstanceRef(int(gt.get("image_id", -1)), prediction, gt_id)
-                predicted = data.predictions[prediction]
+                image_id, gt_category = table.gt_of(gt_id) or (-1, BACKGROUND)
+                ref = InstanceRef(image_id, prediction, gt_id)
                 what = (
-                    f"{names.get(int(gt.get('category_id', BACKGROUND)), '?')} as "
-                    f"{names.get(int(predicted['category_id']), '?')} "
-                    f"({float(predicted.get('score', 0.0)):.2f})"
+                    f"{names.get(gt_category, '?')} as "
+                    f"{names.get(int(table.pred_category[prediction]), '?')} "
+                    f"({float(table.pred_score[prediction]):.2f})"
                 )
-            rows.append((f"{data.file_names.get(ref.image_id, ref.image_id)} · {what}", ref))
+            rows.append((f"{table.file_names.get(ref.image_id, ref.image_id)} · {what}", ref))
         self.dock.show_cell_instances(rows)
 
     def _show_comparison(self) -> None:
@@ -693,11 +674,11 @@ class EvaluationController(QObject):
         if outcome is None or comparison is None:
             self.dock.show_comparison([], [])
             return
-        data = outcome.data["segm"]
+        table = outcome.tables["segm"]
         before, after = comparison.overall
         rows = [
             (
-                data.category_names.get(c, str(c)),
+                table.category_names.get(c, str(c)),
                 before.per_class.get(c, math.nan),
                 after.per_class.get(c, math.nan),
                 delta,
@@ -706,7 +687,7 @@ class EvaluationController(QObject):
         ]
         worse = [
             (
-                f"{data.file_names.get(change.image_id, change.image_id)} · "
+                f"{table.file_names.get(change.image_id, change.image_id)} · "
                 f"TP lost {change.tp_lost} · FP gained {change.fp_gained}",
                 change.image_id,
             )
@@ -720,22 +701,13 @@ def coco_iou_step(iou: float) -> float:
     return min(max(round(iou * 20) / 20, 0.5), 0.95)
 
 
-def _bbox(entry: dict[str, Any]) -> tuple[float, float, float, float]:
-    box = entry.get("bbox")
-    if box is None and isinstance(entry.get("segmentation"), dict):
-        from pycocotools import mask as mask_utils
-
-        box = [float(v) for v in mask_utils.toBbox(entry["segmentation"])]
-    x, y, w, h = (float(v) for v in (box or (0, 0, 0, 0)))
-    return x, y, w, h
-
-
-def _stored_proposal(annotations: list[Any], prediction: dict[str, Any]) -> int | None:
+def _stored_proposal(
+    annotations: list[Any], category_id: int, box: tuple[float, float, float, float]
+) -> int | None:
     """The document's pending proposal that is this prediction (same class, same box)."""
-    x, y, w, h = _bbox(prediction)
     for ann in annotations:
-        if not is_proposal(ann) or ann.category_id != int(prediction["category_id"]):
+        if not is_proposal(ann) or ann.category_id != category_id:
             continue
-        if all(abs(a - b) <= BOX_TOLERANCE_PX for a, b in zip(ann.bbox, (x, y, w, h), strict=True)):
+        if all(abs(a - b) <= BOX_TOLERANCE_PX for a, b in zip(ann.bbox, box, strict=True)):
             return int(ann.id)
     return None

@@ -1,38 +1,38 @@
-"""The Evaluation dock's background work: read the sources, prepare, measure, match.
+"""The Evaluation dock's heavy work: read the sources, prepare, measure, match.
 
-Qt-free functions run by gui/window/evaluation.py through `start_task` (never on the UI
-thread): `run_evaluation` reads the ground truth and predictions (its own ProjectStore:
-SQLite connections are per thread), prepares `EvaluationData` for both IoU types, measures
-COCOeval's metrics and compares with a second source; `match_view` re-matches at other
-thresholds and derives everything the view shows from it (errors, counts, confusion), so a
-slider move costs the UI thread only the drawing.
+Qt-free functions that run in the evaluation's own process (gui/workers/evaluation_server.py,
+started by gui/workers/evaluation_process.py), never in the window's: `prepare` reads the
+ground truth and predictions (its own ProjectStore), prepares `EvaluationData` for both IoU
+types, measures COCOeval's metrics and compares with a second source; `match_view`
+re-matches at other thresholds. What goes back to the window is compact (`EvaluationOutcome`,
+`MatchView`: numpy arrays from core.evaluation.compact and small dataclasses), so
+receiving it costs the UI thread milliseconds, not the matching's time.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.errors import Cancelled, CocoFormatError
+from core.evaluation.compact import InstanceTable, MatchArrays
 from core.evaluation.compare import Comparison, compare
 from core.evaluation.matching import (
     ClassMetrics,
-    ConfusionMatrix,
     Counts,
-    ErrorRef,
     EvaluationData,
-    GroundTruthMatch,
     IouType,
-    MatchResult,
     MatchSettings,
-    PredictionMatch,
 )
 from core.evaluation.metrics import EvalResult
 from core.evaluation.sources import load_results, project_ground_truth, project_proposals
 from core.store import ProjectStore
-from gui.workers.tasks import Progress, ShouldStop
+
+Progress = Callable[[int, int], None]
+ShouldStop = Callable[[], bool]
 
 IOU_TYPES: tuple[IouType, ...] = ("segm", "bbox")
 # Source choices (the dock's combos carry them; a file choice is replaced by its path).
@@ -49,41 +49,20 @@ def model_source(spec: str) -> str:
 
 @dataclass
 class MatchView:
-    """One re-match and what the view derives from it, computed off the UI thread."""
+    """One re-match and the small figures the view shows at once (made in the evaluation's
+    process); everything per instance stays in `result`'s arrays."""
 
-    result: MatchResult
-    errors: list[ErrorRef]
+    result: MatchArrays
     total: Counts
     class_counts: dict[int, Counts]
-    image_counts: dict[int, Counts]  # by evaluation image id
-    confusion: ConfusionMatrix
-    predictions_by_image: dict[int, list[PredictionMatch]]
-    misses_by_image: dict[int, list[GroundTruthMatch]]  # FNs
-    error_index: dict[ErrorRef, int] = field(default_factory=dict)  # position in `errors`
+    confusion_ids: list[int]  # the confusion matrix's categories, ending with BACKGROUND
+    confusion_counts: list[list[int]]
 
 
 def match_view(data: EvaluationData, settings: MatchSettings) -> MatchView:
-    result = data.match(settings)
-    predictions: dict[int, list[PredictionMatch]] = {}
-    for p in result.predictions:
-        if not p.ignored_by_crowd:
-            predictions.setdefault(p.image_id, []).append(p)
-    misses: dict[int, list[GroundTruthMatch]] = {}
-    for g in result.ground_truth:
-        if g.outcome == "fn":
-            misses.setdefault(g.image_id, []).append(g)
-    errors = result.errors()
-    return MatchView(
-        result,
-        errors,
-        result.total(),
-        result.class_counts(),
-        result.image_counts(),
-        result.confusion(),
-        predictions,
-        misses,
-        {error: n for n, error in enumerate(errors)},
-    )
+    arrays = MatchArrays.from_result(data.match(settings))
+    ids, counts = arrays.confusion_counts()
+    return MatchView(arrays, arrays.total(), arrays.class_counts(), ids, counts)
 
 
 @dataclass(frozen=True)
@@ -99,15 +78,23 @@ class EvaluationRequest:
 
 @dataclass
 class EvaluationOutcome:
-    """What the task prepared: data for both IoU types, metrics, the optional comparison."""
+    """What the window receives: per IoU type the instances' table and the metrics, the
+    image ids, the first match and the optional comparison."""
 
     request: EvaluationRequest
-    data: dict[str, EvaluationData]
+    tables: dict[str, InstanceTable]
     metrics: dict[str, tuple[EvalResult, list[ClassMetrics]]]
     project_ids: dict[int, int]  # evaluation image id -> project image id
     view: MatchView | None = None  # the first match, at the request's settings
     comparison: Comparison | None = None
-    data_b: dict[str, EvaluationData] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """What stays in the evaluation's process: the data every re-match works on."""
+
+    data: dict[str, EvaluationData]
+    outcome: EvaluationOutcome
 
 
 def _predictions(
@@ -151,11 +138,9 @@ def _project_ids_by_name(path: str, store: ProjectStore) -> dict[int, int]:
     return ids
 
 
-def run_evaluation(
-    request: EvaluationRequest, progress: Progress, should_stop: ShouldStop
-) -> EvaluationOutcome:
-    """The task's work (any thread): read sources, prepare, measure, compare."""
-    steps = 6 + (3 if request.compare_with is not None else 0)
+def prepare(request: EvaluationRequest, progress: Progress, should_stop: ShouldStop) -> Prepared:
+    """Read sources, prepare, measure, compare (in the evaluation's process)."""
+    steps = 7 + (3 if request.compare_with is not None else 0)
     done = 0
 
     def step() -> None:
@@ -187,18 +172,18 @@ def run_evaluation(
             )
             metrics[iou_type] = data[iou_type].metrics(settings)
             step()
-        outcome = EvaluationOutcome(request, data, metrics, project_ids)
+        tables = {t: InstanceTable.from_data(d) for t, d in data.items()}
+        outcome = EvaluationOutcome(request, tables, metrics, project_ids)
         outcome.view = match_view(data[request.settings.iou_type], request.settings)
+        step()
         if request.compare_with is not None:
             predictions_b = _predictions(
                 request.compare_with, store, project_ids, progress, should_stop
             )
             step()
-            outcome.data_b = {
-                t: EvaluationData.from_coco(gt, predictions_b, iou_type=t) for t in IOU_TYPES
-            }
-            step()
             iou_type = request.settings.iou_type
-            outcome.comparison = compare(data[iou_type], outcome.data_b[iou_type], request.settings)
+            data_b = EvaluationData.from_coco(gt, predictions_b, iou_type=iou_type)
             step()
-    return outcome
+            outcome.comparison = compare(data[iou_type], data_b, request.settings)
+            step()
+    return Prepared(data, outcome)

@@ -35,7 +35,7 @@ import numpy as np
 
 from core.files.atomic import EncodedJson, JsonArray, write_json_atomically
 from core.masks import area_of, decode, encode_mask, is_rle, mask_to_polygons, to_rle
-from core.records import ImageRecord, ReviewState, Source
+from core.records import Annotation, ImageRecord, ReviewState, Source
 from core.store import ProjectStore, setting_keys
 
 MaskFormat = Literal["keep", "rle", "polygon"]
@@ -113,13 +113,43 @@ def export_coco(
         dataset["info"] = store.info()
     if store.has_licenses():
         dataset["licenses"] = store.licenses()
-    dataset["images"] = JsonArray(_image_to_coco(im) for im in images)
+    dataset["images"] = JsonArray(image_to_coco(im) for im in images)
     dataset["annotations"] = JsonArray(annotations())
     dataset["categories"] = categories
     for key, value in store.get_setting(setting_keys.COCO_EXTRA, {}).items():
         dataset.setdefault(key, value)
     write_json_atomically(out_path, dataset)
     return ExportReport(out_path, len(images), writer.written, len(categories), writer.kept_as_rle)
+
+
+def annotation_to_coco(
+    ann: Annotation, image: ImageRecord, *, with_score: bool = False
+) -> dict[str, Any]:
+    """One annotation as `export_coco(masks="rle")` writes it, as a dict, except that a
+    box-only annotation gets no "segmentation" key (the analyst's view reads the project
+    this way: a box-only label is an ignored region to a mask evaluation, not an empty mask)."""
+    height, width = image.height, image.width
+    seg = ann.segmentation
+    has_mask = seg is not None and seg != []
+    out: dict[str, Any] = {"id": ann.id, "image_id": ann.image_id, "category_id": ann.category_id}
+    if seg is not None and has_mask:
+        out["segmentation"] = (
+            seg
+            if isinstance(seg, dict) and isinstance(seg.get("counts"), str)
+            else to_rle(seg, height, width)
+        )
+    if ann.area is not None:
+        out["area"] = ann.area
+    elif seg is not None and has_mask:
+        out["area"] = area_of(seg, height, width)
+    else:
+        out["area"] = float(ann.bbox[2]) * float(ann.bbox[3])
+    out["bbox"] = [float(v) for v in ann.bbox]
+    out["iscrowd"] = int(ann.iscrowd)
+    out.update(ann.extra)
+    if with_score and ann.score is not None:
+        out["score"] = float(ann.score)
+    return out
 
 
 _ABSENT = object()  # an imported annotation that had no "segmentation" key
@@ -138,7 +168,7 @@ def _imported_without_mask(store: ProjectStore) -> dict[int, object]:
     return {ann_id: _ABSENT if seg is None else None for ann_id, seg in rows}
 
 
-def _image_to_coco(image: ImageRecord) -> dict[str, Any]:
+def image_to_coco(image: ImageRecord) -> dict[str, Any]:
     return {
         "id": image.id,
         "file_name": image.file_name,

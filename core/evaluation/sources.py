@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from core.coco.exporter import _AnnotationWriter, _image_to_coco
+from core.coco.exporter import annotation_to_coco, image_to_coco
 from core.evaluation.metrics import results_list
 from core.records import Annotation, ImageRecord, ReviewState, Source
 from core.store.project_store import ProjectStore
@@ -35,16 +35,11 @@ def project_ground_truth(store: ProjectStore, *, reviewed_only: bool = True) -> 
         for image in store.list_images()
         if image.reviewed or (not reviewed_only and image.id in accepted)
     ]
-    writer = _AnnotationWriter("rle", {})
-    annotations = []
-    for image in images:
-        for ann in accepted.get(image.id, []):
-            out = writer.to_coco(ann, image, with_score=False)
-            if not ann.segmentation:
-                del out["segmentation"]
-            annotations.append(out)
+    annotations = [
+        annotation_to_coco(ann, image) for image in images for ann in accepted.get(image.id, [])
+    ]
     return {
-        "images": [_image_to_coco(image) for image in images],
+        "images": [image_to_coco(image) for image in images],
         "annotations": annotations,
         "categories": [
             {"id": c.id, "name": c.name, "supercategory": c.supercategory}
@@ -63,7 +58,6 @@ def project_proposals(
     """
     wanted = None if image_ids is None else set(image_ids)
     images: dict[int, ImageRecord] = {}
-    writer = _AnnotationWriter("rle", {})
     results = []
     for ann in store.iter_annotations():
         if ann.source is not Source.MODEL or ann.state is not ReviewState.PROPOSED:
@@ -72,11 +66,9 @@ def project_proposals(
             continue
         if ann.image_id not in images:
             images[ann.image_id] = store.get_image(ann.image_id)
-        out = writer.to_coco(ann, images[ann.image_id], with_score=True)
-        result = {k: out[k] for k in ("image_id", "category_id", "score", "bbox")}
-        if ann.segmentation:
-            result["segmentation"] = out["segmentation"]
-        results.append(result)
+        out = annotation_to_coco(ann, images[ann.image_id], with_score=True)
+        keys = ("image_id", "category_id", "score", "bbox", "segmentation")
+        results.append({k: out[k] for k in keys if k in out})
     return results
 
 

@@ -170,6 +170,17 @@ def test_each_injected_mistake_outranks_every_clean_label():
     assert [row.score for row in rows] == sorted((row.score for row in rows), reverse=True)
 
 
+def test_a_label_kept_after_a_check_is_not_listed_again_but_still_matches():
+    images, predictions = _clean_case()
+    true_class = CATEGORIES[(4 + 0) % 3]
+    wrong = next(c for c in CATEGORIES if c != true_class)
+    images = _replace_label(images, 40, category_id=wrong, checked=True)
+    rows = audit(images, predictions, CATEGORIES, AuditSettings(min_score=0.0))
+    assert 40 not in {row.annotation_id for row in rows}
+    # Its detection overlaps it, so it is not reported as an overlooked object either.
+    assert [r for r in rows if r.issue is Issue.OVERLOOKED] == []
+
+
 def test_unconfident_detection_is_not_overlooked():
     images, predictions = _clean_case()
     images[2] = replace(images[2], labels=images[2].labels[:1])
@@ -185,7 +196,7 @@ def test_coco_dataset_becomes_audit_images_without_crowd_regions():
         "annotations": [
             {"id": 1, "image_id": 7, "category_id": 2, "bbox": [1, 2, 3, 4],
              "segmentation": [[1, 2, 4, 2, 4, 6, 1, 6]]},
-            {"id": 2, "image_id": 7, "category_id": 2, "bbox": [5, 5, 5, 5]},
+            {"id": 2, "image_id": 7, "category_id": 2, "bbox": [5, 5, 5, 5], "audit_checked": True},
             {"id": 3, "image_id": 7, "category_id": 1, "bbox": [0, 0, 9, 9], "iscrowd": 1,
              "segmentation": [[0, 0, 9, 0, 9, 9, 0, 9]]},
         ],
@@ -197,6 +208,7 @@ def test_coco_dataset_becomes_audit_images_without_crowd_regions():
     assert image.labels[0].rle is not None and image.labels[0].rle["size"] == [SIZE, SIZE]
     assert image.labels[1].rle is None  # box-only
     assert image.labels[1].bbox == (5.0, 5.0, 5.0, 5.0)
+    assert [lab.checked for lab in image.labels] == [False, True]
 
 
 def test_labels_of_an_unknown_category_are_refused():

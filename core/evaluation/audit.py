@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,7 @@ class LabelInstance:
     category_id: int
     bbox: BBox  # [x, y, w, h]
     rle: dict[str, Any] | None  # compressed RLE; None for a box-only label
+    checked: bool = False  # a person kept it as it is after an audit: never listed again
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,9 @@ class AuditRow:
         return None if self.model is None else self.model.category_id
 
 
-AuditProgress = Callable[[int, int], None]
+# The annotation field (kept in the project and in COCO exports, like any extra field) that
+# marks a label a person has checked and kept; the audit still matches detections to it.
+CHECKED_FIELD = "audit_checked"
 
 
 # ---------------------------------------------------------------- inputs
@@ -141,8 +144,9 @@ def audit_images_from_coco(dataset: Mapping[str, Any]) -> list[AuditImage]:
             segmentation = ann.get("segmentation")
             rle = to_rle(segmentation, height, width) if segmentation else None
             x, y, w, h = (float(v) for v in ann["bbox"])
+            checked = bool(ann.get(CHECKED_FIELD))
             by_image.setdefault(image_id, []).append(
-                LabelInstance(int(ann["id"]), int(ann["category_id"]), (x, y, w, h), rle)
+                LabelInstance(int(ann["id"]), int(ann["category_id"]), (x, y, w, h), rle, checked)
             )
         return [
             AuditImage(
@@ -321,7 +325,7 @@ def _score_labels(
         issue, (score, chosen, box_score, mask_score) = max(
             candidates.items(), key=lambda kv: kv[1][0]
         )
-        if score >= settings.min_score:
+        if score >= settings.min_score and not label.checked:
             rows.append(
                 AuditRow(
                     image.image_id,

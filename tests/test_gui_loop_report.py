@@ -117,6 +117,7 @@ def test_report_equals_a_hand_count_of_a_scripted_run(qtbot, tmp_path, project):
     window.actions["loop_report"].trigger()
     dialog = window.effort.dialog
     assert dialog is not None and dialog.isVisible()
+    wait_until(qtbot, lambda: len(dialog.entries) == 1)
     row = {COLUMNS[c]: dialog.table.item(0, c).text() for c in range(dialog.table.columnCount())}
     assert dialog.table.rowCount() == 1
     assert row == {

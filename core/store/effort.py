@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -28,7 +27,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from core.records import Annotation, ReviewState
-from core.store.rows import ANNOTATION_COLUMNS, annotation_from_row
 
 IDLE_LIMIT_S = 60.0
 """A gap between two actions longer than this is idle time and counts for nothing."""
@@ -115,9 +113,19 @@ class InstanceRow:
     since: float
 
 
-def geometry_fingerprint(ann: Annotation) -> str:
-    """A short digest of an annotation's box and mask, as stored."""
-    text = json.dumps([list(ann.bbox), ann.segmentation], sort_keys=True, separators=(",", ":"))
+_GEOMETRY_COLUMNS = "bbox_x, bbox_y, bbox_w, bbox_h, segmentation"
+
+
+def geometry_fingerprint(
+    x: float, y: float, w: float, h: float, segmentation_json: str | None
+) -> str:
+    """A short digest of an annotation's box and mask as stored (the segmentation's JSON text).
+
+    The stored text, not the parsed mask: a report over 100,000 instances must not parse
+    100,000 RLEs. The store writes a mask it re-saves unchanged as the same text (one JSON
+    encoder, insertion-ordered keys), so an unedited proposal keeps its fingerprint.
+    """
+    text = f"{float(x)!r},{float(y)!r},{float(w)!r},{float(h)!r}|{segmentation_json or ''}"
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -174,17 +182,20 @@ class EffortMixin:
         """
         if ann.id is None:
             return
-        stored = self._stored_annotation(ann.id)
-        if stored is None:
+        row = self._conn.execute(
+            f"SELECT image_id, {_GEOMETRY_COLUMNS} FROM annotations WHERE id = ?", (ann.id,)
+        ).fetchone()
+        if row is None:
             return
-        fingerprint = geometry_fingerprint(stored) if origin is Origin.PROPOSAL else None
+        image_id, *geometry = row
+        fingerprint = geometry_fingerprint(*geometry) if origin is Origin.PROPOSAL else None
         if model is None:
-            model = self.image_proposals_model(stored.image_id)
+            model = self.image_proposals_model(image_id)
         with self.transaction() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO effort_instances(annotation_id, image_id, model, origin, "
                 "geometry, since) VALUES (?, ?, ?, ?, ?, ?)",
-                (ann.id, stored.image_id, model, origin.value, fingerprint, time.time()),
+                (ann.id, image_id, model, origin.value, fingerprint, time.time()),
             )
 
     def instance_origin_ids(self, image_id: int) -> set[int]:
@@ -203,24 +214,22 @@ class EffortMixin:
     def effort_instances(self) -> list[InstanceRow]:
         """Every recorded instance that still exists, with its outcome derived from the store
         now (an annotation deleted since, e.g. a drawing undone, is left out)."""
-        columns = ", ".join(f"a.{c.strip()}" for c in ANNOTATION_COLUMNS.split(","))
+        geometry = ", ".join(f"a.{c.strip()}" for c in _GEOMETRY_COLUMNS.split(","))
         rows = self._conn.execute(
-            f"SELECT p.model, p.origin, p.geometry, p.since, {columns} FROM effort_instances p "
+            "SELECT p.annotation_id, a.image_id, p.model, p.origin, p.geometry, p.since, "
+            f"a.state, {geometry} FROM effort_instances p "
             "JOIN annotations a ON a.id = p.annotation_id ORDER BY p.since, p.annotation_id"
         )
         result = []
-        for model, origin_text, proposed, since, *annotation in rows:
-            ann = annotation_from_row(tuple(annotation))
-            assert ann.id is not None
-            origin = Origin(origin_text)
-            outcome = outcome_of(origin, ann.state, proposed, geometry_fingerprint(ann))
+        for ann_id, image_id, model, origin_text, proposed, since, state, *now in rows:
+            origin, review = Origin(origin_text), ReviewState(state)
+            current = (
+                geometry_fingerprint(*now)
+                if origin is Origin.PROPOSAL and review is ReviewState.ACCEPTED
+                else ""
+            )
+            outcome = outcome_of(origin, review, proposed, current)
             result.append(
-                InstanceRow(ann.id, ann.image_id, str(model), origin, outcome, float(since))
+                InstanceRow(int(ann_id), int(image_id), str(model), origin, outcome, float(since))
             )
         return result
-
-    def _stored_annotation(self, ann_id: int) -> Annotation | None:
-        row = self._conn.execute(
-            f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id = ?", (ann_id,)
-        ).fetchone()
-        return None if row is None else annotation_from_row(row)

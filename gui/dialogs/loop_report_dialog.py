@@ -3,11 +3,16 @@
 One row per model version, oldest first (core.evaluation.loop_report): images reviewed, active
 time, seconds per image and per instance, the share of instances accepted as proposed, and
 how many instances went each way. The text under the table says how time is counted.
+
+The report is read in the background with its own connection to the project: deriving the
+outcomes reads every recorded instance, which takes seconds at a hundred thousand of them.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -24,6 +29,7 @@ from PySide6.QtWidgets import (
 from core.evaluation.loop_report import HOW_TIME_IS_COUNTED, ModelEffort, loop_report
 from core.store import ProjectStore
 from core.store.effort import Outcome
+from gui.workers.tasks import Progress, ShouldStop, Task, start_task
 
 COLUMNS = (
     "Model",
@@ -47,21 +53,29 @@ OUTCOME_COLUMNS = (
 )
 
 
+EMPTY_TEXT = (
+    "Nothing to report yet: time and instances count once their image is marked reviewed "
+    "(Ctrl+M, or Ctrl+Enter to accept, mark and move on)."
+)
+
+
 class LoopReportDialog(QDialog):
-    def __init__(self, store: ProjectStore, parent: QWidget | None = None) -> None:
+    """Signal loaded() once the figures are on screen."""
+
+    loaded = Signal()
+
+    def __init__(self, project_path: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Loop report")
-        self._store = store
+        self._project_path = Path(project_path)
+        self._task: Task | None = None
         self.entries: list[ModelEffort] = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.empty_label = QLabel(
-            "Nothing to report yet: time and instances count once their image is marked "
-            "reviewed (Ctrl+M, or Ctrl+Enter to accept, mark and move on)."
-        )
+        self.empty_label = QLabel("Counting…")
         self.empty_label.setWordWrap(True)
         explanation = QLabel(HOW_TIME_IS_COUNTED)
         explanation.setWordWrap(True)
@@ -80,10 +94,30 @@ class LoopReportDialog(QDialog):
         self.reload()
 
     def reload(self) -> None:
-        self.entries = loop_report(self._store)
-        self.empty_label.setVisible(not self.entries)
-        self.table.setRowCount(len(self.entries))
-        for row, entry in enumerate(self.entries):
+        """Read the report again, in the background."""
+        if self._task is not None and not self._task.done:
+            self._task.cancel()
+        self.empty_label.setText("Counting…")
+        self.empty_label.setVisible(True)
+        path = self._project_path
+        self._task = start_task(lambda _p, _s: _read_report(path, _p, _s), self)
+        self._task.succeeded.connect(self._show)
+        self._task.failed.connect(lambda error: self.empty_label.setText(str(error)))
+
+    def close_when_idle(self) -> None:
+        """Close now; go away once a report being read has come back (its project closed)."""
+        self.close()
+        if self._task is not None and not self._task.done:
+            self._task.finished.connect(self.deleteLater)
+        else:
+            self.deleteLater()
+
+    def _show(self, entries: list[ModelEffort]) -> None:
+        self.entries = entries
+        self.empty_label.setText(EMPTY_TEXT)
+        self.empty_label.setVisible(not entries)
+        self.table.setRowCount(len(entries))
+        for row, entry in enumerate(entries):
             for column, text in enumerate(cells(entry)):
                 item = QTableWidgetItem(text)
                 if column > 0:
@@ -94,6 +128,13 @@ class LoopReportDialog(QDialog):
                     item.setToolTip(entry.model or "No model had run on these images.")
                 self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
+        self.loaded.emit()
+
+
+def _read_report(path: Path, _progress: Progress, _should_stop: ShouldStop) -> list[ModelEffort]:
+    # A connection of this thread's own: SQLite connections stay on the thread that made them.
+    with ProjectStore.open(path) as store:
+        return loop_report(store)
 
 
 def cells(entry: ModelEffort) -> list[str]:

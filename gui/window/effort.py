@@ -76,7 +76,8 @@ class EffortController(QObject):
     def close(self) -> None:
         self._leave_image()
         if self.dialog is not None:
-            self.dialog.close()
+            self.dialog.close_when_idle()
+            self.dialog = None
         self._store = None
 
     # ---- time ------------------------------------------------------------------------------
@@ -133,8 +134,9 @@ class EffortController(QObject):
         if self._store is None:
             return
         self.flush()
-        if self.dialog is not None:
-            self.dialog.close()
-            self.dialog.deleteLater()
-        self.dialog = LoopReportDialog(self._store, self._window)
+        if self.dialog is None:
+            self.dialog = LoopReportDialog(self._store.path, self._window)
+        else:
+            self.dialog.reload()
         self.dialog.show()
+        self.dialog.raise_()

@@ -1,11 +1,13 @@
 """`maskloop eval GT_JSON PRED_JSON [--iou-type segm|bbox] [--iou 0.5] [--score 0.5]
-[--per-image OUT.csv] [--confusion OUT.csv]`: COCO AP with pycocotools, and TP/FP/FN.
+[--per-image OUT.csv] [--confusion OUT.csv] [--per-instance OUT.csv [--model M --images DIR]]`:
+COCO AP with pycocotools, and TP/FP/FN.
 
 PRED_JSON is a COCO results list or a COCO dataset whose annotations carry scores (both
 forms `maskloop predict` writes). Prints COCOeval's summary, then AP per class, then the
 TP/FP/FN totals at `--iou` and `--score` under COCOeval's matching rules (the analyst's view
 uses the same ones). `--per-image` writes one row per image; `--confusion` the confusion
-matrix between classes, plus background.
+matrix between classes, plus background; `--per-instance` one row per instance and prediction,
+with a cause for every miss (core/cli/eval_per_instance.py; `--model` loads torch, only then).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import MaskLoopError
 from core.evaluation import IOU_TYPES
 
 if TYPE_CHECKING:  # only for annotations: building the parser must stay light (no numpy)
@@ -61,6 +64,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="OUT.csv",
         help="write the confusion matrix (rows: ground truth, columns: predicted, plus background)",
     )
+    parser.add_argument(
+        "--per-instance",
+        type=Path,
+        metavar="OUT.csv",
+        help="write one row per ground-truth instance and per prediction (TP/FP/FN, the cause "
+        "of each miss, score, IoU, box)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="M",
+        help="with --per-instance: a checkpoint or architecture whose two stages explain each "
+        "miss (not proposed, scored low, suppressed); needs --images",
+    )
+    parser.add_argument(
+        "--images", type=Path, metavar="DIR", help="the images of GT_JSON (for --model)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.set_defaults(func=run)
 
@@ -69,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from core.evaluation.matching import EvaluationData, MatchSettings
 
     settings = MatchSettings(args.iou, args.score, args.iou_type)
+    if args.model and not (args.images and args.per_instance):
+        raise MaskLoopError("--model needs --images DIR and --per-instance OUT.csv")
     data = EvaluationData.from_coco(args.gt, args.predictions, iou_type=args.iou_type)
     result, _ = data.metrics(settings)
     matched = data.match(settings)
@@ -77,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
         write_per_image(args.per_image, data, matched)
     if args.confusion:
         write_confusion(args.confusion, data, matched)
+    if args.per_instance:
+        from core.cli.eval_per_instance import stage_views, write_per_instance
+
+        views = None
+        if args.model:
+            views = stage_views(data, matched, model=args.model, images_dir=args.images)
+        write_per_instance(args.per_instance, data, matched, views)
     if args.json:
         figures = {
             "iou_type": result.iou_type,

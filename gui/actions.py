@@ -116,6 +116,15 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "View",
         "Go to the previous FP or FN of the evaluation",
     ),
+    ActionSpec(
+        "stage_view",
+        "&Stage view",
+        ("Ctrl+Shift+S",),
+        "View",
+        "Show the model's two stages on this image: RPN proposals by objectness, each "
+        "detection's source proposal, class scores and mask logits, NMS-removed detections",
+        checkable=True,
+    ),
     # Tools
     ActionSpec(
         "tool_select", "&Select", ("V",), "Tools", "Select and edit annotations", True, "tool"

@@ -19,9 +19,9 @@ image's resolved path, modification time and size, so an edited image gets new t
 the old ones are removed when the new ones are built.
 
 Memory bound:
-- while building (once per image and change): one full decode (W x H x 3 bytes) plus the
-  next level being made (a quarter of that); each level is written to its file and the
-  level before it dropped, so a 30,000 px square peaks at about 2.7 + 0.7 GB;
+- while building (once per image and change): one full decode (W x H x 3 bytes, 2.7 GB
+  for a 30,000 px square) plus strips of 256 rows; the coarser levels are written
+  straight into their memory-mapped files, strip by strip;
 - afterwards: only the tiles asked for (TILE_SIZE**2 x 3 bytes each, 768 KB), plus whatever
   the caller caches (the canvas keeps an LRU of TILE_CACHE tiles); the mapped level files
   live in the page cache, which the system reclaims as it needs.

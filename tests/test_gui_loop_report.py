@@ -122,15 +122,15 @@ def test_report_equals_a_hand_count_of_a_scripted_run(qtbot, tmp_path, project):
     assert dialog.table.rowCount() == 1
     assert row == {
         "Model": "round-1.pt",
-        "Images reviewed": "1",
+        "Images": "1",
         "Active time": "20 s",
         "s / image": "20.0",
         "s / instance": "4.0",
-        "Accepted without edit": "40 %",
-        "Accepted as proposed": "2",
-        "Accepted after edit": "1",
+        "No edit": "40 %",
+        "Accepted": "2",
+        "Edited": "1",
         "Rejected": "1",
-        "Drawn by hand": "1",
+        "Drawn": "1",
         "Box-to-mask": "0",
     }
 

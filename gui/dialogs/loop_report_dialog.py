@@ -31,19 +31,21 @@ from core.store import ProjectStore
 from core.store.effort import Outcome
 from gui.workers.tasks import Progress, ShouldStop, Task, start_task
 
-COLUMNS = (
-    "Model",
-    "Images reviewed",
-    "Active time",
-    "s / image",
-    "s / instance",
-    "Accepted without edit",
-    "Accepted as proposed",
-    "Accepted after edit",
-    "Rejected",
-    "Drawn by hand",
-    "Box-to-mask",
+# (header, tooltip): short headers keep the table readable without scrolling.
+HEADERS = (
+    ("Model", "The model whose proposals the images held"),
+    ("Images", "Images marked reviewed with time or instances under this model"),
+    ("Active time", "Active time on those images (idle gaps over a minute left out)"),
+    ("s / image", "Active seconds per reviewed image"),
+    ("s / instance", "Active seconds per instance handled (every outcome counts)"),
+    ("No edit", "Share of the instances handled that were proposals accepted without an edit"),
+    ("Accepted", "Proposals accepted as the model gave them"),
+    ("Edited", "Proposals accepted after their box or mask was changed"),
+    ("Rejected", "Proposals rejected"),
+    ("Drawn", "Instances drawn by hand (box, polygon, brush)"),
+    ("Box-to-mask", "Instances made with the Box-to-mask tool"),
 )
+COLUMNS = tuple(header for header, _tip in HEADERS)
 OUTCOME_COLUMNS = (
     Outcome.ACCEPTED,
     Outcome.EDITED,
@@ -72,9 +74,17 @@ class LoopReportDialog(QDialog):
         self.entries: list[ModelEffort] = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        for column, (_header, tip) in enumerate(HEADERS):
+            header_item = self.table.horizontalHeaderItem(column)
+            if header_item is not None:
+                header_item.setToolTip(tip)
+        self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.empty_label = QLabel("Counting…")
         self.empty_label.setWordWrap(True)
         explanation = QLabel(HOW_TIME_IS_COUNTED)
@@ -90,7 +100,7 @@ class LoopReportDialog(QDialog):
         layout.addWidget(self.empty_label)
         layout.addWidget(explanation)
         layout.addLayout(buttons)
-        self.resize(1100, 360)
+        self.resize(1000, 340)
         self.reload()
 
     def reload(self) -> None:

@@ -23,16 +23,16 @@ from typing import Any, Literal
 import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from core.errors import CocoFormatError
-from core.evaluation import IOU_TYPES
+from core.evaluation import DEFAULT_BACKEND, IOU_TYPES
 from core.evaluation.metrics import (
     EvalResult,
     GroundTruth,
     Predictions,
     _box_only_as_ignored_regions,
     _to_rle,
+    check_backend,
     evaluate_with_evaluator,
     load_ground_truth,
     results_list,
@@ -267,22 +267,30 @@ class EvaluationData:
     predictions: list[dict[str, Any]]  # the normalised COCO results (index = PredictionMatch.index)
     ground_truth: dict[str, Any]  # the normalised COCO dataset
     iou_type: IouType = "segm"
+    backend: str = DEFAULT_BACKEND  # COCOeval's implementation for `metrics` (core.evaluation)
     _groups: dict[tuple[int, int], _Group] = field(default_factory=dict, repr=False)
     _boxes: list[list[float]] = field(default_factory=list, repr=False)
     _best_same: dict[int, float] = field(default_factory=dict, repr=False)
     _best_other: dict[int, tuple[float, int, int]] = field(default_factory=dict, repr=False)
-    _cocoeval: tuple[EvalResult, COCOeval | None] | None = field(default=None, repr=False)
+    _cocoeval: tuple[EvalResult, Any] | None = field(default=None, repr=False)
     _recent: dict[MatchSettings, MatchResult] = field(default_factory=dict, repr=False)
     _recent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _gt_column: dict[int, tuple[tuple[int, int], int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_coco(
-        cls, ground_truth: GroundTruth, predictions: Predictions, *, iou_type: IouType = "segm"
+        cls,
+        ground_truth: GroundTruth,
+        predictions: Predictions,
+        *,
+        iou_type: IouType = "segm",
+        backend: str = DEFAULT_BACKEND,
     ) -> EvaluationData:
-        """Normalise both sides as `metrics.evaluate` does and compute every IoU once."""
+        """Normalise both sides as `metrics.evaluate` does and compute every IoU once;
+        `backend` is COCOeval's implementation `metrics` will use."""
         if iou_type not in IOU_TYPES:
             raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
+        check_backend(backend)
         coco_gt = load_ground_truth(ground_truth)
         if iou_type == "segm":
             coco_gt = _box_only_as_ignored_regions(coco_gt)
@@ -296,6 +304,7 @@ class EvaluationData:
             predictions=results,
             ground_truth=dataset,
             iou_type=iou_type,
+            backend=backend,
         )
         coco_dt = None
         if results:
@@ -505,7 +514,7 @@ class EvaluationData:
         """
         if self._cocoeval is None:
             self._cocoeval = evaluate_with_evaluator(
-                self.ground_truth, self.predictions, iou_type=self.iou_type
+                self.ground_truth, self.predictions, iou_type=self.iou_type, backend=self.backend
             )
         result, evaluator = self._cocoeval
         counts = self.match(settings).class_counts()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,23 +15,57 @@ from core.detection.checkpoint import load_checkpoint
 from tests._training_helpers import QUICK_CLI_ARGS, shapes_with_ids
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # every test launches torchrun and trains
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _torchrun(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "main.py",
-        *args,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env
+        [*TORCHRUN, "main.py", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
     )
+
+
+def _events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def _digests(folder: Path) -> list[dict]:
+    return [json.loads((folder / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def _train_args(shapes: Path, out: Path, *length: str) -> list[str]:
+    return [
+        "train",
+        str(shapes),
+        "--images",
+        str(shapes.parent / "images"),
+        "--out",
+        str(out / "model.pt"),
+        *length,
+        *QUICK_CLI_ARGS,
+        "--progress",
+        "jsonl",
+        "--debug-dump-weights",
+        str(out / "digests"),
+    ]
+
+
+def _worker_pid(launcher_pid: int, rank: int) -> int:
+    """The pid of the torchrun worker with RANK=`rank` (Linux: read from /proc)."""
+    children = Path(f"/proc/{launcher_pid}/task/{launcher_pid}/children").read_text().split()
+    for pid in children:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in environ:
+            return int(pid)
+    raise AssertionError(f"no worker with RANK={rank} among {children}")
 
 
 @pytest.fixture(scope="module")
@@ -41,35 +76,21 @@ def shapes(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ddp_run(shapes, tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    result = _torchrun(
-        "train",
-        str(shapes),
-        "--images",
-        str(shapes.parent / "images"),
-        "--out",
-        str(out / "model.pt"),
-        "--epochs",
-        "1",
-        *QUICK_CLI_ARGS,
-        "--progress",
-        "jsonl",
-        "--debug-dump-weights",
-        str(out / "digests"),
-    )
+    result = _torchrun(*_train_args(shapes, out, "--epochs", "1"))
     assert result.returncode == 0, result.stderr[-3000:]
     return result, out
 
 
 def test_both_replicas_end_with_identical_weights(ddp_run):
     _, out = ddp_run
-    digests = [json.loads((out / "digests" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    digests = _digests(out / "digests")
     assert digests[0]["steps"] == digests[1]["steps"] > 0
     assert digests[0]["sha256"] == digests[1]["sha256"]
 
 
 def test_only_rank_zero_reports_and_writes_the_checkpoint(ddp_run):
     result, out = ddp_run
-    events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    events = _events(result.stdout)
     assert [e["event"] for e in events].count("start") == 1
     start = events[0]
     assert start["world_size"] == 2
@@ -110,3 +131,73 @@ def test_sharded_predict_equals_single_process_predict(ddp_run, shapes, tmp_path
     sharded_results = json.loads((tmp_path / "sharded.json").read_text())
     single_results = json.loads((tmp_path / "single.json").read_text())
     assert sharded_results and sharded_results == single_results
+
+
+# Loaded by every process through PYTHONPATH: rank 1's clock runs 50 times too fast, so
+# it is sure to think the budget spent before rank 0 does.
+_FAST_CLOCK_ON_RANK_1 = """
+import os, time
+if os.environ.get("RANK") == "1":
+    _real = time.monotonic
+    _base = _real()
+    time.monotonic = lambda: _base + 50 * (_real() - _base)
+"""
+
+
+def test_a_time_budget_ends_every_rank_at_the_same_step_as_finished(shapes, tmp_path):
+    """Each rank used to judge the budget on its own clock: when rank 1's ran out first,
+    rank 0 ended "cancelled" and rank 1 died at a barrier rank 0 never reached (exit 1)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_FAST_CLOCK_ON_RANK_1)
+    result = subprocess.run(
+        [*TORCHRUN, "main.py", *_train_args(shapes, tmp_path, "--minutes", "0.2")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**ENV, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    digests = _digests(tmp_path / "digests")
+    assert digests[0]["steps"] == digests[1]["steps"] > 0
+    assert digests[0]["sha256"] == digests[1]["sha256"]
+    done = _events(result.stdout)[-1]
+    assert done["event"] == "done" and done["cancelled"] is False
+    assert done["steps"] == digests[0]["steps"]
+    load_checkpoint(tmp_path / "model.pt")
+
+
+def test_sigterm_to_rank_zero_stops_every_rank_cleanly(shapes, tmp_path):
+    """Only rank 0 is signalled; rank 1 learns it from the per-step agreement."""
+    launcher = subprocess.Popen(
+        [*TORCHRUN, "main.py", *_train_args(shapes, tmp_path, "--epochs", "100")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert launcher.stdout is not None
+        lines = []
+        for line in launcher.stdout:
+            lines.append(line)
+            if '"event": "step"' in line:
+                break
+        os.kill(_worker_pid(launcher.pid, 0), signal.SIGTERM)
+        rest, stderr = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    assert launcher.returncode == 0, stderr[-3000:]
+    events = _events("".join(lines) + rest)
+    done = events[-1]
+    assert done["event"] == "done" and done["cancelled"] is True
+    digests = _digests(tmp_path / "digests")
+    assert digests[0]["steps"] == digests[1]["steps"] == done["steps"]
+    assert 0 < done["steps"] < 100 * 4  # stopped long before the 100 epochs
+    assert digests[0]["sha256"] == digests[1]["sha256"]
+    state_dict, meta = load_checkpoint(tmp_path / "model.pt")
+    assert meta.training["steps"] <= done["steps"] and state_dict

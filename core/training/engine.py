@@ -78,6 +78,23 @@ class StepRunner:
         self.nonfinite_in_a_row = 0
         self.oom_events: list[str] = []  # messages for the trainer to report
 
+    @property
+    def diverged(self) -> bool:
+        """Too many updates in a row were skipped for non-finite gradients.
+
+        The runner does not raise itself: under torchrun the trainer first makes every rank
+        agree, so all of them fail at the same step instead of one leaving the others
+        waiting at a collective.
+        """
+        return self.nonfinite_in_a_row >= MAX_NONFINITE_STEPS
+
+    @staticmethod
+    def divergence_message() -> str:
+        return (
+            f"training diverged: the gradients were not finite for {MAX_NONFINITE_STEPS} "
+            "steps in a row; lower the learning rate (--lr)"
+        )
+
     def run(self, batch: Batch) -> StepOutcome:
         images = [_plain(image, self.device) for image, _ in batch.items]
         targets = targets_to_device([target for _, target in batch.items], self.device)
@@ -138,11 +155,6 @@ class StepRunner:
             self.nonfinite_in_a_row = 0
         else:
             self.nonfinite_in_a_row += 1
-            if self.nonfinite_in_a_row >= MAX_NONFINITE_STEPS:
-                raise TrainingError(
-                    f"training diverged: the gradients were not finite for {MAX_NONFINITE_STEPS} "
-                    "steps in a row; lower the learning rate (--lr)"
-                )
         return StepOutcome(totals, len(images), finite, len(chunks), grad_norm)
 
 

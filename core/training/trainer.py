@@ -9,8 +9,10 @@ checkpoint.
 
 Under `torchrun` each process trains a DistributedDataParallel replica on its shard of the
 data; rank 0 alone evaluates, writes checkpoints and reports events. Decisions that must be
-identical on all ranks (stop now, the re-planned length) travel in one small all-reduce per
-step, so no replica ever waits for a collective the others skipped.
+identical on all ranks travel in one small all-reduce per step (`_Decision`): a stop request
+(a signal reaching any rank), the time budget (rank 0's clock alone), divergence and the
+re-planned length. So all ranks leave the loop at the same step with the same outcome, and no
+replica ever waits for a collective the others skipped.
 """
 
 from __future__ import annotations
@@ -70,6 +72,17 @@ class TrainResult:
     train_images: int
     val_images: int
     evals: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What the loop does before a step; `_Run._agree` makes it the same on every rank."""
+
+    stop_requested: bool  # SIGINT/SIGTERM or the caller's should_stop: ends "cancelled"
+    out_of_time: bool  # the --minutes budget is spent: ends "finished"
+    skip: bool  # a rank's batch had no loadable image
+    diverged: bool  # too many non-finite gradients in a row: the run fails
+    new_total: int | None  # a re-planned schedule length (rank 0's planner)
 
 
 class _Run:
@@ -320,23 +333,32 @@ class _Run:
                 reserved = self._reserved_seconds(
                     cfg.evals - next_eval_index + 1, val_set, planner, batch_size
                 )
-                local_stop = self.should_stop()
-                out_of_time = bool(
-                    planner and step > 0 and planner.out_of_time(self.elapsed(), reserved)
-                )
+                # Only rank 0's clock counts: each rank started its own at another moment,
+                # and a rank that stopped alone would leave the others waiting at a barrier.
+                out_of_time = False
                 new_total = None
                 if planner is not None and self.ctx.is_main:
+                    out_of_time = step > 0 and planner.out_of_time(self.elapsed(), reserved)
                     new_total = planner.plan(step, self.elapsed(), reserved)
-                stop, skip, new_total = self._agree(
-                    local_stop or out_of_time, not batch.items, new_total
+                decision = self._agree(
+                    _Decision(
+                        stop_requested=self.should_stop(),
+                        out_of_time=out_of_time,
+                        skip=not batch.items,
+                        diverged=runner.diverged,
+                        new_total=new_total,
+                    )
                 )
-                if new_total:
-                    schedule.replan(step, new_total)
-                if stop:
-                    cancelled = not out_of_time or local_stop
+                if decision.diverged:
+                    raise TrainingError(runner.divergence_message())
+                if decision.new_total:
+                    schedule.replan(step, decision.new_total)
+                if decision.stop_requested or decision.out_of_time:
+                    # Running out of the budget is how a --minutes run ends, not a cancel.
+                    cancelled = decision.stop_requested
                     finished = True
                     break
-                if skip:
+                if decision.skip:
                     continue
                 lr_now = schedule.lr_at(step)
                 for group in optimizer.param_groups:
@@ -444,15 +466,32 @@ class _Run:
                     )
         barrier(self.ctx)
 
-    def _agree(
-        self, stop: bool, skip: bool, new_total: int | None
-    ) -> tuple[bool, bool, int | None]:
-        """Make every rank take the same decision; rank 0's plan wins."""
+    def _agree(self, mine: _Decision) -> _Decision:
+        """The same decision on every rank: any rank's request counts, rank 0's plan wins.
+
+        One small all-reduce per step; every rank calls it at the same step, so all ranks
+        leave the loop together and meet the same collectives afterwards.
+        """
         if not self.ctx.is_distributed:
-            return stop, skip, new_total
-        flags = torch.tensor([float(stop), float(skip), float(new_total or 0)], dtype=torch.float64)
+            return mine
+        flags = torch.tensor(
+            [
+                float(mine.stop_requested),
+                float(mine.out_of_time),
+                float(mine.skip),
+                float(mine.diverged),
+                float(mine.new_total or 0),
+            ],
+            dtype=torch.float64,
+        )
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        return bool(flags[0]), bool(flags[1]), int(flags[2]) or None
+        return _Decision(
+            stop_requested=bool(flags[0]),
+            out_of_time=bool(flags[1]),
+            skip=bool(flags[2]),
+            diverged=bool(flags[3]),
+            new_total=int(flags[4]) or None,
+        )
 
     def _estimated_eval_s(self, val_set, planner, batch_size: int) -> float:
         if val_set is None:

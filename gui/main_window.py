@@ -22,6 +22,7 @@ from gui.docks.image_list import ImageListDock
 from gui.docks.instances import InstancesDock
 from gui.docks.labels import LabelsDock
 from gui.docks.model_dock import ModelDock
+from gui.docks.stage_dock import StageDock
 from gui.document import ImageDocument
 from gui.image_loader import ImageLoader
 from gui.settings import AppSettings
@@ -33,6 +34,7 @@ from gui.window.menus import MenuController
 from gui.window.navigation import NavigationController
 from gui.window.project import ProjectController
 from gui.window.proposals import ProposalController
+from gui.window.stages import StageController
 from gui.window.status import WorkStatus
 
 APP_NAME = "MaskLoop"
@@ -110,6 +112,17 @@ class MainWindow(QMainWindow):
             next_error_action=self.actions["next_error"],
             prev_error_action=self.actions["prev_error"],
             dialog_parent=self,
+            parent=self,
+        )
+        self.stage_dock = StageDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.stage_dock)
+        self.stages = StageController(
+            dock=self.stage_dock,
+            canvas=self.canvas,
+            navigation=self.navigation,
+            proposals=self.proposals,
+            model_dock=self.model_dock,
+            action=self.actions["stage_view"],
             parent=self,
         )
         self.finetune = FinetuneController(

@@ -1,4 +1,4 @@
-"""The headless command line: `maskloop import|export|predict|eval|train|demo`.
+"""The headless command line: `maskloop import|export|predict|segment|eval|audit|train|demo`.
 
 Each subcommand lives in its own module exposing `add_parser(subparsers)`, which
 registers its arguments and sets `func` (a callable taking the parsed namespace and
@@ -11,12 +11,30 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import demo_cmd, eval_cmd, export_cmd, import_cmd, predict_cmd, train_cmd
+from core.cli import (
+    audit_cmd,
+    demo_cmd,
+    eval_cmd,
+    export_cmd,
+    import_cmd,
+    predict_cmd,
+    segment_cmd,
+    train_cmd,
+)
 from core.errors import Cancelled, MaskLoopError
 
 # In the order `maskloop --help` lists them. Each module's top level stays light: the
 # heavy imports happen inside its `run`.
-COMMAND_MODULES = (import_cmd, export_cmd, predict_cmd, eval_cmd, train_cmd, demo_cmd)
+COMMAND_MODULES = (
+    import_cmd,
+    export_cmd,
+    predict_cmd,
+    segment_cmd,
+    eval_cmd,
+    audit_cmd,
+    train_cmd,
+    demo_cmd,
+)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:

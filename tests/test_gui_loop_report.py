@@ -167,3 +167,17 @@ def test_time_goes_to_the_image_left_and_idle_time_is_not_counted(qtbot, tmp_pat
     # the second image was visited, all of it idle
     expected = {(first_image, MODEL_KEY): 7.0, (second_image, ""): 0.0, (third_image, ""): 4.0}
     assert seconds == expected
+
+
+def test_keys_and_clicks_count_as_activity_even_without_an_edit(qtbot, tmp_path, project):
+    window, clock = _open(qtbot, tmp_path, project)
+    clock.advance(40.0)
+    _key(qtbot, window, Qt.Key.Key_B)  # a tool change: no edit, but the annotator is there
+    clock.advance(40.0)
+    drag(window.canvas, (40.0, 45.0), (70.0, 70.0))  # a box: 40 s after the key
+    clock.advance(40.0)
+    _key(qtbot, window, Qt.Key.Key_V)  # the select tool: again no edit
+    clock.advance(40.0)
+    window.current_document.set_reviewed(True)  # marking reviewed writes the time so far
+    (entry,) = loop_report(window.store)
+    assert entry.active_s == 160.0  # four gaps of 40 s; without the keys two would be 80 s

@@ -61,6 +61,25 @@ def test_coco_files_as_ground_truth_and_predictions_give_the_project_s_numbers(
     assert counts[ids[1]] == Counts(0, 1, 1)
 
 
+def test_the_faster_backend_shows_the_same_figures(qtbot, opened) -> None:
+    pytest.importorskip("faster_coco_eval")
+    window, _ids, _cats, _gt, _results = opened
+    dock = window.evaluation_dock
+    _evaluate(qtbot, window)
+    default = (dock.metrics_label.text(), window.evaluation.result.total())
+    curves = {k: [(p.x(), p.y()) for p in v.points()] for k, v in dock.pr_curves.curves.items()}
+    dock.backend.setCurrentIndex(dock.backend.findData("faster"))
+    _evaluate(qtbot, window)
+    assert window.evaluation.outcome.request.backend == "faster"
+    assert (dock.metrics_label.text(), window.evaluation.result.total()) == default
+    shown = {k: [(p.x(), p.y()) for p in v.points()] for k, v in dock.pr_curves.curves.items()}
+    assert shown.keys() == curves.keys()
+    for key, points in curves.items():  # equal to the last bit but for float rounding
+        assert [c for p in shown[key] for c in p] == pytest.approx(
+            [c for p in points for c in p], abs=1e-12
+        )
+
+
 def test_a_missing_file_is_said_in_the_dock_not_raised(qtbot, opened, tmp_path) -> None:
     window, _ids, _cats, _gt, _results = opened
     dock = window.evaluation_dock

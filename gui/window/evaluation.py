@@ -208,7 +208,9 @@ class EvaluationController(QObject):
         if gt_file == "" or pred == "" or b == "":
             d.status.setText("Choose a COCO file for every source set to a file.")
             return None
-        return EvaluationRequest(Path(self._store.path), gt_file, pred, b, d.settings())
+        return EvaluationRequest(
+            Path(self._store.path), gt_file, pred, b, d.settings(), d.backend_choice()
+        )
 
     def compare_models(self, base_model: str, checkpoint: str, val_json: str) -> Task | None:
         """The fine-tune dialog's "Compare before and after…": both models run now on the

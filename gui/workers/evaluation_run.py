@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import Cancelled, CocoFormatError
+from core.evaluation import DEFAULT_BACKEND
 from core.evaluation.compact import InstanceTable, MatchArrays
 from core.evaluation.compare import Comparison, compare
 from core.evaluation.matching import (
@@ -74,6 +75,7 @@ class EvaluationRequest:
     predictions: str  # PRED_PROPOSALS or a results file's path
     compare_with: str | None  # None, PRED_PROPOSALS or a results file's path
     settings: MatchSettings
+    backend: str = DEFAULT_BACKEND  # COCOeval's implementation (core.evaluation.BACKENDS)
 
 
 @dataclass
@@ -163,7 +165,9 @@ def prepare(request: EvaluationRequest, progress: Progress, should_stop: ShouldS
         step()
         data: dict[str, EvaluationData] = {}
         for iou_type in IOU_TYPES:
-            data[iou_type] = EvaluationData.from_coco(gt, predictions, iou_type=iou_type)
+            data[iou_type] = EvaluationData.from_coco(
+                gt, predictions, iou_type=iou_type, backend=request.backend
+            )
             step()
         metrics: dict[str, tuple[EvalResult, list[ClassMetrics]]] = {}
         for iou_type in IOU_TYPES:
@@ -182,7 +186,9 @@ def prepare(request: EvaluationRequest, progress: Progress, should_stop: ShouldS
             )
             step()
             iou_type = request.settings.iou_type
-            data_b = EvaluationData.from_coco(gt, predictions_b, iou_type=iou_type)
+            data_b = EvaluationData.from_coco(
+                gt, predictions_b, iou_type=iou_type, backend=request.backend
+            )
             step()
             outcome.comparison = compare(data[iou_type], data_b, request.settings)
             step()

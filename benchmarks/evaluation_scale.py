@@ -10,7 +10,12 @@ Times, per IoU type:
 - metrics(): COCOeval (evaluate + accumulate + summarize) and the per-class curves,
 and prints the ratio re-match / first match.
 
+`--backends` times COCOeval alone (evaluate + accumulate + summarize, on the same normalised
+inputs) with pycocotools and with faster-coco-eval, one line per IoU type:
+`cocoeval faster <type>: T s (pycocotools T0 s, xT0/T)`, and checks the AP is the same.
+
     python benchmarks/evaluation_scale.py [--images 5000 --instances 50000 --predictions 60000]
+    python benchmarks/evaluation_scale.py --backends
 """
 
 from __future__ import annotations
@@ -133,15 +138,39 @@ def run(args: argparse.Namespace, iou_type: str) -> None:
     print(f"  re-match / from_coco:            {rematch_s / prepare:7.3f}")
 
 
+def compare_backends(args: argparse.Namespace, iou_type: str) -> None:
+    from core.evaluation.metrics import evaluate
+
+    gt, predictions = build(args.images, args.instances, args.predictions, iou_type)
+    took, aps = {}, {}
+    for backend in ("pycocotools", "faster"):
+        started = time.perf_counter()
+        result = evaluate(gt, predictions, iou_type=iou_type, backend=backend)
+        took[backend] = time.perf_counter() - started
+        aps[backend] = result.ap
+    base, fast = took["pycocotools"], took["faster"]
+    print(
+        f"cocoeval faster {iou_type}: {fast:.2f} s (pycocotools {base:.2f} s, x{base / fast:.2f})"
+    )
+    same = abs(aps["faster"] - aps["pycocotools"]) < 1e-12
+    print(
+        f"cocoeval faster {iou_type} AP: {aps['faster']:.6f} (pycocotools "
+        f"{aps['pycocotools']:.6f}, {'same' if same else 'DIFFERENT'})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--instances", type=int, default=50000)
     parser.add_argument("--predictions", type=int, default=60000)
     parser.add_argument("--iou-type", choices=("segm", "bbox", "both"), default="both")
+    parser.add_argument(
+        "--backends", action="store_true", help="time COCOeval with pycocotools and faster"
+    )
     args = parser.parse_args()
     for iou_type in ("bbox", "segm") if args.iou_type == "both" else (args.iou_type,):
-        run(args, iou_type)
+        (compare_backends if args.backends else run)(args, iou_type)
 
 
 if __name__ == "__main__":

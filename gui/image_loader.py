@@ -5,6 +5,12 @@ worker (`create_worker`, the project's one mechanism for one-shot background tas
 pixels come back as a QImage through the worker's `returned` signal, queued to this thread. Going back and forth
 between neighbouring images hits the cache and shows at once; the window asks for the
 next images ahead of time with `preload`.
+
+A huge image (a side over core.files.pyramid.TILED_MIN_SIDE px) is never decoded into one
+QImage: once a project's tile cache is set (`set_tile_cache`), its tile pyramid is built
+(once, cached beside the project) or opened, and `tiledLoaded` hands it to the canvas.
+One pyramid is built at a time, so prefetching three huge images never holds three
+full-size decodes at once.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 from superqt.utils import FunctionWorker, create_worker
 
+from core.files.pyramid import TilePyramid
+
 DEFAULT_CACHE_SIZE = 8
+_BUILD_LOCK = threading.Lock()  # one pyramid build (one full-size decode) at a time
 
 
 def qimage_from_rgb(array: np.ndarray) -> QImage:
@@ -37,17 +46,29 @@ class _Decoded:
 
     image_id: int
     path: str
-    image: QImage | None
+    image: QImage | TilePyramid | None
     message: str = ""
 
 
-def _decode(image_id: int, path: Path, done: threading.Event) -> _Decoded:
+def _pixels(path: Path, tile_cache: Path | None) -> QImage | TilePyramid:
+    from core.files.images import read_image, read_image_size
+    from core.files.pyramid import load_pyramid, needs_pyramid, open_pyramid
+
+    if tile_cache is not None and needs_pyramid(*read_image_size(path)):
+        cached = open_pyramid(path, tile_cache)
+        if cached is not None:
+            return cached
+        with _BUILD_LOCK:
+            return load_pyramid(path, tile_cache)
+    return qimage_from_rgb(read_image(path))
+
+
+def _decode(image_id: int, path: Path, done: threading.Event, tile_cache: Path | None) -> _Decoded:
     """Runs on a worker thread; never raises, so every request gets an answer."""
     from core.errors import MaskLoopError
-    from core.files.images import read_image
 
     try:
-        return _Decoded(image_id, str(path), qimage_from_rgb(read_image(path)))
+        return _Decoded(image_id, str(path), _pixels(path, tile_cache))
     except MaskLoopError as exc:
         return _Decoded(image_id, str(path), None, str(exc))
     except Exception as exc:  # an unexpected decoder failure is reported like any other
@@ -64,15 +85,19 @@ class ImageLoader(QObject):
         failed(int image_id, str message): the file could not be read; message names it.
         decodingStarted(int image_id): the image asked for is not cached; `loaded` or
             `failed` follows once it is decoded (the canvas shows "Decoding image…").
+        tiledLoaded(int image_id, TilePyramid): a huge image's tiles are ready (instead
+            of `loaded`).
     """
 
     loaded = Signal(int, QImage)
+    tiledLoaded = Signal(int, object)
     failed = Signal(int, str)
     decodingStarted = Signal(int)
 
     def __init__(self, cache_size: int = DEFAULT_CACHE_SIZE, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._cache: OrderedDict[tuple[int, str], QImage] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, str], QImage | TilePyramid] = OrderedDict()
+        self._tile_cache: Path | None = None
         self._cache_size = cache_size
         # Running decodes: the worker (kept alive until it reports) and its "done" flag.
         self._pending: dict[tuple[int, str], tuple[FunctionWorker, threading.Event]] = {}
@@ -85,7 +110,7 @@ class ImageLoader(QObject):
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
-            self.loaded.emit(image_id, cached)
+            self._announce(image_id, cached)
             return
         self._start(key)
         self.decodingStarted.emit(image_id)
@@ -98,7 +123,13 @@ class ImageLoader(QObject):
                 self._start(key)
 
     def cached(self, image_id: int, path: Path) -> QImage | None:
-        return self._cache.get((image_id, str(path)))
+        image = self._cache.get((image_id, str(path)))
+        return image if isinstance(image, QImage) else None
+
+    def set_tile_cache(self, folder: Path | None) -> None:
+        """Where huge images' tile pyramids live (the project's NAME.tiles folder); None:
+        no project, every image is decoded whole."""
+        self._tile_cache = folder
 
     def clear(self) -> None:
         self._cache.clear()
@@ -120,7 +151,9 @@ class ImageLoader(QObject):
         if key in self._pending:
             return
         done = threading.Event()
-        worker = create_worker(_decode, key[0], Path(key[1]), done, _start_thread=False)
+        worker = create_worker(
+            _decode, key[0], Path(key[1]), done, self._tile_cache, _start_thread=False
+        )
         # A bound method of this QObject: Qt queues the call to this object's thread.
         worker.returned.connect(self._on_decoded)
         self._pending[key] = (worker, done)
@@ -138,4 +171,10 @@ class ImageLoader(QObject):
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         if key == self._wanted:
-            self.loaded.emit(result.image_id, result.image)
+            self._announce(result.image_id, result.image)
+
+    def _announce(self, image_id: int, pixels: QImage | TilePyramid) -> None:
+        if isinstance(pixels, QImage):
+            self.loaded.emit(image_id, pixels)
+        else:
+            self.tiledLoaded.emit(image_id, pixels)

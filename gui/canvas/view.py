@@ -26,6 +26,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
+from core.files.pyramid import TilePyramid
 from core.records import Annotation, Category
 from gui.canvas.brush_tool import BrushTool, EraserTool
 from gui.canvas.decoding_overlay import DecodingOverlay
@@ -35,6 +36,7 @@ from gui.canvas.match_overlay import MatchLegend, MatchMark, MatchOverlay
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
 from gui.canvas.polygon_tool import PolygonTool
 from gui.canvas.tag_layout import TagLayer, TagRequest, place_tags
+from gui.canvas.tiled_image import TiledImageItem
 from gui.canvas.tools import BoxTool, SelectTool, Tool
 from gui.canvas.zoom import CanvasZoom
 from gui.colors import category_color
@@ -75,6 +77,7 @@ class CanvasView(QGraphicsView):
         self._pixmap_item.setZValue(-1)
         self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
         self._scene.addItem(self._pixmap_item)
+        self._tiled_item: TiledImageItem | None = None  # a huge image's pixels, tile by tile
         self.polygon_item = PolygonItem(QColor("#ffffff"))
         self.stroke_overlay = StrokeOverlay()
         self.brush_cursor = BrushCursor()
@@ -204,6 +207,7 @@ class CanvasView(QGraphicsView):
             size = (self._document.image.width, self._document.image.height)
         width, height = size
         self._pixmap_item.setVisible(False)
+        self._drop_tiles()
         rect = QRectF(0, 0, width, height)
         if self._scene.sceneRect() != rect:
             self._scene.setSceneRect(rect)
@@ -221,9 +225,36 @@ class CanvasView(QGraphicsView):
     def is_decoding(self) -> bool:
         return self.decoding_overlay.isVisible()
 
+    @property
+    def tiled_item(self) -> TiledImageItem | None:
+        """The huge image's tile item while one is shown (None for a whole-image pixmap)."""
+        return self._tiled_item
+
+    def set_tiled_image(self, pyramid: TilePyramid) -> None:
+        """Show a huge image from its tile pyramid: only the visible tiles are drawn, at the
+        zoom's level; scene coordinates stay full-resolution pixels."""
+        self.decoding_overlay.hide()
+        self._drop_tiles()
+        self._pixmap_item.setPixmap(QPixmap())  # free the previous image's pixels
+        self._pixmap_item.setVisible(False)
+        self._tiled_item = TiledImageItem(pyramid)
+        self._scene.addItem(self._tiled_item)
+        resized = (pyramid.width, pyramid.height) != self._image_size
+        self._image_size = (pyramid.width, pyramid.height)
+        self._scene.setSceneRect(QRectF(0, 0, pyramid.width, pyramid.height))
+        if resized:
+            self.zoom.fit()
+
+    def _drop_tiles(self) -> None:
+        if self._tiled_item is not None:
+            self._tiled_item.close()
+            self._scene.removeItem(self._tiled_item)
+            self._tiled_item = None
+
     def set_image(self, image: QImage) -> None:
         """Show the image's pixels; the document (annotations) is left as it is."""
         self.decoding_overlay.hide()
+        self._drop_tiles()
         self._pixmap_item.setVisible(True)
         first = self._pixmap_item.pixmap().isNull()
         resized = (image.width(), image.height()) != self._image_size

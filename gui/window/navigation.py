@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage, QUndoCommand, QUndoGroup
 from PySide6.QtWidgets import QWidget
 
 from core.errors import MaskLoopError
+from core.files.pyramid import TilePyramid, cache_folder
 from core.store import ProjectStore
 from core.store.setting_keys import LAST_IMAGE
 from gui.canvas.view import CanvasView
@@ -72,6 +73,7 @@ class NavigationController(QObject):
         image_loader.loaded.connect(self._on_pixels_loaded)
         image_loader.failed.connect(self._on_pixels_failed)
         image_loader.decodingStarted.connect(self._on_decoding_started)
+        image_loader.tiledLoaded.connect(self._on_tiles_loaded)
         canvas.selectionChanged.connect(instances_dock.show_selection)
         instances_dock.selectionChanged.connect(self._select_on_canvas)
 
@@ -79,11 +81,13 @@ class NavigationController(QObject):
     def open(self, store: ProjectStore, categories: ProjectCategories) -> None:
         self._store = store
         self._categories = categories
+        self._loader.set_tile_cache(cache_folder(store.path))
         categories.annotationsRecategorised.connect(self._on_recategorised)
 
     def close(self) -> None:
         self._loader.wait_idle()
         self._loader.clear()
+        self._loader.set_tile_cache(None)
         self._canvas.set_document(None)
         self._instances.set_document(None)
         for document in self.documents.values():
@@ -244,6 +248,11 @@ class NavigationController(QObject):
             return  # the annotator moved on while it was decoding
         self._canvas.set_image(image)
         self._canvas.zoom.fit()
+
+    def _on_tiles_loaded(self, image_id: int, pyramid: TilePyramid) -> None:
+        if image_id == self.current_image_id:
+            self._canvas.set_tiled_image(pyramid)
+            self._canvas.zoom.fit()
 
     def _on_decoding_started(self, image_id: int) -> None:
         document = self.current_document

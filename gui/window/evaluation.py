@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,8 @@ class EvaluationController(QObject):
         self.result: MatchArrays | None = None
         self._error_pos: int | None = None
         self.current_error: ErrorRef | None = None
+        # Set by the miss causes (gui/window/miss_causes.py): F8 visits only what it accepts.
+        self.error_filter: Callable[[ErrorRef], bool] | None = None
         self._image_counts: dict[int, Counts] = {}  # by project image id
         self._list_hooked = False
         self._shown_classes_for: tuple[str, float] | None = None
@@ -564,6 +567,14 @@ class EvaluationController(QObject):
             pos = result.first_error_from(eval_id, step)
         else:
             pos = (pos + step) % count
+        if self.error_filter is not None:
+            for _ in range(count):
+                if self.error_filter(result.error_at(pos)):
+                    break
+                pos = (pos + step) % count
+            else:
+                self._status.show_message("No errors of the chosen cause at these thresholds.")
+                return None
         self._error_pos = pos
         ref = result.error_at(pos)
         self.current_error = ref

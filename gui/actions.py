@@ -107,6 +107,15 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         checkable=True,
     ),
     ActionSpec(
+        "audit",
+        "Au&dit labels…",
+        ("Ctrl+Shift+D",),
+        "View",
+        "Rank the reviewed labels most likely wrong (overlooked, wrong class, bad location, "
+        "spurious) with one-key fixes: T take the model's, Del delete, C change class, K keep",
+        checkable=True,
+    ),
+    ActionSpec(
         "next_error", "Next e&rror", ("F8",), "View", "Go to the next FP or FN of the evaluation"
     ),
     ActionSpec(

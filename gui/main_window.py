@@ -17,20 +17,24 @@ from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
 from core.store import ProjectStore
 from gui.canvas.view import CanvasView
 from gui.categories import MergeCategories
+from gui.docks.audit_dock import AuditDock
 from gui.docks.evaluation_dock import EvaluationDock
 from gui.docks.image_list import ImageListDock
 from gui.docks.instances import InstancesDock
 from gui.docks.labels import LabelsDock
+from gui.docks.miss_cause_panel import MissCausePanel
 from gui.docks.model_dock import ModelDock
 from gui.docks.stage_dock import StageDock
 from gui.document import ImageDocument
 from gui.image_loader import ImageLoader
 from gui.settings import AppSettings
 from gui.start_page import StartPage
+from gui.window.audit import AuditController
 from gui.window.effort import EffortController
 from gui.window.evaluation import EvaluationController
 from gui.window.finetune import FinetuneController
 from gui.window.menus import MenuController
+from gui.window.miss_causes import MissCauseController
 from gui.window.navigation import NavigationController
 from gui.window.project import ProjectController
 from gui.window.proposals import ProposalController
@@ -114,6 +118,14 @@ class MainWindow(QMainWindow):
             dialog_parent=self,
             parent=self,
         )
+        self.miss_cause_panel = MissCausePanel(self.evaluation_dock)
+        self.evaluation_dock.tabs.addTab(self.miss_cause_panel, "Why missed")
+        self.miss_causes = MissCauseController(
+            evaluation=self.evaluation,
+            proposals=self.proposals,
+            panel=self.miss_cause_panel,
+            parent=self,
+        )
         self.stage_dock = StageDock(self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.stage_dock)
         self.stages = StageController(
@@ -123,6 +135,17 @@ class MainWindow(QMainWindow):
             proposals=self.proposals,
             model_dock=self.model_dock,
             action=self.actions["stage_view"],
+            parent=self,
+        )
+        self.audit_dock = AuditDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.audit_dock)
+        self.audit = AuditController(
+            dock=self.audit_dock,
+            canvas=self.canvas,
+            navigation=self.navigation,
+            active_model=self.proposals.active_model,
+            work_status=self.work_status,
+            audit_action=self.actions["audit"],
             parent=self,
         )
         self.finetune = FinetuneController(
@@ -148,7 +171,14 @@ class MainWindow(QMainWindow):
             image_list=self.image_list,
             labels_dock=self.labels_dock,
             instances_dock=self.instances_dock,
-            parts=[self.navigation, self.proposals, self.finetune, self.evaluation, self.effort],
+            parts=[
+                self.navigation,
+                self.proposals,
+                self.finetune,
+                self.evaluation,
+                self.audit,
+                self.effort,
+            ],
             parent=self,
         )
         self._connect()

@@ -13,6 +13,9 @@ belong to one thread). The UI and the worker share a `ProposalQueue` guarded by 
 
 An image is skipped when it is reviewed or already holds proposals from the current model
 (unless the user forces a re-run), so revisiting an image never repeats inference.
+
+Box-to-mask requests (gui/workers/box_mask_job.py) run here too, since the model is here:
+`segment_box` serves the newest one between two proposal jobs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+
+from gui.workers.box_mask_job import BoxMaskRequests
 
 DEFAULT_STORE_THRESHOLD = 0.05  # proposals are stored down to this score; the UI filters above
 DEFAULT_PREFETCH = 3
@@ -109,10 +114,20 @@ class ProposalWorker(QObject):
     batchFinished = Signal(int, bool)  # done, cancelled
     idle = Signal()
     stopped = Signal()
+    boxMaskReady = Signal(object)  # BoxMaskResult
+    boxMaskFailed = Signal(int, str)  # request id, message
 
-    def __init__(self, queue: ProposalQueue, project_path: str, score_threshold: float) -> None:
+    def __init__(
+        self,
+        queue: ProposalQueue,
+        project_path: str,
+        score_threshold: float,
+        box_requests: BoxMaskRequests | None = None,
+    ) -> None:
         super().__init__()
         self._queue = queue
+        self._box_requests = box_requests if box_requests is not None else BoxMaskRequests()
+        self._segmenter: Any = None  # a BoxSegmenter on the current detector, made on demand
         self._project_path = project_path
         self._score_threshold = score_threshold
         self._store: Any = None
@@ -139,12 +154,39 @@ class ProposalWorker(QObject):
             self.modelFailed.emit(spec, f"Cannot load model {spec!r}: {exc}", type(exc).__name__)
             return
         self._detector = detector
+        self._segmenter = None
         self.modelLoaded.emit(str(detector.model_key), str(detector.device))
         self.wake()
 
     @Slot()
     def unload_model(self) -> None:
         self._detector = None
+        self._segmenter = None
+
+    @Slot()
+    def segment_box(self) -> None:
+        """Serve the newest box-to-mask request, if one is still pending."""
+        request = self._box_requests.take()
+        if request is None or self._queue.stopping.is_set():
+            return  # an earlier call already answered the newest box
+        if self._detector is None:
+            self.boxMaskFailed.emit(request.request_id, "No model is loaded yet.")
+            return
+        from core.detection.box_to_mask import BoxSegmenter
+        from core.errors import MaskLoopError
+        from gui.workers.box_mask_job import run_request
+
+        if self._segmenter is None:
+            self._segmenter = BoxSegmenter(self._detector)
+        try:
+            result = run_request(self._segmenter, self._open_store(), request)
+        except MaskLoopError as exc:
+            self.boxMaskFailed.emit(request.request_id, str(exc))
+            return
+        except Exception as exc:  # a failure must not end the worker thread
+            self.boxMaskFailed.emit(request.request_id, f"Box-to-mask failed: {exc}")
+            return
+        self.boxMaskReady.emit(result)
 
     @Slot()
     def wake(self) -> None:
@@ -158,6 +200,7 @@ class ProposalWorker(QObject):
         self._queue.stopping.set()
         self._running = False
         self._detector = None
+        self._segmenter = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -250,6 +293,7 @@ class ProposalService(QObject):
     _unloadRequested = Signal()
     _wakeRequested = Signal()
     _shutdownRequested = Signal()
+    _segmentRequested = Signal()
 
     def __init__(
         self,
@@ -262,8 +306,12 @@ class ProposalService(QObject):
         self.queue = ProposalQueue()
         self.worker_thread = QThread()
         self.worker_thread.setObjectName("proposal-worker")
-        self.worker = ProposalWorker(self.queue, str(project_path), score_threshold)
+        self.box_requests = BoxMaskRequests()
+        self.worker = ProposalWorker(
+            self.queue, str(project_path), score_threshold, self.box_requests
+        )
         self.worker.moveToThread(self.worker_thread)
+        self._segmentRequested.connect(self.worker.segment_box)
         self._loadRequested.connect(self.worker.load_model)
         self._unloadRequested.connect(self.worker.unload_model)
         self._wakeRequested.connect(self.worker.wake)
@@ -289,6 +337,22 @@ class ProposalService(QObject):
     def propose_all(self, image_ids: list[int]) -> None:
         self.queue.set_batch(image_ids)
         self._wakeRequested.emit()
+
+    def segment_box(
+        self,
+        image_id: int,
+        box: tuple[float, float, float, float],
+        category_id: int | None,
+        *,
+        final: bool,
+    ) -> int:
+        """Ask for the mask of `box` (x0, y0, x1, y1); replaces any request not yet taken.
+
+        Returns the request id; the answer comes as worker.boxMaskReady / boxMaskFailed.
+        """
+        request = self.box_requests.submit(image_id, box, category_id, final=final)
+        self._segmentRequested.emit()
+        return request.request_id
 
     def cancel_batch(self) -> None:
         if self.queue.cancel_batch():

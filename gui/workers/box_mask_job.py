@@ -1,0 +1,127 @@
+"""Box-to-mask requests from the canvas, served in the proposal worker's thread.
+
+The model lives in the proposal worker (gui/workers/proposal_worker.py), so box-to-mask runs
+there too, between two proposal images, never on the UI thread. A box being dragged sends a
+request on every move; `BoxMaskRequests` keeps only the newest one, so a request the box has
+already moved away from is dropped without reaching the model, and the worker answers the
+latest box as soon as it is free.
+
+The image's backbone features are computed once (`BoxSegmenter.prepare`) and cached per
+image and model, so every later request for that image costs only the RoI heads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.categories import category_key
+
+if TYPE_CHECKING:
+    from core.detection.box_to_mask import BoxSegmenter
+    from core.store import ProjectStore
+
+
+@dataclass(frozen=True)
+class BoxMaskRequest:
+    request_id: int
+    image_id: int
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels
+    category_id: int | None  # the project category the user picked, None: the model's choice
+    final: bool  # the mouse was released: the answer becomes an annotation
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str  # the model's category name
+    score: float  # the box head's probability
+    category_id: int | None  # the project's category of that name, None when it has none
+
+
+@dataclass(frozen=True)
+class BoxMaskResult:
+    request: BoxMaskRequest
+    mask: np.ndarray  # H x W bool, the whole image
+    category_id: int | None  # the project category to use; None: the project lacks the model's
+    category_name: str  # the model's name for the category whose mask channel was used
+    choices: tuple[Choice, ...]  # the box head's top three, best first
+    mask_score: float
+    thread_id: int  # the thread that ran the model (tests check it is not the UI's)
+
+
+class BoxMaskRequests:
+    """The newest pending request, shared by the UI thread (submit) and the worker (take)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: BoxMaskRequest | None = None
+        self._next_id = 0
+        self.dropped = 0  # requests replaced before the worker took them (tests read it)
+
+    def submit(
+        self,
+        image_id: int,
+        box: tuple[float, float, float, float],
+        category_id: int | None,
+        *,
+        final: bool,
+    ) -> BoxMaskRequest:
+        with self._lock:
+            self._next_id += 1
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = BoxMaskRequest(self._next_id, image_id, box, category_id, final)
+            return self._pending
+
+    def take(self) -> BoxMaskRequest | None:
+        with self._lock:
+            request, self._pending = self._pending, None
+            return request
+
+    def latest_id(self) -> int:
+        with self._lock:
+            return self._next_id
+
+
+def run_request(
+    segmenter: BoxSegmenter, store: ProjectStore, request: BoxMaskRequest
+) -> BoxMaskResult:
+    """Segment one box of a project image (features cached per image and model)."""
+    from core.files.images import read_image
+
+    key = (segmenter.detector.model_key, request.image_id)
+    if not segmenter.is_prepared(key):
+        segmenter.prepare(key, read_image(store.image_path(request.image_id)))
+    project_by_name = {category_key(c.name): c for c in store.categories()}
+    model_names = {c.id: c.name for c in segmenter.detector.categories}
+    model_by_name = {category_key(name): cid for cid, name in model_names.items()}
+    picked_model_id = None
+    if request.category_id is not None:
+        picked = next((c for c in store.categories() if c.id == request.category_id), None)
+        if picked is not None:
+            picked_model_id = model_by_name.get(category_key(picked.name))
+    (result,) = segmenter.segment(key, np.array([request.box]), category_id=picked_model_id)
+
+    def project_id(name: str) -> int | None:
+        category = project_by_name.get(category_key(name))
+        return None if category is None else category.id
+
+    chosen_name = model_names[result.category_id]
+    # A picked category the model does not know keeps the user's choice; its mask channel is
+    # the model's best guess, which is the most one can get from it.
+    chosen_id = request.category_id if request.category_id is not None else project_id(chosen_name)
+    return BoxMaskResult(
+        request=request,
+        mask=result.mask,
+        category_id=chosen_id,
+        category_name=chosen_name,
+        choices=tuple(
+            Choice(model_names[cid], score, project_id(model_names[cid]))
+            for cid, score in result.choices
+        ),
+        mask_score=result.mask_score,
+        thread_id=threading.get_ident(),
+    )

@@ -159,6 +159,16 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         True,
         "tool",
     ),
+    ActionSpec(
+        "box_to_mask",
+        "Bo&x to mask",
+        ("M",),
+        "Tools",
+        "Drag a box: the model's mask head draws the object inside it (class: the category "
+        "picked on this image, else the model's choice)",
+        True,
+        "tool",
+    ),
     ActionSpec("brush_smaller", "Brush s&maller", ("[",), "Tools", "Make the brush smaller"),
     ActionSpec("brush_larger", "Brush &larger", ("]",), "Tools", "Make the brush larger"),
     *(
@@ -230,6 +240,7 @@ TOOL_NAMES = {
     "tool_polygon": "polygon",
     "tool_brush": "brush",
     "tool_eraser": "eraser",
+    "box_to_mask": "box_to_mask",
 }
 
 

@@ -30,6 +30,7 @@ from gui.image_loader import ImageLoader
 from gui.settings import AppSettings
 from gui.start_page import StartPage
 from gui.window.audit import AuditController
+from gui.window.box_to_mask import BoxToMaskController
 from gui.window.effort import EffortController
 from gui.window.evaluation import EvaluationController
 from gui.window.finetune import FinetuneController
@@ -163,6 +164,9 @@ class MainWindow(QMainWindow):
             navigation=self.navigation,
             report_action=self.actions["loop_report"],
             parent=self,
+        )
+        self.box_to_mask = BoxToMaskController(
+            canvas=self.canvas, proposals=self.proposals, work_status=self.work_status, parent=self
         )
         self.project = ProjectController(
             dialog_parent=self,

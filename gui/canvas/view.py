@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from core.files.pyramid import TilePyramid
 from core.records import Annotation, Category
+from gui.canvas.box_to_mask_tool import BoxToMaskTool
 from gui.canvas.brush_tool import BrushTool, EraserTool
 from gui.canvas.decoding_overlay import DecodingOverlay
 from gui.canvas.edit_actions import SelectionEdits
@@ -42,7 +43,7 @@ from gui.canvas.zoom import CanvasZoom
 from gui.colors import category_color
 from gui.document import ImageDocument, is_proposal
 
-TOOL_NAMES = ("select", "box", "polygon", "brush", "eraser")
+TOOL_NAMES = ("select", "box", "polygon", "brush", "eraser", "box_to_mask")
 MIN_BRUSH, MAX_BRUSH = 1, 500
 # Brush sizes are image pixels. When the brush or eraser is chosen, or the view zooms while
 # one is, a brush narrower than this many screen pixels is raised to it (never lowered):
@@ -103,12 +104,17 @@ class CanvasView(QGraphicsView):
         self._pan_from: QPointF | None = None
         self._space_held = False
         self._last_drawn_id: int | None = None
+        # A category picked on this image (digit, Labels list) overrides box-to-mask's class.
+        self._category_picked = False
+        self.box_to_mask = BoxToMaskTool(self, lambda: self._category_picked)
+        self._scene.addItem(self.box_to_mask.preview)
         self._tools: dict[str, Tool] = {
             "select": SelectTool(self),
             "box": BoxTool(self),
             "polygon": PolygonTool(self),
             "brush": BrushTool(self),
             "eraser": EraserTool(self),
+            "box_to_mask": self.box_to_mask,
         }
         self._tool = self._tools["select"]
 
@@ -276,6 +282,7 @@ class CanvasView(QGraphicsView):
             self._document.reset.disconnect(self._rebuild_items)
         self._document = doc
         self._last_drawn_id = None
+        self._category_picked = False
         if doc is not None:
             doc.annotationAdded.connect(self._on_added)
             doc.annotationChanged.connect(self._on_changed)
@@ -291,6 +298,12 @@ class CanvasView(QGraphicsView):
             category_id = item.annotation.category_id
             item.set_style(self.category_color(category_id), self._category_name(category_id))
         self._schedule_tag_layout()
+
+    def pick_category(self, category_id: int) -> None:
+        """The user chose a category (digit, Labels list): new shapes get it, and on this
+        image it overrides the class box-to-mask would take from the model."""
+        self.set_current_category(category_id)
+        self._category_picked = True
 
     def set_current_category(self, category_id: int) -> None:
         """The category new boxes and masks get."""

@@ -43,6 +43,7 @@ TOOLBAR = (
     "tool_polygon",
     "tool_brush",
     "tool_eraser",
+    "box_to_mask",
     None,
     "undo",
     "redo",
@@ -163,7 +164,7 @@ class MenuController(QObject):
             self._status.show_message(f"There is no category {number} yet.")
             return
         self._labels.select_category(category_id, emit=False)
-        self._canvas.set_current_category(category_id)
+        self._canvas.pick_category(category_id)
         name = self._labels.category_name(category_id)
         if self._canvas.selected_ids():
             self._canvas.edits.set_category_of_selected(category_id)

@@ -64,7 +64,7 @@ class ProjectController(QObject):
         self.categories: ProjectCategories | None = None
         self.preparer = ProjectPreparer(dialog_parent, self)
         self.preparer.ready.connect(self.open_project)
-        labels_dock.categorySelected.connect(canvas.set_current_category)
+        labels_dock.categorySelected.connect(canvas.pick_category)
 
     # ---- opening and closing ---------------------------------------------------------------
     def open_path(self, path: str | Path) -> bool:

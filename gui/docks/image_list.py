@@ -369,6 +369,12 @@ class ImageListDock(QDockWidget):
         self.model.rowsRemoved.connect(self._after_rows_dropped)
         self._selecting = False
         self._current_dropped = False
+        # The row select_image last scrolled to, until it is on screen: the batched layout
+        # places rows over several event-loop turns, so a row beyond the first batch has no
+        # place yet when a project opens on it (unsure first puts it anywhere); each batch
+        # grows the scroll range, and the scroll is repeated then.
+        self._scroll_target: QPersistentModelIndex | None = None
+        self.view.verticalScrollBar().rangeChanged.connect(self._scroll_again)
 
     def set_store(self, store: Any) -> None:
         self.model.set_store(store)
@@ -420,12 +426,23 @@ class ImageListDock(QDockWidget):
         # A persistent index, made now: the model may be reset or replaced before the timer
         # fires, and a plain index would then point at freed memory.
         target = QPersistentModelIndex(index)
+        self._scroll_target = target
         QTimer.singleShot(0, self, lambda: self._scroll_to(target))
         return True
 
     def _scroll_to(self, index: QPersistentModelIndex) -> None:
         if index.isValid():
             self.view.scrollTo(self.model.index(index.row()))
+
+    def _scroll_again(self, *_range: int) -> None:
+        target = self._scroll_target
+        if target is None or not target.isValid() or target.row() != self.view.currentIndex().row():
+            self._scroll_target = None  # gone, or the user moved on
+            return
+        index = self.model.index(target.row())
+        self.view.scrollTo(index)
+        if self.view.viewport().rect().contains(self.view.visualRect(index)):
+            self._scroll_target = None
 
     def neighbour(self, image_id: int | None, step: int) -> int | None:
         """The image `step` rows away in display order (the first one when not listed).

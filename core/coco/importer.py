@@ -25,18 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.coco.rle_check import compressed_rle_problems
 from core.coco.validate import (
     check_annotation_fields,
     check_category,
     check_dataset_shape,
+    check_extent,
     check_image,
     check_segmentation,
+    is_int,
     positive_int,
 )
 from core.errors import CocoFormatError
 from core.files.paths import lexical_join, unsafe_file_name_reason
 from core.masks import bbox_of
 from core.store import ProjectStore, setting_keys
+from core.store.rows import dumps_or_null
 
 DEFAULT_BATCH_SIZE = 5000
 """Annotations per committed transaction: large enough that commits cost little, small
@@ -168,7 +172,7 @@ class _Importer:
             if reason:
                 self.report.images_skipped += 1
                 self.warn(f"skipped image #{index} ({_describe(item, 'file_name')}): {reason}")
-                if isinstance(item, dict) and "id" in item and item["id"] not in pending:
+                if isinstance(item, dict) and is_int(item.get("id")) and item["id"] not in pending:
                     pending[item["id"]] = None  # its annotations are skipped without a warning each
                 continue
             seen_names.add(item["file_name"])
@@ -191,6 +195,8 @@ class _Importer:
         categories: dict[int, int],
     ) -> None:
         skipped_per_image: dict[int, int] = {}
+        accepted: list[tuple[int, dict[str, Any], _Pending]] = []
+        seen_ids: set[int] = set()
         for index, item in enumerate(items):
             reason = check_annotation_fields(item)
             image = None
@@ -205,17 +211,45 @@ class _Importer:
                     continue
                 elif item["category_id"] not in categories:
                     reason = f"it refers to category id {item['category_id']}, which is missing"
+                elif "id" in item and item["id"] in seen_ids:
+                    reason = f"its id {item['id']} appears twice"
                 else:
                     image = images[item["image_id"]]
                     assert image is not None  # None entries were handled just above
-                    reason = check_segmentation(item.get("segmentation"), image.height, image.width)
+                    reason = check_segmentation(
+                        item.get("segmentation"), image.height, image.width
+                    ) or check_extent(item, image.height, image.width)
             if reason or image is None:
                 self.report.annotations_skipped += 1
                 self.warn(f"skipped annotation #{index} ({_describe(item, 'id')}): {reason}")
                 continue
+            if "id" in item:
+                seen_ids.add(item["id"])
+            accepted.append((index, item, image))
+        for _index, item, image in self._vet_compressed_masks(accepted):
             image.annotations.append(item)
         for image_id, count in skipped_per_image.items():
             self.warn(f"skipped {count} annotations of the skipped image id {image_id}")
+
+    def _vet_compressed_masks(
+        self, accepted: list[tuple[int, dict[str, Any], _Pending]]
+    ) -> list[tuple[int, dict[str, Any], _Pending]]:
+        """`accepted` less the annotations whose compressed RLE string is not a valid mask."""
+        compressed = [
+            n for n, (_, item, _) in enumerate(accepted)
+            if isinstance(item.get("segmentation"), dict)
+            and isinstance(item["segmentation"].get("counts"), str)
+        ]  # fmt: skip
+        reasons = compressed_rle_problems(
+            [accepted[n][1]["segmentation"]["counts"] for n in compressed],
+            [accepted[n][2].height * accepted[n][2].width for n in compressed],
+        )
+        refused = {n: reason for n, reason in zip(compressed, reasons, strict=True) if reason}
+        for n, reason in refused.items():
+            index, item, _ = accepted[n]
+            self.report.annotations_skipped += 1
+            self.warn(f"skipped annotation #{index} ({_describe(item, 'id')}): {reason}")
+        return [entry for n, entry in enumerate(accepted) if n not in refused]
 
     # ------------------------------------------------------------ writing
     def write(
@@ -359,6 +393,10 @@ def _read_json(path: Path) -> Any:
         raise CocoFormatError(f"No COCO file at {path}.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CocoFormatError(f"{path} is not a JSON file: {exc}.") from None
+    except RecursionError:
+        raise CocoFormatError(
+            f"{path} nests lists or objects too deeply to be a COCO dataset."
+        ) from None
     except OSError as exc:
         raise CocoFormatError(f"Cannot read {path}: {exc.strerror or exc}.") from None
 
@@ -395,7 +433,7 @@ def _annotation_row(
 
 
 def _json(value: dict[str, Any]) -> str | None:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if value else None
+    return dumps_or_null(value)
 
 
 def _describe(item: Any, key: str) -> str:

@@ -11,6 +11,10 @@ import math
 from typing import Any
 
 from core.errors import CocoFormatError
+from core.files.limits import oversize_reason
+
+_INT64 = 1 << 63  # SQLite stores ids as signed 64-bit integers
+_FLOAT_MAX = 1 << 1000  # an int above this is no coordinate (and float() would overflow)
 
 
 def check_dataset_shape(data: Any, source: str) -> None:
@@ -30,11 +34,26 @@ def check_dataset_shape(data: Any, source: str) -> None:
 
 
 def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A whole number that fits the project file (JSON allows any length)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, float) or (isinstance(value, int) and abs(value) < _FLOAT_MAX)
+
+
+def is_text(value: Any) -> bool:
+    """A str the project file can store: JSON's "\\udc80" escapes give lone surrogates,
+    which are not Unicode text and which SQLite refuses."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _bad_number(value: Any) -> bool:
@@ -56,8 +75,10 @@ def check_category(item: Any) -> str | None:
         return "its id is missing or not an integer"
     if not isinstance(item.get("name"), str) or not item["name"].strip():
         return "its name is missing or empty"
+    if not is_text(item["name"]):
+        return "its name is not valid Unicode text"
     supercategory = item.get("supercategory", "")
-    if supercategory is not None and not isinstance(supercategory, str):
+    if supercategory is not None and not is_text(supercategory):
         return "its supercategory is not text"
     return None
 
@@ -70,9 +91,12 @@ def check_image(item: Any) -> str | None:
         return "its id is missing or not an integer"
     if not isinstance(item.get("file_name"), str):
         return "its file_name is missing"
-    if positive_int(item.get("width")) is None or positive_int(item.get("height")) is None:
+    if not is_text(item["file_name"]):
+        return "its file_name is not valid Unicode text"
+    width, height = positive_int(item.get("width")), positive_int(item.get("height"))
+    if width is None or height is None:
         return "its width or height is missing, not a whole number, or not positive"
-    return None
+    return oversize_reason(width, height)
 
 
 def check_bbox(bbox: Any) -> str | None:
@@ -83,8 +107,26 @@ def check_bbox(bbox: Any) -> str | None:
     return None
 
 
+def check_extent(item: dict[str, Any], height: int, width: int) -> str | None:
+    """Box and polygon coordinates stay within one image size beyond the image.
+
+    COCO files often reach a little past the border; a coordinate of 10^9 is no annotation,
+    and pycocotools crashes rasterising one (its C code overflows an int)."""
+    limit = 2 * max(height, width)
+    bbox = item.get("bbox")
+    if isinstance(bbox, list | tuple) and len(bbox) == 4 and max(bbox) > limit:
+        return f"its bbox {bbox} lies far outside the {width} x {height} image"
+    seg = item.get("segmentation")
+    if isinstance(seg, list) and any(max(polygon) > limit for polygon in seg):
+        return f"a polygon lies far outside the {width} x {height} image"
+    return None
+
+
 def check_segmentation(seg: Any, height: int, width: int) -> str | None:
-    """Polygons, or an RLE whose size matches the image. Empty/None means box-only."""
+    """Polygons, or an RLE whose size matches the image. Empty/None means box-only.
+
+    A compressed RLE string is vetted apart, for all of a file's at once
+    (core.coco.rle_check)."""
     if seg is None or seg == []:
         return None
     if isinstance(seg, list):

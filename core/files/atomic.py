@@ -124,4 +124,12 @@ def _write_array(fh: IO[str], items: Iterable[Any]) -> None:
 def _encode(value: Any) -> str:
     if isinstance(value, EncodedJson):
         return str(value)
-    return _ENCODER.encode(value)
+    text = _ENCODER.encode(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate from an imported file ("\udc80") is not UTF-8; as an escape
+            # it is the same JSON value, and the rest of the file stays readable text.
+            text = json.dumps(value)
+    return text

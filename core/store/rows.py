@@ -25,7 +25,14 @@ def dumps_or_null(value: Any, *, keep_empty: bool = False) -> str | None:
     """JSON text of `value`; None (SQL NULL) for None, and for empty containers unless kept."""
     if value is None or (not value and not keep_empty):
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON's "\udc80") is no UTF-8, which SQLite needs; escaped, the
+        # same JSON reads back to the same value.
+        text = json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def loads_or(text: str | None, default: Any) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 
 from core.errors import Cancelled, MaskLoopError, ProjectError
 from core.files.images import image_file_names
+from core.files.paths import unsafe_file_name_reason
 from core.store.project_store import ProjectStore
 
 PROJECT_SUFFIX = ".maskloop"
@@ -91,8 +92,10 @@ def coco_images_dir(json_path: Path) -> Path | None:
         with open(json_path, encoding="utf-8") as f:
             data = json.load(f)
         names = [img["file_name"] for img in data.get("images", [])[:5]]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return json_path.parent  # let import_coco report the malformed file properly
+    # Only plausible names decide the folder; import_coco names the others one by one.
+    names = [name for name in names if isinstance(name, str) and not unsafe_file_name_reason(name)]
     for candidate in (json_path.parent, json_path.parent / "images"):
         if not names or all((candidate / name).is_file() for name in names):
             return candidate

@@ -1,7 +1,8 @@
 """What the loop saves the annotator: a simulated annotator labels a synthetic set in rounds.
 
     python benchmarks/loop_effort.py [--rounds 4] [--images-per-round 50]
-                                     [--minutes-per-round 2] [--seed 0] [--keep DIR]
+                                     [--minutes-per-round 2 | --epochs-per-round N]
+                                     [--seed 0] [--keep DIR]
 
 The hidden ground truth is core/demo/shapes.py's. Round 1 labels 50 images from scratch;
 then the project's reviewed labels are exported and `lite` is fine-tuned on them (from
@@ -107,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--images-per-round", type=int, default=50)
     parser.add_argument("--minutes-per-round", type=float, default=2.0)
+    parser.add_argument(
+        "--epochs-per-round",
+        type=float,
+        help="train for this many epochs instead of --minutes-per-round: the same work "
+        "whatever else the machine is doing (a minutes budget shrinks under CPU contention)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args(argv)
@@ -142,7 +149,7 @@ def run(work: Path, args: argparse.Namespace) -> int:
         ops = ", ".join(f"{count} {op}" for op, count in sorted(tally.ops.items()))
         print(f"round {number} operations: {ops} ({tally.objects} objects)")
         if number < len(batches):
-            model = _fine_tune(store, model, args.minutes_per_round, number)
+            model = _fine_tune(store, model, args, number)
     store_report = _loop_report_lines(store)
     store.close()
     for line in store_report:
@@ -349,7 +356,9 @@ def _bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
 
 
 # ---- fine-tuning ------------------------------------------------------------------------------
-def _fine_tune(store: ProjectStore, model: str | None, minutes: float, number: int) -> str:
+def _fine_tune(
+    store: ProjectStore, model: str | None, args: argparse.Namespace, number: int
+) -> str:
     from core.training.config import TrainConfig
     from core.training.finetune_data import export_finetune_run, record_run
     from core.training.trainer import train
@@ -362,7 +371,8 @@ def _fine_tune(store: ProjectStore, model: str | None, minutes: float, number: i
         out=data.checkpoint_path,
         model=base,
         val_json=data.val_json if data.val_images else None,
-        minutes=minutes,
+        minutes=None if args.epochs_per_round else args.minutes_per_round,
+        epochs=args.epochs_per_round,
         evals=2,
         device="cpu",
     )

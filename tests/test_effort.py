@@ -6,8 +6,10 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from core import masks
 from core.evaluation.loop_report import loop_report, model_name
 from core.records import Annotation, ReviewState, Source
 from core.store import schema as store_schema
@@ -190,3 +192,20 @@ def test_a_project_from_before_the_effort_tables_opens_and_records(tmp_path: Pat
     tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     raw.close()
     assert {"effort_time", "effort_instances"} <= tables
+
+
+def test_a_mask_edited_and_edited_back_counts_as_accepted_as_proposed(store: ProjectStore) -> None:
+    image = store.add_image("a.png", 20, 20)
+    mask = np.zeros((20, 20), bool)
+    mask[2:9, 3:12] = True
+    proposal = replace(_proposal(image.id, 3.0), segmentation=masks.encode_mask(mask))
+    (stored,) = store.replace_proposals(image.id, [proposal], "m1")
+    store.record_instance_origin(stored, Origin.PROPOSAL)
+    original = store.get_annotation(stored.id)  # as the window's document holds it
+    painted = mask.copy()
+    painted[10:14, 3:6] = True  # a brush stroke
+    store.update_annotation(replace(original, segmentation=masks.encode_mask(painted)))
+    store.set_annotation_state(stored.id, ReviewState.ACCEPTED)
+    assert [row.outcome for row in store.effort_instances()] == [Outcome.EDITED]
+    store.update_annotation(replace(original, state=ReviewState.ACCEPTED))  # stroke undone
+    assert [row.outcome for row in store.effort_instances()] == [Outcome.ACCEPTED]

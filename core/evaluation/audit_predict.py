@@ -1,10 +1,10 @@
 """The model's side of the label audit: detections, and the mask head on each label's own box.
 
-One backbone pass per image serves both: torchvision's own modules (`transform`, `backbone`,
-`rpn`, `roi_heads`, then `roi_heads.mask_roi_pool` / `mask_head` / `mask_predictor` on the
-labels' boxes, and `transform.postprocess` to paste the masks back) — nothing re-implemented.
-core/detection/box_to_mask.py (when it lands) runs the same heads on given boxes for the
-canvas; this private variant shares the detections' features instead of computing them twice.
+Detections come from `Detector.predict`; the mask head's answer for a label's own box from
+core/detection/box_to_mask.py's `BoxSegmenter` (torchvision's RoIAlign, mask head and mask
+predictor run on given boxes), for the label's class. That costs a second backbone pass per
+image, which keeps one implementation of "the mask head on a given box" for the canvas, the
+`segment` command and the audit.
 
 `predict_for_audit` covers "the model as is"; core/evaluation/audit_kfold.py trains k models and
 calls it for each held-out fold.
@@ -13,21 +13,14 @@ calls it for each held-out fold.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from torchvision.models.detection.roi_heads import maskrcnn_inference
-from torchvision.models.detection.transform import resize_boxes
 
 from core.categories import match_by_name
-from core.detection.detector import (
-    MASK_THRESHOLD,
-    Detector,
-    detections_from_output,
-    label_category_table,
-)
+from core.detection.box_to_mask import BoxSegmenter
+from core.detection.detector import Detector
 from core.errors import Cancelled, ImageReadError
 from core.evaluation.audit import AuditImage, ImagePredictions, ModelInstance
 from core.files.images import read_image
@@ -40,30 +33,34 @@ ImageProgress = Callable[[int, int, str], None]
 """progress(done, total, file_name) after each image."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class ModelForAudit:
-    """A detector and how its categories map onto the ground truth's (by name)."""
+    """A detector, how its categories map onto the ground truth's (by name), and its segmenter."""
 
     detector: Detector
     to_truth: Mapping[int, int]  # model category id -> ground-truth category id
+    segmenter: BoxSegmenter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.segmenter = BoxSegmenter(self.detector, max_images=1)
 
     @classmethod
     def of(cls, detector: Detector, truth_categories: Sequence[tuple[int, str]]) -> ModelForAudit:
         mapping = match_by_name(((c.id, c.name) for c in detector.categories), truth_categories)
         return cls(detector, mapping)
 
-
-def _label_index(model: ModelForAudit) -> dict[int, int]:
-    """Ground-truth category id -> the model's label index (for the mask predictor)."""
-    by_model_id = {cid: i for i, cid in enumerate(model.detector.label_category_ids) if i > 0}
-    return {
-        truth: by_model_id[model_id]
-        for model_id, truth in model.to_truth.items()
-        if model_id in by_model_id
-    }
+    @property
+    def to_model(self) -> dict[int, int]:
+        """Ground-truth category id -> the model's."""
+        return {truth: model_id for model_id, truth in self.to_truth.items()}
 
 
-@torch.inference_mode()
+def _inside(bbox: tuple[float, float, float, float], width: int, height: int) -> bool:
+    """At least a pixel of the box lies in the image (what the segmenter can work on)."""
+    x, y, w, h = bbox
+    return min(width, x + w) - max(0.0, x) >= 1 and min(height, y + h) - max(0.0, y) >= 1
+
+
 def predict_for_audit(
     model: ModelForAudit,
     pixels: np.ndarray,
@@ -73,52 +70,30 @@ def predict_for_audit(
     max_detections: int = 100,
 ) -> ImagePredictions:
     """Detections (in ground-truth category ids) and the mask head's mask on each label's box."""
-    detector = model.detector
-    net = detector.model
-    heads = net.roi_heads
-    heads.score_thresh = float(score_threshold)
-    heads.detections_per_img = int(max_detections)
-    tensor = detector._to_tensor(pixels)
-    original = [(int(tensor.shape[-2]), int(tensor.shape[-1]))]
-    batch, _ = net.transform([tensor])
-    features = net.backbone(batch.tensors)
-    proposals, _ = net.rpn(batch, features)
-    found, _ = heads(features, proposals, batch.image_sizes)
-    output = net.transform.postprocess(found, batch.image_sizes, original)[0]
-    table = label_category_table(detector.label_category_ids, set(model.to_truth))
+    found = model.detector.predict(
+        [pixels], score_threshold=score_threshold, max_detections=max_detections
+    )[0]
     detections = tuple(
         ModelInstance(model.to_truth[d.category_id], d.score, d.bbox, d.rle)
-        for d in detections_from_output(output, table)
+        for d in found
+        if d.category_id in model.to_truth
     )
-
-    label_index = _label_index(model)
-    labels = [
-        lab
-        for lab in image.labels
-        if lab.category_id in label_index and lab.bbox[2] > 0 and lab.bbox[3] > 0
-    ]
+    to_model = model.to_model
+    by_class: dict[int, list] = {}
+    for lab in image.labels:
+        if lab.category_id in to_model and _inside(lab.bbox, image.width, image.height):
+            by_class.setdefault(to_model[lab.category_id], []).append(lab)
     box_masks: dict[int, dict] = {}
-    if labels:
-        boxes = torch.tensor(
-            [[x, y, x + w, y + h] for x, y, w, h in (lab.bbox for lab in labels)],
-            dtype=torch.float32,
-            device=detector.device,
-        )
-        scaled = resize_boxes(boxes, list(original[0]), list(batch.image_sizes[0]))
-        pooled = heads.mask_roi_pool(features, [scaled], batch.image_sizes)
-        logits = heads.mask_predictor(heads.mask_head(pooled))
-        classes = torch.tensor(
-            [label_index[lab.category_id] for lab in labels], device=detector.device
-        )
-        probs = maskrcnn_inference(logits, [classes])
-        pasted = net.transform.postprocess(
-            [{"boxes": scaled, "labels": classes, "scores": classes.float(), "masks": probs[0]}],
-            batch.image_sizes,
-            original,
-        )[0]["masks"]
-        binary = (pasted[:, 0] > MASK_THRESHOLD).cpu().numpy()
-        for lab, mask in zip(labels, binary, strict=True):
-            box_masks[lab.annotation_id] = encode_mask(mask)
+    if by_class:
+        key = ("audit", image.image_id)
+        model.segmenter.prepare(key, pixels)
+        for model_class, labels in by_class.items():
+            boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (lab.bbox for lab in labels)])
+            for lab, answer in zip(
+                labels, model.segmenter.segment(key, boxes, category_id=model_class), strict=True
+            ):
+                box_masks[lab.annotation_id] = encode_mask(answer.mask)
+        model.segmenter.forget(key)
     return ImagePredictions(detections, box_masks)
 
 

@@ -136,7 +136,8 @@ def run_audit(
                 warn=warn,
             )
         else:
-            kfold = KFoldSettings(kfold.k, kfold.minutes_per_fold, model, device, kfold.seed)
+            base = fresh_base(model)
+            kfold = KFoldSettings(kfold.k, kfold.minutes_per_fold, base, device, kfold.seed)
             predicted_by = kfold.describe()
             with _work_dir(work_dir) as folder:
                 predictions = kfold_predictions(
@@ -154,6 +155,23 @@ def run_audit(
         predictions, interrupted = partial.done, True
     rows = audit(images, predictions, list(truth.category_names), settings)
     return AuditReport(rows, predicted_by, len(predictions), len(images), interrupted)
+
+
+def fresh_base(model: str) -> str:
+    """What k-fold models start from: `model`'s architecture with no knowledge of these labels.
+
+    A checkpoint fine-tuned on the audited images has learnt their mistakes; folds started
+    from it would too. So a checkpoint's folds start from its architecture instead (`lite`
+    from scratch, the ResNet-50 models from COCO weights).
+    """
+    from core.detection.names import ARCHITECTURES
+
+    if model in ARCHITECTURES:
+        return model
+    from core.detection.checkpoint import load_checkpoint
+
+    _weights, meta = load_checkpoint(Path(model))
+    return "lite" if meta.arch == "lite-c5" else meta.arch
 
 
 @contextlib.contextmanager

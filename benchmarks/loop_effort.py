@@ -136,7 +136,7 @@ def run(work: Path, args: argparse.Namespace) -> int:
     store, truths, batches = _project(work, coco, args.images_per_round)
     model: str | None = None
     ratios: list[float] = []
-    print(f"machine: {os.cpu_count()} CPU cores, torch threads as the trainer measures them")
+    print(f"machine: {os.cpu_count()} CPU cores; training, proposals and box-to-mask on the CPU")
     for number, image_ids in enumerate(batches, start=1):
         tally = _label_round(store, truths, image_ids, model)
         per_image = tally.seconds / tally.images

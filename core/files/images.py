@@ -22,6 +22,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import ImageReadError
+from core.files.limits import oversize_reason
+
+# PIL refuses images over twice its own limit (179 Mpx) before MaskLoop sees their size. PIL
+# only ever reads headers here (never pixels), and MaskLoop applies its own cap
+# (core.files.limits) to every header it reads, so PIL's check is turned off.
+Image.MAX_IMAGE_PIXELS = None
 
 IMAGE_EXTENSIONS = (
     ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm",
@@ -104,7 +110,11 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageReadError(f"image {path} cannot be read: {exc.strerror or exc}") from exc
     if data.size == 0:
         raise ImageReadError(f"image {path} is an empty file")
-    pixels = cv2.imdecode(data, _DECODE_FLAGS)
+    _refuse_oversize(path, _header_size(data))  # before a decoder allocates anything
+    try:
+        pixels = cv2.imdecode(data, _DECODE_FLAGS)
+    except cv2.error as exc:  # OpenCV's own size limits, a decoder's assertion
+        raise ImageReadError(f"image {path} cannot be decoded: {_first_line(exc)}") from exc
     if pixels is None or pixels.size == 0:
         raise ImageReadError(f"image {path} is corrupt or not in an image format OpenCV reads")
     try:
@@ -123,13 +133,44 @@ def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
-                orientation = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+                _refuse_oversize(path, (width, height))
+                if image.format == "PNG" and "exif" not in image.info:
+                    # PIL's getexif would decode every pixel looking for an eXIf chunk after
+                    # them (2.7 GB for 30,000 x 30,000); one before them is in `info` already.
+                    orientation = 1
+                else:
+                    orientation = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         # PIL cannot parse every format OpenCV can (e.g. some TIFF/JPEG 2000 variants).
         return _size_by_decoding(path, exc)
     if orientation in _ROTATED_ORIENTATIONS:
         width, height = height, width
     return int(width), int(height)
+
+
+def _header_size(data: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from the file's header alone (PIL parses headers lazily), or None
+    when PIL does not know the format (OpenCV's own limits then still apply)."""
+    import io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes())) as image:
+                return int(image.size[0]), int(image.size[1])
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+
+
+def _refuse_oversize(path: Path, size: tuple[int, int] | None) -> None:
+    reason = None if size is None else oversize_reason(*size)
+    if reason is not None:
+        raise ImageReadError(f"image {path} is refused before decoding: {reason}")
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
 
 
 def _size_by_decoding(path: Path, cause: Exception) -> tuple[int, int]:

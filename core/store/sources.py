@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.coco.validate import is_text
 from core.errors import Cancelled, MaskLoopError, ProjectError
 from core.files.images import image_file_names
 from core.files.paths import unsafe_file_name_reason
@@ -55,16 +56,32 @@ def folder_project_path(folder: Path) -> Path:
 
 
 def build_folder_project(
-    folder: Path, project_path: Path, progress: Progress, should_stop: Callable[[], bool]
+    folder: Path,
+    project_path: Path,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+    on_skip: Callable[[str], None] | None = None,
 ) -> int:
     """Create or update the folder's project with every image file; returns images added.
 
     Runs in a worker thread (it opens its own store). Sizes come from file headers
-    (core.files.images.read_image_size), so pixels are never decoded here.
+    (core.files.images.read_image_size), so pixels are never decoded here. A file that is
+    not an image MaskLoop can label (unreadable, over the size cap, a name that is not
+    UTF-8) is left out, with one line for `on_skip`.
     """
     from core.files.images import read_image_size
 
-    files = image_file_names(folder)
+    def skip(line: str) -> None:
+        if on_skip is not None:
+            on_skip(line)
+
+    files = []
+    for file_name in image_file_names(folder):
+        if is_text(file_name):
+            files.append(file_name)
+        else:  # os.fsdecode's stand-ins for undecodable bytes: SQLite stores only UTF-8
+            skip(f"skipped {file_name.encode('utf-8', 'replace').decode()!r}: its name is "
+                 "not valid UTF-8; rename the file to add it")  # fmt: skip
     added = 0
     with ProjectStore.open_or_create(project_path, folder) as store:
         known = {record.file_name for record in store.list_images()}
@@ -75,8 +92,9 @@ def build_folder_project(
                 raise Cancelled(f"Stopped after adding {added} of {len(new)} images.")
             try:
                 width, height = read_image_size(folder / file_name)
-            except MaskLoopError:
-                continue  # unreadable file: not an image we can label; the rest go in
+            except MaskLoopError as exc:
+                skip(f"skipped {file_name!r}: {exc}")  # the rest go in
+                continue
             rows.append((file_name, int(width), int(height)))
             if len(rows) >= INSERT_BATCH or n == len(new):
                 added += store.add_images(rows, size_checked=True)

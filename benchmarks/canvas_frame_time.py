@@ -117,6 +117,29 @@ def zoom_frame_times(app: QApplication, view: CanvasView, steps: int = 12) -> li
     return times
 
 
+def interaction_times(app: QApplication, view: CanvasView) -> dict[str, list[float]]:
+    """Milliseconds per user action with everything loaded, each followed by a repaint:
+    Tab to the next instance (selection), and moving the score threshold that hides
+    proposals below it (every proposal item re-checks its visibility)."""
+    view.zoom.fit()
+    app.processEvents()
+    times: dict[str, list[float]] = {"select next (Tab)": [], "move the score threshold": []}
+    for _ in range(40):
+        start = time.perf_counter()
+        view.select_next()
+        app.processEvents()
+        view.viewport().repaint()
+        times["select next (Tab)"].append((time.perf_counter() - start) * 1000)
+    for step in range(40):
+        start = time.perf_counter()
+        view.set_score_threshold(0.3 + 0.6 * (step % 20) / 19)
+        app.processEvents()
+        view.viewport().repaint()
+        times["move the score threshold"].append((time.perf_counter() - start) * 1000)
+    view.set_score_threshold(0.3)
+    return times
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
 
@@ -189,6 +212,17 @@ def main() -> int:
             f"{percentile(zm, 50):7.2f} / {percentile(zm, 99):7.2f} | (first frame after a zoom "
             "step, ~40% zoom: every visible item repaints its cache)"
         )
+        view.set_document(None)
+        empty = interaction_times(app, view)
+        view.set_document(doc)
+        view.build_pending_overlays()
+        for name, values in interaction_times(app, view).items():
+            base = percentile(empty[name], 99)
+            value = percentile(values, 99)
+            print(
+                f"{name} p99 with {args.masks} masks: {value:.2f} ms "
+                f"(no masks {base:.2f} ms, ratio {value / max(base, 1e-6):.2f}; target {TARGET_MS:.0f} ms)"
+            )
         print(
             f"\nworst p99 with masks: {worst:.2f} ms (median of medians: "
             f"{statistics.median(percentile(v, 50) for v in loaded.values()):.2f} ms)"

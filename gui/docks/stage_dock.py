@@ -59,6 +59,7 @@ class StageDock(QDockWidget):
             "Its source proposal (cyan dashed), regressed box (yellow), top-3 class scores "
             "and mask logits as a heat map"
         )
+        self.list.setMinimumHeight(110)
         layout.addWidget(self.list, 1)
         self.details = QLabel("", body)
         self.details.setWordWrap(True)

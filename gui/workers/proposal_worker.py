@@ -127,7 +127,7 @@ class ProposalWorker(QObject):
         super().__init__()
         self._queue = queue
         self._box_requests = box_requests if box_requests is not None else BoxMaskRequests()
-        self._segmenter: Any = None  # a BoxSegmenter on the current detector, made on demand
+        self.segmenter: Any = None  # a BoxSegmenter on the current detector (made on demand)
         self._project_path = project_path
         self._score_threshold = score_threshold
         self._store: Any = None
@@ -154,14 +154,14 @@ class ProposalWorker(QObject):
             self.modelFailed.emit(spec, f"Cannot load model {spec!r}: {exc}", type(exc).__name__)
             return
         self._detector = detector
-        self._segmenter = None
+        self.segmenter = None
         self.modelLoaded.emit(str(detector.model_key), str(detector.device))
         self.wake()
 
     @Slot()
     def unload_model(self) -> None:
         self._detector = None
-        self._segmenter = None
+        self.segmenter = None
 
     @Slot()
     def segment_box(self) -> None:
@@ -176,10 +176,10 @@ class ProposalWorker(QObject):
         from core.errors import MaskLoopError
         from gui.workers.box_mask_job import run_request
 
-        if self._segmenter is None:
-            self._segmenter = BoxSegmenter(self._detector)
+        if self.segmenter is None:
+            self.segmenter = BoxSegmenter(self._detector)
         try:
-            result = run_request(self._segmenter, self._open_store(), request)
+            result = run_request(self.segmenter, self._open_store(), request)
         except MaskLoopError as exc:
             self.boxMaskFailed.emit(request.request_id, str(exc))
             return
@@ -200,7 +200,7 @@ class ProposalWorker(QObject):
         self._queue.stopping.set()
         self._running = False
         self._detector = None
-        self._segmenter = None
+        self.segmenter = None
         if self._store is not None:
             self._store.close()
             self._store = None

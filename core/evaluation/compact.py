@@ -161,7 +161,7 @@ class MatchArrays:
         def opt(value: int | None) -> int:
             return NONE if value is None else value
 
-        return cls(
+        arrays = cls(
             settings=result.settings,
             image_ids=_ints(result.image_ids),
             category_ids=_ints(result.category_ids),
@@ -187,6 +187,9 @@ class MatchArrays:
             e_prediction=_ints([opt(e.prediction) for e in errors]),
             e_annotation=_ints([opt(e.annotation_id) for e in errors]),
         )
+        for side in ("p", "g"):  # sorted here, in the evaluation's process, not on the UI thread
+            arrays._rows_of(side, 0)
+        return arrays
 
     # ---- counts ----------------------------------------------------------------------------
     def total(self) -> Counts:

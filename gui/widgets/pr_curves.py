@@ -7,9 +7,9 @@ so the analyst sees how far the chosen threshold sits from the curve's knee.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+import numpy as np
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QScatterSeries, QValueAxis
 from PySide6.QtCore import QMargins, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter
@@ -49,23 +49,28 @@ class PrCurves(QWidget):
         layout.addWidget(self.view)
         self.curves: dict[int, QLineSeries] = {}
         self.points: dict[int, QScatterSeries] = {}
+        self._shown: list[tuple[int, str]] = []  # the classes the series are for
 
     def set_classes(self, classes: Sequence[ClassMetrics], iou: float) -> None:
         """Draw each class's curve (classes without ground truth have none)."""
+        self.chart.setTitle(f"Precision-recall at IoU {iou:.2f}")
+        shown = [(m.category_id, m.name) for m in classes]
+        if shown == self._shown:
+            # The same classes (the IoU slider moved, or evaluated again): new points only.
+            # Removing and re-adding series costs the UI thread tens of ms per class.
+            for metrics in classes:
+                self.curves[metrics.category_id].replace(_curve_points(metrics))
+                self.set_operating_point(metrics.category_id, metrics.operating_point)
+            return
         self.chart.removeAllSeries()
         self.curves, self.points = {}, {}
-        self.chart.setTitle(f"Precision-recall at IoU {iou:.2f}")
+        self._shown = shown
         for n, metrics in enumerate(classes):
             color = QColor(PALETTE[n % len(PALETTE)])
             series = QLineSeries()
             series.setName(metrics.name)
             series.setColor(color)
-            points = [
-                QPointF(float(r), float(p))
-                for r, p in zip(metrics.recall, metrics.precision, strict=False)
-                if not math.isnan(float(p)) and float(p) >= 0
-            ]
-            series.append(points)
+            series.append(_curve_points(metrics))
             self._attach(series)
             self.curves[metrics.category_id] = series
             dot = QScatterSeries()
@@ -97,3 +102,14 @@ class PrCurves(QWidget):
         self.chart.addSeries(series)
         series.attachAxis(self.x_axis)
         series.attachAxis(self.y_axis)
+
+
+def _curve_points(metrics: ClassMetrics) -> list[QPointF]:
+    """The class's (recall, precision) points where COCOeval has a precision."""
+    n = min(len(metrics.recall), len(metrics.precision))
+    recall = np.asarray(metrics.recall[:n], dtype=float)
+    precision = np.asarray(metrics.precision[:n], dtype=float)
+    keep = ~np.isnan(precision) & (precision >= 0)
+    return [
+        QPointF(r, p) for r, p in zip(recall[keep].tolist(), precision[keep].tolist(), strict=True)
+    ]

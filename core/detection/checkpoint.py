@@ -130,17 +130,37 @@ def save_checkpoint(
         "meta": meta.to_dict(),
         "state_dict": {k: v.detach().to("cpu") for k, v in state_dict.items()},
     }
-    fd, tmp_name = create_temp_beside(path)
+    try:
+        fd, tmp_name = create_temp_beside(path)
+    except OSError as exc:
+        raise CheckpointError(_write_failure(path, exc)) from exc
     try:
         with os.fdopen(fd, "wb") as tmp:
             torch.save(payload, tmp)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        # torch.save reports a failed write (a full disk) as a RuntimeError of its zip writer.
+        if isinstance(exc, OSError | RuntimeError):
+            raise CheckpointError(_write_failure(path, exc)) from exc
         raise
     return path
+
+
+def _write_failure(path: Path, exc: BaseException) -> str:
+    cause = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        if isinstance(cause, OSError):
+            break
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc)
+    kept = "the previous checkpoint is unchanged" if path.exists() else "nothing was written"
+    return (
+        f"Cannot write the checkpoint {path}: {reason}; {kept}. Free some space (or choose "
+        "another folder) and run again."
+    )
 
 
 def load_checkpoint(

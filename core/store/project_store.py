@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from core.store.rows import (
     loads_or,
 )
 from core.store.schema import APPLICATION_ID, migrate
+from core.store.write_errors import write_failure
 
 BUSY_TIMEOUT_S = 30.0
 """How long a writer waits for another connection's transaction before giving up."""
@@ -155,16 +156,20 @@ class ProjectStore(ProjectRecordsMixin):
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise ProjectError(f"Cannot write to {self.path}: {exc}") from exc
+            raise ProjectError(write_failure(self.path, exc)) from exc
         try:
             yield self._conn
             self._conn.execute("COMMIT")
         except BaseException as exc:
-            self._conn.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may have ended the transaction already; a second
+            # error from ROLLBACK must not hide the first.
+            if self._conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.IntegrityError):
                 raise ProjectError(f"Change refused by {self.path.name}: {exc}") from exc
             if isinstance(exc, sqlite3.Error):
-                raise ProjectError(f"Cannot write to {self.path}: {exc}") from exc
+                raise ProjectError(write_failure(self.path, exc)) from exc
             raise
 
     # ---------------------------------------------------------------- images

@@ -3,6 +3,7 @@ low, suppressed, wrong class, poor mask, poorly localised (constructed two-stage
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from core.evaluation.miss_causes import (
     SCORED_LOW,
     SUPPRESSED,
     WRONG_CLASS,
+    StagesOnDemand,
     cause_counts,
     explain_misses,
 )
@@ -94,7 +96,7 @@ def _detection(label: int, score: float, box: tuple[int, ...], proposal: int, **
     )
 
 
-def _explain(ground_truth: list[dict], predictions: list[dict], stages: dict[int, StageView]):
+def _explain(ground_truth: list[dict], predictions: list[dict], stages: Mapping[int, StageView]):
     image_ids = sorted({a["image_id"] for a in ground_truth})
     dataset = {
         "images": [
@@ -205,3 +207,27 @@ def test_an_object_smaller_than_every_anchor_is_not_proposed_by_a_real_model() -
     assert len(view.proposals) > 0
     causes, _ = _explain([_annotation(1, 1, CIRCLE, (60, 60, 10, 10))], [], {1: view})
     assert causes == {1: NOT_PROPOSED}
+
+
+def test_stages_on_demand_makes_each_images_view_once_and_keeps_only_the_latest() -> None:
+    made: list[int] = []
+    views = {
+        1: _view([(0, 0, 200, 200)], [[0.1, 0.8, 0.1]]),
+        2: _view([(20, 20, 10, 10)], [[0.7, 0.2, 0.1]]),
+    }
+
+    def make(image_id: int) -> StageView:
+        made.append(image_id)
+        return views[image_id]
+
+    ground_truth = [
+        _annotation(1, 1, CIRCLE, (20, 20, 10, 10)),
+        _annotation(2, 2, CIRCLE, (20, 20, 10, 10)),
+        _annotation(3, 1, SQUARE, (100, 100, 10, 10)),
+        _annotation(4, 2, SQUARE, (100, 100, 10, 10)),
+    ]
+    lazy = StagesOnDemand([1, 2], make)
+    causes, _ = _explain(ground_truth, [], lazy)
+    assert made == [1, 2]  # misses of one image are explained together
+    assert causes == {1: NOT_PROPOSED, 2: SCORED_LOW, 3: NOT_PROPOSED, 4: NOT_PROPOSED}
+    assert lazy.get(3) is None and lazy.made == 2

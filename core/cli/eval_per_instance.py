@@ -44,23 +44,29 @@ def stage_views(
     model: str,
     images_dir: Path,
     device: str | None = None,
-) -> dict[int, StageView]:
-    """The model's StageView of every image that has a false negative."""
+) -> Mapping[int, StageView]:
+    """The model's StageView of every image that has a false negative, made on demand."""
     from core.detection.detector import Detector
     from core.detection.stages import inspect_detector
+    from core.evaluation.miss_causes import StagesOnDemand
     from core.files.images import read_image
 
     detector = Detector.load(model, device=device)
     missed = sorted({g.image_id for g in matched.ground_truth if g.outcome == "fn"})
-    views = {}
-    for n, image_id in enumerate(missed, 1):
+
+    def make(image_id: int) -> StageView:
         path = images_dir / data.file_names[image_id]
-        views[image_id] = inspect_detector(
+        view = inspect_detector(
             detector, read_image(path), score_threshold=matched.settings.score_threshold
         )
-        print(f"\rtwo stages: {n}/{len(missed)} images with misses", end="", file=sys.stderr)
-    if missed:
-        print(file=sys.stderr)
+        print(
+            f"\rtwo stages: {views.made + 1}/{len(missed)} images with misses",
+            end="",
+            file=sys.stderr,
+        )
+        return view
+
+    views = StagesOnDemand(missed, make)
     return views
 
 
@@ -71,9 +77,11 @@ def write_per_instance(
     stages: Mapping[int, StageView] | None = None,
 ) -> None:
     """Ground-truth rows (TP/FN, by image then id), then prediction rows (TP/FP, by index)."""
-    from core.evaluation.miss_causes import explain_misses
+    from core.evaluation.miss_causes import StagesOnDemand, explain_misses
 
     causes = {m.annotation_id: m for m in explain_misses(data, matched, stages)}
+    if isinstance(stages, StagesOnDemand) and stages.made:
+        print(file=sys.stderr)  # end the progress line
     annotations = {int(a["id"]): a for a in data.ground_truth.get("annotations", [])}
     names = data.category_names
     with open(path, "w", encoding="utf-8", newline="") as fh:

@@ -22,7 +22,7 @@ detected** (run with a model to tell the first three apart). Torch-free.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,39 @@ class MissCause:
     detail: str  # the evidence, for a tooltip or a CSV cell
 
 
+class StagesOnDemand(Mapping[int, StageView]):
+    """Stage views made when `explain_misses` asks for them, one image at a time.
+
+    A StageView holds every proposal's class scores and every detection's mask logits
+    (about 0.7 MB for a ResNet-50 model): kept for thousands of images they would fill the
+    memory. `explain_misses` visits the misses image by image, so only the latest is kept.
+    """
+
+    def __init__(self, image_ids: Sequence[int], make: Callable[[int], StageView | None]):
+        self._ids = list(image_ids)
+        self._known = set(self._ids)
+        self._make = make
+        self._last: tuple[int, StageView | None] | None = None
+        self.made = 0  # views computed so far (progress)
+
+    def __getitem__(self, image_id: int) -> StageView:
+        if image_id not in self._known:
+            raise KeyError(image_id)
+        if self._last is None or self._last[0] != image_id:
+            self._last = (image_id, self._make(image_id))
+            self.made += 1
+        view = self._last[1]
+        if view is None:
+            raise KeyError(image_id)
+        return view
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 def label_categories(view: StageView, category_names: Mapping[int, str]) -> dict[int, int]:
     """The model's label -> the evaluated data's category id with the same name."""
     return match_by_name(
@@ -81,10 +114,11 @@ def explain_misses(
         if float(prediction["score"]) >= matched.settings.score_threshold:
             by_image.setdefault(int(prediction["image_id"]), []).append(index)
     labels: dict[int, dict[int, int]] = {}  # image id -> label -> category id
+    misses = [g for g in matched.ground_truth if g.outcome == "fn"]
+    order = {g.annotation_id: n for n, g in enumerate(misses)}
     causes = []
-    for gt in matched.ground_truth:
-        if gt.outcome != "fn":
-            continue
+    # Image by image, so StagesOnDemand makes each image's view once.
+    for gt in sorted(misses, key=lambda g: g.image_id):
         annotation = annotations[gt.annotation_id]
         view = stages.get(gt.image_id)
         if view is not None and gt.image_id not in labels:
@@ -98,6 +132,7 @@ def explain_misses(
                 data, by_image.get(gt.image_id, []), annotation, image, matched, view is None
             )
         causes.append(MissCause(gt.annotation_id, gt.image_id, gt.category_id, cause, detail))
+    causes.sort(key=lambda m: order[m.annotation_id])
     return causes
 
 

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.detection.stage_view import StageView
 from core.errors import Cancelled
 from core.evaluation.matching import EvaluationData, MatchSettings
-from core.evaluation.miss_causes import MissCause, cause_counts, explain_misses
+from core.evaluation.miss_causes import MissCause, StagesOnDemand, cause_counts, explain_misses
 from core.evaluation.sources import load_results, project_ground_truth, project_proposals
 from core.store import ProjectStore
 from gui.workers.evaluation_run import (
@@ -98,20 +99,20 @@ def explain_request(
         matched = data.match(settings)
         missed = sorted({g.image_id for g in matched.ground_truth if g.outcome == "fn"})
         detector = Detector.load(model)
-        views = {}
-        for n, image_id in enumerate(missed):
+
+        def make(image_id: int) -> StageView | None:
             if should_stop():
                 raise Cancelled("Explaining the misses was cancelled.")
-            progress(n, len(missed))
+            progress(views.made, len(missed))
             project_id = project_ids.get(image_id)
             if project_id is None:
-                continue  # an image the project lacks: prediction-only causes
+                return None  # an image the project lacks: prediction-only causes
             pixels = read_image(store.image_path(project_id))
-            views[image_id] = inspect_detector(
-                detector, pixels, score_threshold=settings.score_threshold
-            )
+            return inspect_detector(detector, pixels, score_threshold=settings.score_threshold)
+
+        views = StagesOnDemand(missed, make)
+        misses = explain_misses(data, matched, views)
         progress(len(missed), len(missed))
-    misses = explain_misses(data, matched, views)
     return CauseTable(
         settings=settings,
         model=model,

@@ -360,3 +360,25 @@ def test_confusion_matrix_cell_lists_instances_and_goes_there(qtbot, evaluated) 
     assert window.current_image_id == ids[1]
     current = [m for m in window.canvas.match_overlay.marks if m.current]
     assert [m.bbox for m in current] == [CONFUSED_BOX, CONFUSED_BOX]  # its FP and FN
+
+
+def test_a_big_confusion_cell_lists_its_first_rows_and_says_how_many_more(
+    qtbot, evaluated, monkeypatch
+) -> None:
+    from gui.window import evaluation as controller_module
+
+    window, _ids, _cats = evaluated
+    dock = window.evaluation_dock
+    dock.tabs.setCurrentIndex(2)
+    table = dock.confusion_table
+    monkeypatch.setattr(controller_module, "CELL_ROWS_SHOWN", 0)  # as if the cell were huge
+    rect = table.visualItemRect(table.item(0, 1))  # circle as square: one instance
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert [dock.confusion_list.item(n).text() for n in range(dock.confusion_list.count())] == [
+        "… and 1 more"
+    ]
+    note = dock.confusion_list.item(0)
+    rect = dock.confusion_list.visualItemRect(note)
+    shown = window.current_image_id
+    qtbot.mouseDClick(dock.confusion_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.current_image_id == shown  # a note goes nowhere

@@ -449,7 +449,8 @@ class EvaluationDock(QDockWidget):
         table.resizeColumnsToContents()
         self.confusion_list.clear()
 
-    def show_cell_instances(self, rows: Sequence[tuple[str, InstanceRef]]) -> None:
+    def show_cell_instances(self, rows: Sequence[tuple[str, InstanceRef | None]]) -> None:
+        """One row per instance; a row without a reference is a note (not activated)."""
         self.confusion_list.clear()
         for text, ref in rows:
             item = QListWidgetItem(text, self.confusion_list)

@@ -86,6 +86,7 @@ def _detach(task: Task | None) -> None:
 REMATCH_THROTTLE_MS = 80  # a dragged slider re-matches at most this often
 CURVES_DELAY_MS = 500  # PR curves follow the IoU slider once it rests this long
 REFRESH_AFTER_EDITS_MS = 1200  # edits re-evaluate once they pause this long
+CELL_ROWS_SHOWN = 1000  # a confusion cell lists at most this many (a TP cell can hold 40,000)
 BOX_TOLERANCE_PX = 0.75  # a stored proposal is the prediction when their boxes agree this well
 
 
@@ -664,8 +665,9 @@ class EvaluationController(QObject):
             return
         table = outcome.tables[result.settings.iou_type]
         names = table.category_names
-        rows: list[tuple[str, InstanceRef]] = []
-        for entry in result.cell(row, column):
+        rows: list[tuple[str, InstanceRef | None]] = []
+        entries = result.cell(row, column)
+        for entry in entries[:CELL_ROWS_SHOWN]:
             if isinstance(entry, ErrorRef):
                 ref = InstanceRef(entry.image_id, entry.prediction, entry.annotation_id)
                 what = entry.kind.upper()
@@ -679,6 +681,8 @@ class EvaluationController(QObject):
                     f"({float(table.pred_score[prediction]):.2f})"
                 )
             rows.append((f"{table.file_names.get(ref.image_id, ref.image_id)} · {what}", ref))
+        if len(entries) > CELL_ROWS_SHOWN:
+            rows.append((f"… and {len(entries) - CELL_ROWS_SHOWN} more", None))
         self.dock.show_cell_instances(rows)
 
     def _show_comparison(self) -> None:

@@ -253,3 +253,25 @@ def test_a_project_with_nothing_reviewed_says_what_to_do(qtbot, tmp_path) -> Non
     _evaluate(qtbot, window)
     assert window.evaluation.result.total() == Counts(0, 0, 0)
     assert "Mark the images you checked reviewed (Ctrl+M)" in window.evaluation_dock.status.text()
+
+
+def test_reviewed_images_without_stored_proposals_point_to_running_the_model(
+    qtbot, tmp_path
+) -> None:
+    from tests._evaluation_helpers import TP_BOX, label
+    from tests._window_helpers import make_project
+
+    path = make_project(tmp_path, 2)
+    with ProjectStore.open(path) as store:
+        cats = {c.name: c.id for c in store.categories()}
+        for image_id in store.image_ids():
+            store.add_annotation(label(image_id, cats["square"], TP_BOX))
+            store.set_reviewed(image_id)
+    window = shown_window(qtbot, tmp_path)
+    assert window.open_project(path)
+    window.actions["evaluate"].trigger()
+    _evaluate(qtbot, window)
+    assert window.evaluation.result.total() == Counts(0, 0, 2)
+    status = window.evaluation_dock.status.text()
+    assert status.startswith("2 images, 0 predictions.")
+    assert "'Current model, run now'" in status

@@ -300,13 +300,7 @@ class EvaluationController(QObject):
         self.dock.show_metrics([outcome.metrics[t][0] for t in IOU_TYPES])
         self._shown_classes_for = None
         self._show_comparison()
-        images = len(outcome.tables["segm"].image_ids)
-        self.dock.status.setText(
-            f"{images} images, {outcome.tables['segm'].prediction_count} predictions."
-            if images or outcome.request.ground_truth_file is not None
-            else "No reviewed images yet: their labels are the ground truth. Mark the images "
-            "you checked reviewed (Ctrl+M), then Evaluate."
-        )
+        self.dock.status.setText(_outcome_line(outcome))
         if outcome.view is not None and outcome.view.result.settings == self.dock.settings():
             self._apply_view(outcome.view)
         else:  # the sliders moved while it ran
@@ -711,6 +705,25 @@ class EvaluationController(QObject):
             for change in comparison.worse_images
         ]
         self.dock.show_comparison(rows, worse)
+
+
+def _outcome_line(outcome: EvaluationOutcome) -> str:
+    """What the dock says about a finished evaluation, with what to do when it is empty."""
+    images = len(outcome.tables["segm"].image_ids)
+    predictions = outcome.tables["segm"].prediction_count
+    if not images and outcome.request.ground_truth_file is None:
+        return (
+            "No reviewed images yet: their labels are the ground truth. Mark the images "
+            "you checked reviewed (Ctrl+M), then Evaluate."
+        )
+    line = f"{images} images, {predictions} predictions."
+    if images and not predictions and outcome.request.predictions == PRED_PROPOSALS:
+        # Proposals are kept for images still to review, so reviewed ones usually have none.
+        line += (
+            " None of these images has stored proposals: choose Predictions "
+            "'Current model, run now' to run the model on them."
+        )
+    return line
 
 
 def coco_iou_step(iou: float) -> float:

@@ -53,7 +53,7 @@ from core.store.rows import (
     inserted_id,
     loads_or,
 )
-from core.store.schema import APPLICATION_ID, migrate
+from core.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrate, schema_version
 from core.store.write_errors import write_failure
 
 BUSY_TIMEOUT_S = 30.0
@@ -78,9 +78,14 @@ class RecordNotFound(ProjectError, KeyError):
 class ProjectStore(ProjectRecordsMixin):
     """One open project. Not thread-safe: open one per thread (see the module docstring)."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, *, read_only_reason: str | None = None
+    ) -> None:
         self.path = path
         self._conn = conn
+        self.read_only_reason = read_only_reason
+        """Why every write is refused (a file or folder that cannot be written, a project open
+        in another window), or None for a writable project."""
         rel = self._meta("images_dir")
         if rel is None:
             raise ProjectError(f"{path} is not a MaskLoop project (it names no images folder).")
@@ -114,18 +119,30 @@ class ProjectStore(ProjectRecordsMixin):
         return cls(path, conn)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> ProjectStore:
-        """Open an existing project, upgrading an older schema in place."""
+    def open(cls, path: str | os.PathLike, *, read_only: str | None = None) -> ProjectStore:
+        """Open an existing project, upgrading an older schema in place.
+
+        A project whose file or folder cannot be written opens read-only (SQLite's
+        `mode=ro`), as does one opened with `read_only` (the reason, shown to the user):
+        it reads as usual and every write raises ProjectError saying why.
+        """
         path = Path(path).absolute()
         if not path.is_file():
             raise ProjectError(f"No project file at {path}.")
-        conn = _connect(path)
+        read_only = read_only or read_only_reason(path)
+        conn = _connect(path) if read_only is None else _connect_read_only(path)
         try:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             if app_id != APPLICATION_ID:
                 raise ProjectError(f"{path} is an SQLite file but not a MaskLoop project.")
-            migrate(conn)
-            return cls(path, conn)
+            if read_only is None:
+                migrate(conn)
+            elif schema_version(conn) != SCHEMA_VERSION:
+                raise ProjectError(
+                    f"{path} is read-only ({read_only}) and was saved by another version of "
+                    "MaskLoop, so it cannot be upgraded; copy it somewhere you can write."
+                )
+            return cls(path, conn, read_only_reason=read_only)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise ProjectError(f"{path} is not a MaskLoop project or is damaged: {exc}") from exc
@@ -153,6 +170,10 @@ class ProjectStore(ProjectRecordsMixin):
         IMMEDIATE takes the write lock up front, so two connections never deadlock upgrading
         a read lock; the busy timeout makes the second one wait.
         """
+        if self.read_only_reason is not None:
+            raise ProjectError(
+                f"This project is read-only: {self.read_only_reason}. The change was not saved."
+            )
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -563,6 +584,39 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.create_function("casefold", 1, _casefold, deterministic=True)
     except sqlite3.Error as exc:
         raise ProjectError(f"Cannot open {path} as a project: {exc}") from exc
+    return conn
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why the project at `path` cannot be written, or None when it can.
+
+    SQLite in WAL mode writes two files beside the project (`-wal`, `-shm`), so the folder
+    must be writable too, not only the file."""
+    if not os.access(path, os.W_OK):
+        return f"the file {path.name} cannot be written"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"its folder {path.parent} cannot be written"
+    return None
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, not even the WAL index when the folder is read-only."""
+    uri = f"{path.as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute("PRAGMA schema_version").fetchone()  # fails now rather than later
+    except sqlite3.Error:
+        # A WAL file in a read-only folder with no -shm beside it: read it as immutable
+        # (nobody can be writing to a folder that cannot be written).
+        try:
+            conn = sqlite3.connect(
+                f"{uri}&immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+            )
+            conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise ProjectError(f"Cannot open {path} read-only: {exc}") from exc
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.create_function("casefold", 1, _casefold, deterministic=True)
     return conn
 
 

@@ -6,6 +6,7 @@ they depend on each other; closing takes it back in reverse.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from core.errors import MaskLoopError
 from core.store import ProjectStore
+from core.store.project_lock import ProjectInUse, ProjectLock
 from gui.canvas.view import CanvasView
 from gui.categories import ProjectCategories
 from gui.dialogs.errors import show_error
@@ -22,6 +24,7 @@ from gui.docks.instances import InstancesDock
 from gui.docks.labels import LabelsDock
 from gui.open_path import ProjectPreparer
 from gui.settings import AppSettings
+from gui.window.read_only import ReadOnlyBanner, ask_read_only
 
 
 class ProjectPart(Protocol):
@@ -62,6 +65,12 @@ class ProjectController(QObject):
         self._parts = parts
         self.store: ProjectStore | None = None
         self.categories: ProjectCategories | None = None
+        self._lock: ProjectLock | None = None
+        self.read_only_banner = ReadOnlyBanner(dialog_parent)
+        self.ask_read_only: Callable[[str], bool] = lambda message: ask_read_only(
+            dialog_parent, message
+        )
+        """Asked when the project is open in another window: True opens it read-only."""
         self.preparer = ProjectPreparer(dialog_parent, self)
         self.preparer.ready.connect(self.open_project)
         labels_dock.categorySelected.connect(canvas.pick_category)
@@ -76,13 +85,27 @@ class ProjectController(QObject):
         return self.preparer.prepare(Path(path))
 
     def open_project(self, project_path: str | Path) -> bool:
+        """Open a project file; one open in another window is offered read-only."""
+        lock, read_only = None, None
         try:
-            store = ProjectStore.open(Path(project_path))
+            lock = ProjectLock.acquire(project_path)
+        except ProjectInUse as exc:
+            if not self.ask_read_only(str(exc)):
+                return False
+            read_only = "it is open in another window; close it there to edit it here"
+        except MaskLoopError:
+            pass  # no lock can be written beside it: the project opens read-only anyway
+        try:
+            store = ProjectStore.open(Path(project_path), read_only=read_only)
         except MaskLoopError as exc:
+            if lock is not None:
+                lock.release()
             show_error(self._dialog_parent, exc, "Cannot open the project")
             self._settings.remove_recent_project(project_path)
             return False
         self.close_project()
+        self._lock = lock
+        self.read_only_banner.show_for(store.read_only_reason)
         self.store = store
         self.categories = ProjectCategories(store, self)
         for signal in (
@@ -114,6 +137,10 @@ class ProjectController(QObject):
         self.categories = None
         self.store.close()
         self.store = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        self.read_only_banner.show_for(None)
         self.closed.emit()
 
     def _show_categories(self, *_changed: int) -> None:

@@ -3,6 +3,7 @@
     maskloop predict FILE.maskloop --model MODEL [--unreviewed-only] [--score-threshold T]
                      [--batch-size B] [--device D]
     maskloop predict --images DIR [--coco COCO_JSON] --model MODEL --out OUT.json
+    ... [--tile SIZE] [--overlap F]
 
 The work is in core/cli/predict_impl.py, imported only when the command runs.
 """
@@ -47,6 +48,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)"
     )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="SIZE",
+        help="predict images larger than SIZE px tile by tile (overlapping SIZE x SIZE tiles, "
+        "merged across tiles); default: only images with a side over 4096 px, at the model's "
+        "own scale",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=float,
+        default=None,
+        metavar="F",
+        help="how much neighbouring tiles overlap, as a fraction of a tile (default 0.25)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-image progress")
     parser.set_defaults(func=run)
 
@@ -54,6 +71,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise CocoFormatError("--batch-size must be at least 1")
+    if args.tile is not None and args.tile < 32:
+        raise CocoFormatError("--tile must be at least 32 px")
+    if args.overlap is not None and not 0.0 <= args.overlap < 0.9:
+        raise CocoFormatError("--overlap is a fraction of a tile, from 0 up to 0.9")
     if args.images is not None:
         if args.project is not None:
             raise CocoFormatError("give either a project or --images, not both")

@@ -27,6 +27,7 @@ from typing import Any
 
 from core.categories import match_by_name
 from core.detection.detector import Detection, Detector, default_device
+from core.detection.tiling import AUTO_TILING, Tiling, predict_images
 from core.errors import CocoFormatError, ImageReadError
 from core.files.atomic import write_json_atomically
 from core.files.images import list_image_files, read_image
@@ -40,6 +41,17 @@ def _progress(quiet: bool, prefix: str = ""):
             print(f"{prefix}[{done}/{total}] {what}{extra}", file=sys.stderr, flush=True)
 
     return report
+
+
+def tiling_from_args(args: argparse.Namespace) -> Tiling:
+    """--tile SIZE tiles every image larger than a tile; without it, images with a side
+    over AUTO_TILE_MIN_SIDE are tiled at the model's scale."""
+    overlap = getattr(args, "overlap", None)
+    if getattr(args, "tile", None):
+        return Tiling(size=args.tile, overlap=AUTO_TILING.overlap if overlap is None else overlap)
+    if overlap is not None:
+        return Tiling(overlap=overlap, min_side=AUTO_TILING.min_side)
+    return AUTO_TILING
 
 
 # ---------------------------------------------------------------- project mode
@@ -69,6 +81,7 @@ def run_project(args: argparse.Namespace) -> int:
                 max_detections=args.max_detections,
                 batch_size=args.batch_size,
                 progress=progress,
+                tiling=tiling_from_args(args),
             )
         except KeyboardInterrupt:
             print(
@@ -165,6 +178,7 @@ def predict_entries(
     batch_size: int,
     category_map: dict[int, int] | None = None,
     progress=None,
+    tiling: Tiling | None = AUTO_TILING,
 ) -> dict[int, dict[str, Any]]:
     """Predict `entries` batch by batch: entry index -> {"size": (w, h), "annotations": [...]}.
 
@@ -181,8 +195,10 @@ def predict_entries(
                     batch.append(entry)
                 except ImageReadError as exc:
                     print(f"maskloop: warning: {exc}; skipped", file=sys.stderr)
-            outputs = detector.predict(
+            outputs = predict_images(
+                detector,
                 pixels,
+                tiling,
                 score_threshold=score_threshold,
                 max_detections=max_detections,
                 batch_size=batch_size,
@@ -295,6 +311,7 @@ def run_files(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 category_map=category_map,
                 progress=_progress(args.quiet, prefix),
+                tiling=tiling_from_args(args),
             )
         except PartialRun as partial:
             if ctx.is_distributed:

@@ -10,6 +10,10 @@ project does not have are otherwise dropped.
 Each image's proposals replace that image's previous proposals in one store transaction as
 soon as it is done, so stopping midway keeps everything finished so far.
 
+Images with a side longer than core.detection.tiling.AUTO_TILE_MIN_SIDE (4,096 px) are
+predicted tile by tile at the model's scale (`tiling`); their pixels come from the canvas's
+memory-mapped tile pyramid when it has been built, so the worker never holds a second decode.
+
 A proposal that repeats a label the image already has (accepted, or made by hand) is not
 stored: re-proposing an unreviewed image after a model swap would otherwise stack a second
 outline on every object already labelled. "Repeats" is mask IoU >= DUPLICATE_IOU with any
@@ -28,8 +32,10 @@ import pycocotools.mask as mask_utils
 
 from core.categories import category_key
 from core.detection.detector import Detection, Detector
+from core.detection.tiling import AUTO_TILING, Tiling, predict_images
 from core.errors import ImageReadError
 from core.files.images import check_image_size, read_image
+from core.files.pyramid import cache_folder, open_pyramid
 from core.masks import to_rle
 from core.records import Annotation, BBox, Category, ReviewState, Source
 
@@ -163,6 +169,17 @@ def unreviewed_image_ids(store: ProjectStore) -> list[int]:
     return [image.id for image in store.list_images() if not image.reviewed]
 
 
+def _pixels(store: ProjectStore, image_id: int, tiling: Tiling | None) -> np.ndarray:
+    """The image's RGB pixels: level 0 of its tile pyramid (memory-mapped) when one is
+    cached and the image will be tiled, else a fresh decode."""
+    path = store.image_path(image_id)
+    if tiling is not None:
+        pyramid = open_pyramid(path, cache_folder(store.path))
+        if pyramid is not None:
+            return pyramid.level_array(0)
+    return read_image(path)
+
+
 def propose_images(
     store: ProjectStore,
     detector: Detector,
@@ -174,6 +191,7 @@ def propose_images(
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     mapper: CategoryMapper | None = None,
+    tiling: Tiling | None = AUTO_TILING,
 ) -> ProposalReport:
     """Predict `image_ids` in batches and store each image's proposals as it finishes.
 
@@ -191,7 +209,7 @@ def propose_images(
         for image_id in image_ids[start : start + batch_size]:
             try:
                 warning = check_image_size(store, image_id)
-                pixels.append(read_image(store.image_path(image_id)))
+                pixels.append(_pixels(store, image_id, tiling))
             except ImageReadError as exc:
                 report.warnings.append(str(exc))
                 report.failed_images.append(image_id)
@@ -204,8 +222,10 @@ def propose_images(
             batch_ids.append(image_id)
         if not pixels:
             continue
-        detections = detector.predict(
+        detections = predict_images(
+            detector,
             pixels,
+            tiling,
             score_threshold=score_threshold,
             max_detections=max_detections,
             batch_size=batch_size,

@@ -148,6 +148,16 @@ def test_cli_predict_tile_writes_one_merged_instance(tmp_path, monkeypatch) -> N
     assert main([*args, "--tile", "8"]) == 2  # a user mistake: one line, status 2
 
 
+def _best_match(detections: list[Detection], category: int, truth: np.ndarray):
+    """(mask IoU, score) of the detection of `category` that overlaps `truth` best."""
+    scored = []
+    for det in detections:
+        if det.category_id == category:
+            found = _decode(det)
+            scored.append((float((found & truth).sum() / (found | truth).sum()), det.score))
+    return max(scored, default=(0.0, 0.0))
+
+
 @pytest.mark.slow
 def test_a_small_object_in_a_large_image_is_found_as_in_a_crop(tmp_path) -> None:
     """A trained lite model: the shape's score and mask IoU tiled match a crop around it."""
@@ -181,17 +191,9 @@ def test_a_small_object_in_a_large_image_is_found_as_in_a_crop(tmp_path) -> None
         truth[py : py + h, px : px + w] = masks.decode(ann["segmentation"], h, w)
         truth_crop = truth[cy : cy + 192, cx : cx + 192]
 
-        def best(dets, gt, size):
-            scored = [
-                (float((m & gt).sum() / (m | gt).sum()), d.score)
-                for d in dets
-                if d.category_id == ann["category_id"]
-                for m in [masks.decode(d.rle, *size)]
-            ]
-            return max(scored, default=(0.0, 0.0))
-
-        crop_iou, crop_score = best(in_crop, truth_crop, (192, 192))
-        tiled_iou, tiled_score = best(tiled, truth, (side, side))
+        category = ann["category_id"]
+        crop_iou, crop_score = _best_match(in_crop, category, truth_crop)
+        tiled_iou, tiled_score = _best_match(tiled, category, truth)
         assert crop_iou >= 0.5  # the model finds it in the crop...
         assert tiled_iou >= crop_iou - 0.1  # ...and as well in the big image
         assert tiled_score >= crop_score - 0.1

@@ -200,7 +200,10 @@ def _union(group: list[_Piece]) -> _Piece:
     y1 = max(p.crop.y + p.crop.height for p in group)
     mask = np.zeros((y1 - y0, x1 - x0), dtype=bool)
     for p in group:
-        mask[p.crop.y - y0 : p.crop.y - y0 + p.crop.height, p.crop.x - x0 : p.crop.x - x0 + p.crop.width] |= p.crop.mask
+        mask[
+            p.crop.y - y0 : p.crop.y - y0 + p.crop.height,
+            p.crop.x - x0 : p.crop.x - x0 + p.crop.width,
+        ] |= p.crop.mask
     best = max(group, key=lambda p: p.score)
     box = (
         min(p.box[0] for p in group),
@@ -264,8 +267,7 @@ def _suppress(pieces: list[_Piece]) -> list[_Piece]:
     kept: list[_Piece] = []
     for piece in sorted(pieces, key=lambda p: -p.score):
         if all(
-            k.category_id != piece.category_id or _box_iou(k.box, piece.box) < NMS_IOU
-            for k in kept
+            k.category_id != piece.category_id or _box_iou(k.box, piece.box) < NMS_IOU for k in kept
         ):
             kept.append(piece)
     return kept
@@ -301,7 +303,9 @@ def predict_tiled(
         c = piece.crop
         rle = encode_crop(c.mask, c.x, c.y, height, width)
         x0, y0, x1, y1 = piece.box
-        detections.append(Detection(piece.category_id, piece.score, (x0, y0, x1 - x0, y1 - y0), rle))
+        detections.append(
+            Detection(piece.category_id, piece.score, (x0, y0, x1 - x0, y1 - y0), rle)
+        )
     return detections
 
 

@@ -91,3 +91,24 @@ def test_a_selected_detection_shows_its_proposal_regressed_box_and_scores(
     window.actions["next_image"].trigger()
     wait_until(qtbot, lambda: stages.last_result.request.image_id == window.current_image_id)
     assert stages.overlay.selected is None
+
+
+def test_moving_the_proposal_threshold_moves_detections_under_it_without_a_rerun(
+    qtbot, tmp_path, model_project
+):
+    window = _stage_window(qtbot, tmp_path, model_project)
+    window.actions["stage_view"].trigger()
+    stages = window.stages
+    wait_until(qtbot, lambda: stages.last_result is not None)
+    result = stages.last_result
+    top = max(d.score for d in result.view.final)
+    window.model_dock.thresholdChanged.emit(top + 1e-3)  # what the slider emits
+    assert stages.overlay.view.detections == []
+    assert stages.overlay.drawn()["detections"] == []
+    assert all(
+        "under threshold" in window.stage_dock.list.item(r).text()
+        for r in range(window.stage_dock.list.count())
+    )
+    window.model_dock.thresholdChanged.emit(0.0)
+    assert len(stages.overlay.drawn()["detections"]) == len(result.view.final)
+    assert stages.last_result is result  # the model did not run again

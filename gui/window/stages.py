@@ -133,3 +133,8 @@ class StageController(QObject):
 
     def _on_threshold(self, value: float) -> None:
         self.overlay.set_threshold(value)
+        if self.overlay.view is not None:  # the list marks what is under the threshold
+            selected = self.overlay.selected
+            self._dock.set_view(self.overlay.view)
+            if selected is not None:
+                self._dock.list.setCurrentRow(selected)

@@ -90,6 +90,17 @@ class Truth:
     box_xyxy: tuple[float, float, float, float]
 
 
+@dataclass(frozen=True)
+class FreshPlan:
+    """The cheapest way to label an object without its proposal."""
+
+    cost: float
+    op: str  # "box-to-mask" or "polygons"
+    origin: Origin
+    strokes: int = 0
+    class_fix: bool = False
+
+
 @dataclass
 class RoundTally:
     seconds: float = 0.0
@@ -146,7 +157,7 @@ def run(work: Path, args: argparse.Namespace) -> int:
             f"round {number} effort per image: {per_image:.1f} s "
             f"(from scratch {scratch:.1f} s, ratio {per_image / scratch:.2f})"
         )
-        ops = ", ".join(f"{count} {op}" for op, count in sorted(tally.ops.items()))
+        ops = ", ".join(f"{n} {op}" for op, n in sorted(tally.ops.items()) if n)
         print(f"round {number} operations: {ops} ({tally.objects} objects)")
         if number < len(batches):
             model = _fine_tune(store, model, args, number)
@@ -214,11 +225,12 @@ def _label_round(
         ]
         image = store.get_image(image_id)
         shown = [masks.decode(p.segmentation, image.height, image.width) for p in proposals]
-        unclaimed = _review_proposals(store, tally, proposals, shown, objects)
-        if unclaimed and segmenter is not None:
+        if segmenter is not None:  # the backbone once per image, as the app's tool does
             segmenter.prepare(image_id, read_image(store.image_path(image_id)))
-        for truth in unclaimed:
-            _label_object(store, tally, image_id, truth, segmenter)
+        plans = [_fresh_plan(image_id, truth, segmenter) for truth in objects]
+        unclaimed = _review_proposals(store, tally, proposals, shown, objects, plans)
+        for t in unclaimed:
+            _label_object(store, tally, image_id, objects[t], plans[t])
         store.set_reviewed(image_id)
     return tally
 
@@ -229,10 +241,16 @@ def _review_proposals(
     proposals: list[Annotation],
     shown: list[np.ndarray],
     objects: list[Truth],
-) -> list[Truth]:
-    """Accept, fix or reject every proposal; returns the objects still to label."""
+    plans: list[FreshPlan],
+) -> list[int]:
+    """Accept, fix or reject every proposal; returns the indices of the objects still to
+    label."""
     pairs = sorted(
-        ((_iou(m, t.mask), p, t) for p, m in enumerate(shown) for t, _ in enumerate(objects)),
+        (
+            (_iou(mask, truth.mask), p, t)
+            for p, mask in enumerate(shown)
+            for t, truth in enumerate(objects)
+        ),
         reverse=True,
     )
     proposal_of: dict[int, int] = {}
@@ -245,7 +263,7 @@ def _review_proposals(
         proposal_of[t] = p
         claimed.add(t)
     matched = {p: t for t, p in proposal_of.items()}
-    unclaimed: list[Truth] = []
+    unclaimed: list[int] = []
     for p, ann in enumerate(proposals):
         store.record_instance_origin(ann, Origin.PROPOSAL)
         t = matched.get(p)
@@ -257,7 +275,7 @@ def _review_proposals(
         class_fix = CLASS_S if ann.category_id != truth.category_id else 0.0
         strokes = _strokes(shown[p], truth.mask)
         keep_cost = VERIFY_S + class_fix + strokes * STROKE_S
-        afresh_cost = VERIFY_S + _fresh_cost_estimate()
+        afresh_cost = VERIFY_S + plans[t].cost
         if keep_cost <= afresh_cost:
             if _iou(shown[p], truth.mask) >= ACCEPT_IOU and strokes == 0:
                 tally.charge("accepted", VERIFY_S)
@@ -272,14 +290,9 @@ def _review_proposals(
         else:
             tally.charge("rejected", VERIFY_S)
             store.set_annotation_state(ann.id, ReviewState.REJECTED)  # type: ignore[arg-type]
-            unclaimed.append(truth)
-    unclaimed += [truth for t, truth in enumerate(objects) if t not in claimed]
+            unclaimed.append(t)
+    unclaimed += [t for t in range(len(objects)) if t not in claimed]
     return unclaimed
-
-
-def _fresh_cost_estimate() -> float:
-    """What labelling an object afresh costs at best: a box and a look (box-to-mask)."""
-    return BOX_S + VERIFY_S
 
 
 def _accept_as(store: ProjectStore, ann: Annotation, category_id: int, segmentation) -> None:
@@ -301,30 +314,36 @@ def _accept_as(store: ProjectStore, ann: Annotation, category_id: int, segmentat
     )
 
 
-def _label_object(
-    store: ProjectStore, tally: RoundTally, image_id: int, truth: Truth, segmenter
-) -> None:
+def _fresh_plan(image_id: int, truth: Truth, segmenter) -> FreshPlan:
     """Box-to-mask from the true box, or a polygon, whichever is cheaper."""
-    origin, rle = Origin.DRAWN, masks.encode_mask(truth.mask)
-    cost, op = POLYGON_S, "polygons"
-    strokes = 0
-    class_fix = 0.0
-    if segmenter is not None:
-        (result,) = segmenter.segment(image_id, np.array([truth.box_xyxy], np.float32))
-        strokes = _strokes(result.mask, truth.mask)
-        class_fix = CLASS_S if result.category_id != truth.category_id else 0.0
-        box_cost = BOX_S + VERIFY_S + class_fix + strokes * STROKE_S
-        if box_cost < cost:
-            cost, op, origin = box_cost, "box-to-mask", Origin.BOX_TO_MASK
-    tally.charge(op, cost)
-    if op == "box-to-mask":
-        tally.ops["strokes"] += strokes
-        if class_fix:
-            tally.ops["class fixes"] += 1
+    polygon = FreshPlan(POLYGON_S, "polygons", Origin.DRAWN)
+    if segmenter is None:
+        return polygon
+    (result,) = segmenter.segment(image_id, np.array([truth.box_xyxy], np.float32))
+    strokes = _strokes(result.mask, truth.mask)
+    class_fix = result.category_id != truth.category_id
+    cost = BOX_S + VERIFY_S + (CLASS_S if class_fix else 0.0) + strokes * STROKE_S
+    if cost >= polygon.cost:
+        return polygon
+    return FreshPlan(cost, "box-to-mask", Origin.BOX_TO_MASK, strokes, class_fix)
+
+
+def _label_object(
+    store: ProjectStore, tally: RoundTally, image_id: int, truth: Truth, plan: FreshPlan
+) -> None:
+    """Label an object as planned; the label stored is the truth (the fixes made it so)."""
+    tally.charge(plan.op, plan.cost)
+    tally.ops["strokes"] += plan.strokes
+    tally.ops["class fixes"] += int(plan.class_fix)
     stored = store.add_annotation(
-        Annotation(image_id, truth.category_id, _bbox(truth.mask), segmentation=rle)
+        Annotation(
+            image_id,
+            truth.category_id,
+            _bbox(truth.mask),
+            segmentation=masks.encode_mask(truth.mask),
+        )
     )
-    store.record_instance_origin(stored, origin)
+    store.record_instance_origin(stored, plan.origin)
 
 
 # ---- geometry ---------------------------------------------------------------------------------

@@ -142,6 +142,26 @@ def test_selected_tag_with_category_name_also_avoids_the_others(qtbot, tmp_path)
     _assert_disjoint(rects)
 
 
+def test_only_boxes_in_view_get_tags_and_a_scroll_lays_out_the_new_ones(qtbot, tmp_path):
+    """With thousands of instances the layout looks at the boxes in view; scrolling brings
+    the others' tags in."""
+    boxes = [((10, 10, 40, 30), 0.9), ((IMAGE_W - 60, IMAGE_H - 50, 40, 30), 0.8)]
+    canvas = make_canvas(qtbot, tmp_path, [proposal(1, box, score) for box, score in boxes])
+    view = canvas.view
+    view.zoom.zoom_100()
+    view.zoom.zoom_by(4.0)  # the two boxes sit in opposite corners, never in view together
+    view.horizontalScrollBar().setValue(view.horizontalScrollBar().minimum())
+    view.verticalScrollBar().setValue(view.verticalScrollBar().minimum())
+    QApplication.processEvents()
+    first, second = sorted(canvas.stored(), key=lambda a: -a.score)
+    assert set(_tag_rects(canvas)) == {first.id}
+    view.horizontalScrollBar().setValue(view.horizontalScrollBar().maximum())
+    view.verticalScrollBar().setValue(view.verticalScrollBar().maximum())
+    QApplication.processEvents()
+    assert set(_tag_rects(canvas)) == {second.id}
+    assert _tag_rects(canvas)[second.id].topLeft() == QPointF(IMAGE_W - 60, IMAGE_H - 50)
+
+
 def _dark_pixels_along(image, xs, ys) -> int:
     return sum(1 for x in xs for y in ys if image.pixelColor(x, y).lightness() < 60)
 

@@ -387,9 +387,10 @@ class AnnotationItem(QGraphicsItem):
         if offset != self._label_offset:
             self._label_offset = None if offset is None else QPointF(offset)
 
-    def label_scene_rect(self, scale: float) -> QRectF | None:
-        """The tag's rectangle in scene coordinates at view scale `scale` (None: not shown)."""
-        size = self.label_size()
+    def label_scene_rect(self, scale: float, size: QSizeF | None = None) -> QRectF | None:
+        """The tag's rectangle in scene coordinates at view scale `scale` (None: not shown);
+        `size` saves recomputing `label_size()` when the caller has it."""
+        size = self.label_size() if size is None else size
         offset = self._label_offset
         if size is None or offset is None:
             return None

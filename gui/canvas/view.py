@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSizeF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -140,6 +140,8 @@ class CanvasView(QGraphicsView):
         self._tag_timer.setSingleShot(True)
         self._tag_timer.setInterval(0)
         self._tag_timer.timeout.connect(self.layout_tags)
+        for bar in (self.horizontalScrollBar(), self.verticalScrollBar()):
+            bar.valueChanged.connect(self._schedule_tag_layout)  # tags of boxes scrolled in
         self.decoding_overlay = DecodingOverlay(self.viewport())
         self.match_overlay = MatchOverlay()
         self._scene.addItem(self.match_overlay)
@@ -485,14 +487,21 @@ class CanvasView(QGraphicsView):
         self.select_annotation(ids[(index + step) % len(ids)])
 
     def layout_tags(self) -> None:
-        """Place every tag so none overlaps another (the less important one hides)."""
+        """Place the tags of the boxes in view so none overlaps another (the less important
+        one hides). Boxes outside the viewport take no part: with 2,000 instances a layout
+        of all of them took longer than a frame, and a scroll lays the tags out again."""
         self._tag_timer.stop()
         scale = self.view_scale()
+        in_view = self.mapToScene(self.viewport().rect()).boundingRect()
         requests = []
+        sizes: dict[int, QSizeF] = {}
         for item in self._items.values():
-            size = item.label_size() if item.isVisible() else None
+            if not item.isVisible() or not item.box_rect.translated(item.pos()).intersects(in_view):
+                continue
+            size = item.label_size()
             if size is None:
                 continue
+            sizes[item.ann_id] = size
             r = item.box_rect
             box = QRectF(r.x() * scale, r.y() * scale, r.width() * scale, r.height() * scale)
             score = item.annotation.score if item.annotation.score is not None else 1.0
@@ -502,12 +511,13 @@ class CanvasView(QGraphicsView):
         shown = []
         for ann_id, item in self._items.items():
             item.set_label_offset(offsets.get(ann_id))
-            rect = item.label_scene_rect(scale)
+            size = sizes.get(ann_id)
+            rect = None if size is None else item.label_scene_rect(scale, size)
             if rect is not None:
                 shown.append((item, rect))
         self.tag_layer.set_tags(self._scene.sceneRect(), shown)
 
-    def _schedule_tag_layout(self) -> None:
+    def _schedule_tag_layout(self, *_: object) -> None:
         self._tag_timer.start()
 
     def _on_scene_selection(self) -> None:

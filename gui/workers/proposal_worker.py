@@ -135,6 +135,12 @@ class ProposalWorker(QObject):
         self._running = False
         self.inference_count = 0  # read by tests and the benchmark
 
+    @property
+    def detector(self) -> Any:
+        """The Detector in use (None without one). Only objects living in this worker's
+        thread may use it (the Stage view's inspector does): the model is swapped here."""
+        return self._detector
+
     # ---- slots (queued from the UI thread) --------------------------------------------
     @Slot(str)
     def load_model(self, spec: str) -> None:

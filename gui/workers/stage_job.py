@@ -14,6 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from gui.workers.proposal_worker import ProposalWorker
+
 
 @dataclass(frozen=True)
 class StageRequest:
@@ -37,7 +39,7 @@ class StageInspector(QObject):
     failed = Signal(int, str)  # image id, message
     _wake = Signal()
 
-    def __init__(self, worker: QObject) -> None:
+    def __init__(self, worker: ProposalWorker) -> None:
         super().__init__()
         self._worker = worker
         self._lock = threading.Lock()
@@ -59,8 +61,7 @@ class StageInspector(QObject):
         request = self._take()
         if request is None:
             return  # an earlier wake already served the newest request
-        # The worker owns its detector and swaps it only in this same thread.
-        detector = getattr(self._worker, "_detector", None)
+        detector = self._worker.detector  # same thread as the worker: safe to use
         if detector is None:
             self.failed.emit(request.image_id, "No model is loaded yet.")
             return

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QDoubleSpinBox,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -119,9 +120,16 @@ class AuditDock(QDockWidget):
         self.run_button.setToolTip("Audit the reviewed labels in the background")
         self.cancel_button = QPushButton("Cancel", body)
         self.cancel_button.setEnabled(False)
-        for widget in (self.mode, self.k, self.minutes, self.run_button, self.cancel_button):
+        # Two short rows rather than one long one: the dock shares the right side with others.
+        for widget in (self.mode, self.k, self.minutes):
             source.addWidget(widget)
+        source.addStretch(1)
         layout.addLayout(source)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
 
         self.progress = QProgressBar(body)
         self.progress.setVisible(False)
@@ -138,16 +146,17 @@ class AuditDock(QDockWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(160)
         layout.addWidget(self.table, 1)
 
-        fixes = QHBoxLayout()
+        fixes = QGridLayout()
         self.fix_buttons: dict[str, QPushButton] = {}
-        for name, (text, _key, tip) in FIXES.items():
+        for i, (name, (text, _key, tip)) in enumerate(FIXES.items()):
             button = QPushButton(text, body)
             button.setToolTip(tip)
             button.setStatusTip(tip)
             button.clicked.connect(lambda _checked=False, n=name: self.fixRequested.emit(n))
-            fixes.addWidget(button)
+            fixes.addWidget(button, i // 2, i % 2)
             self.fix_buttons[name] = button
         layout.addLayout(fixes)
         self.setWidget(body)

@@ -208,12 +208,17 @@ def _decode_rgb(path: Path) -> np.ndarray:
     The common 8-bit colour file is converted from BGR in place; other layouts (grey,
     16-bit, alpha) go through `read_image`, which briefly holds a second copy.
     """
-    read_image_size(path)  # header first: a missing or refused file fails before decoding
+    # The header first: a missing file, or one claiming more pixels than MaskLoop accepts
+    # (core.files.limits, a decompression bomb), fails before anything is allocated.
+    read_image_size(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise ImageReadError(f"image {path} cannot be read: {exc.strerror or exc}") from exc
-    pixels = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    try:
+        pixels = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as exc:  # OpenCV's own size limits, a decoder's assertion
+        raise ImageReadError(f"image {path} cannot be decoded: {exc}".splitlines()[0]) from exc
     del data
     if pixels is None or pixels.size == 0:
         raise ImageReadError(f"image {path} is corrupt or not in an image format OpenCV reads")

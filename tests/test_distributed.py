@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from core.detection.architectures import build_model
 from core.detection.checkpoint import load_checkpoint
 from tests._training_helpers import QUICK_CLI_ARGS, shapes_with_ids
 
@@ -201,3 +204,102 @@ def test_sigterm_to_rank_zero_stops_every_rank_cleanly(shapes, tmp_path):
     assert digests[0]["sha256"] == digests[1]["sha256"]
     state_dict, meta = load_checkpoint(tmp_path / "model.pt")
     assert meta.training["steps"] <= done["steps"] and state_dict
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_two_nodes_reach_the_weights_of_one_process_with_the_same_global_batch(tmp_path):
+    """Two torchrun "nodes" of one process each (c10d rendezvous on localhost) against one
+    process whose batch of 4 is split into 2 micro-batches: the same images per slice, the
+    same random draws per slice (seeded by step and slice), so the same parameters.
+
+    64 x 64 images: torchvision's MultiScaleRoIAlign infers its feature scales from the
+    first batch it sees and keeps them; with images far from a multiple of 32 two processes
+    that start on different batches would pool at different scales.
+    """
+    shapes = shapes_with_ids(tmp_path / "data", n_images=20, seed=41, min_size=64, max_size=64)
+    common = [
+        "train",
+        str(shapes),
+        "--images",
+        str(shapes.parent / "images"),
+        "--epochs",
+        "1",
+        "--workers",
+        "0",
+        "--min-size",
+        "64",
+        "--max-size",
+        "64",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--augment",
+        "none",
+        "--progress",
+        "jsonl",
+    ]
+    endpoint = f"127.0.0.1:{_free_port()}"
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--nproc-per-node",
+                "1",
+                "--node-rank",
+                str(node),
+                "--rdzv-backend",
+                "c10d",
+                "--rdzv-endpoint",
+                endpoint,
+                "--rdzv-id",
+                "maskloop-test",
+                "main.py",
+                *common,
+                "--batch-size",
+                "2",
+                "--out",
+                str(tmp_path / "two.pt"),
+                "--debug-dump-weights",
+                str(tmp_path / "two"),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )  # fmt: skip
+        for node in (0, 1)
+    ]
+    for node in nodes:
+        _, stderr = node.communicate(timeout=300)
+        assert node.returncode == 0, stderr[-3000:]
+    single = subprocess.run(
+        [sys.executable, "main.py", *common, "--batch-size", "4", "--micro-batches", "2",
+         "--out", str(tmp_path / "one.pt"), "--debug-dump-weights", str(tmp_path / "one")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr[-3000:]
+
+    two_nodes = torch.load(tmp_path / "two" / "rank0.pt")
+    one_process = torch.load(tmp_path / "one" / "rank0.pt")
+    assert json.loads((tmp_path / "one" / "rank0.json").read_text())["steps"] == 4
+    assert _digests(tmp_path / "two")[0]["steps"] == 4
+    # Parameters only: BatchNorm running statistics are estimates each replica keeps from
+    # its own slice (DDP keeps rank 0's), and one process updates them once per micro-batch.
+    model = build_model("lite", num_classes=4)
+    names = [name for name, _ in model.named_parameters()]
+    assert len(names) > 50
+    for name in names:
+        torch.testing.assert_close(one_process[name], two_nodes[name], rtol=1e-5, atol=1e-6)
+    changed = [n for n in names if not torch.equal(two_nodes[n], model.state_dict()[n])]
+    assert changed  # the runs did train

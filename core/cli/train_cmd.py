@@ -57,6 +57,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="wall-clock budget; the learning-rate schedule is planned to end with it",
     )
     parser.add_argument("--batch-size", type=int, help="images per step (per GPU under torchrun)")
+    parser.add_argument(
+        "--micro-batches",
+        type=int,
+        default=1,
+        help="split each batch into this many parts and accumulate their gradients: less "
+        "memory for the same step (one process with --batch-size 8 --micro-batches 2 trains "
+        "like two torchrun processes with --batch-size 4)",
+    )
     parser.add_argument("--lr", type=float, help="peak learning rate (default per architecture)")
     parser.add_argument("--schedule", choices=DECAY_KINDS, default="cosine")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
@@ -117,6 +125,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs,
         minutes=args.minutes,
         batch_size=args.batch_size,
+        micro_batches=args.micro_batches,
         lr=args.lr,
         schedule=args.schedule,
         device=args.device,

@@ -69,6 +69,8 @@ class TrainConfig:
     epochs: float | None = None
     minutes: float | None = None  # wall-clock budget the schedule is planned for
     batch_size: int | None = None  # per process; default per architecture
+    # Each batch in this many parts, gradients accumulated: less memory, the same step.
+    micro_batches: int = 1
     lr: float | None = None  # default per architecture
     schedule: str = "cosine"
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None: cuda when available
@@ -94,6 +96,13 @@ class TrainConfig:
             raise TrainingError(f"--minutes must be positive, got {self.minutes}")
         if self.batch_size is not None and self.batch_size < 1:
             raise TrainingError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.micro_batches < 1:
+            raise TrainingError(f"--micro-batches must be at least 1, got {self.micro_batches}")
+        if self.batch_size is not None and self.micro_batches > self.batch_size:
+            raise TrainingError(
+                f"--micro-batches {self.micro_batches} is more than the {self.batch_size} "
+                "images of a batch; give at most --batch-size"
+            )
         if self.lr is not None and self.lr <= 0:
             raise TrainingError(f"--lr must be positive, got {self.lr}")
         if self.schedule not in DECAY_KINDS:

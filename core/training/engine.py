@@ -4,8 +4,10 @@
 the device, autocast and GradScaler on GPU, gradient clipping, skipping an update whose
 gradients are not finite, and retrying a step that ran out of GPU memory with the batch
 split into halves (gradients accumulated, so the effective batch and schedule stay the
-same). `predict_coco_results` and `evaluate_model` turn the model's outputs into a COCO
-results list with the dataset's own category ids and score it with `core.evaluation.metrics`.
+same); `micro_batches` splits every batch that way from the start, which is also how one
+process reproduces what several DistributedDataParallel processes compute.
+`predict_coco_results` and `evaluate_model` turn the model's outputs into a COCO results
+list with the dataset's own category ids and score it with `core.evaluation.metrics`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return "out of memory" in text or "can't allocate memory" in text
 
 
+def slice_seed(seed: int, step: int, slice_index: int) -> int:
+    """The torch seed for one slice of one step's global batch (same on every machine)."""
+    return ((seed * 1_000_003 + step) * 1_009 + slice_index) % 2**63
+
+
 @dataclass
 class StepOutcome:
     losses: dict[str, float]
@@ -67,6 +74,9 @@ class StepRunner:
         device: torch.device,
         amp: bool = False,
         clip_norm: float | None = 10.0,
+        micro_batches: int = 1,
+        seed: int | None = None,
+        rank: int = 0,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -74,7 +84,9 @@ class StepRunner:
         self.amp = amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
         self.clip_norm = clip_norm
-        self.micro_batches = 1
+        self.micro_batches = max(1, micro_batches)
+        self.seed = seed
+        self.rank = rank
         self.nonfinite_in_a_row = 0
         self.oom_events: list[str] = []  # messages for the trainer to report
 
@@ -95,12 +107,12 @@ class StepRunner:
             "steps in a row; lower the learning rate (--lr)"
         )
 
-    def run(self, batch: Batch) -> StepOutcome:
+    def run(self, batch: Batch, step: int = 0) -> StepOutcome:
         images = [_plain(image, self.device) for image, _ in batch.items]
         targets = targets_to_device([target for _, target in batch.items], self.device)
         while True:
             try:
-                return self._step(images, targets)
+                return self._step(images, targets, step)
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -124,11 +136,17 @@ class StepRunner:
         bounds = np.linspace(0, count, parts + 1).round().astype(int)
         return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
-    def _step(self, images: list[torch.Tensor], targets: list[dict]) -> StepOutcome:
+    def _step(self, images: list[torch.Tensor], targets: list[dict], step: int) -> StepOutcome:
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         chunks = self._chunks(len(images))
         for index, part in enumerate(chunks):
+            if self.seed is not None:
+                # The model draws random numbers (the RPN's and box head's balanced sampling
+                # of anchors and proposals). Seeding each slice of the global batch from
+                # (seed, step, slice) makes one process with N micro-batches draw what N
+                # processes with one each draw, so both reach the same weights.
+                torch.manual_seed(slice_seed(self.seed, step, self.rank * len(chunks) + index))
             share = (part.stop - part.start) / len(images)
             # Only the last micro-batch lets DistributedDataParallel all-reduce gradients.
             last = index == len(chunks) - 1

@@ -16,18 +16,13 @@ from __future__ import annotations
 import hashlib
 import random
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import (
-    DataLoader,
-    DistributedSampler,
-    RandomSampler,
-    Sampler,
-    SequentialSampler,
-)
+from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 from torchvision.models.detection import MaskRCNN
 
 from core.detection.architectures import build_model, image_size_settings, replace_predictors
@@ -140,15 +135,35 @@ def _ignore_interrupts_in_worker(_worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class RankSlice(Sampler[list[int]]):
+    """This rank's part of each global batch: images [rank * size, (rank + 1) * size).
+
+    Every rank walks the same seeded global batches, so the ranks together see exactly the
+    batches one process with `--batch-size size * world_size` would see, and a single
+    process with as many micro-batches splits them the same way.
+    """
+
+    def __init__(self, global_batches: GroupedBatchSampler, ctx: DistContext) -> None:
+        self.global_batches = global_batches
+        self.ctx = ctx
+
+    def __iter__(self) -> Iterator[list[int]]:
+        size = self.global_batches.batch_size // self.ctx.world_size
+        start = self.ctx.rank * size
+        for batch in self.global_batches:
+            yield batch[start : start + size]
+
+    def __len__(self) -> int:
+        return len(self.global_batches)
+
+
 @dataclass
 class TrainLoader:
     loader: DataLoader
     batch_sampler: GroupedBatchSampler
-    distributed_sampler: DistributedSampler | None
 
     def set_epoch(self, epoch: int) -> None:
-        if self.distributed_sampler is not None:
-            self.distributed_sampler.set_epoch(epoch)
+        """Nothing to do: the seeded sampler continues its own stream from epoch to epoch."""
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
@@ -157,18 +172,19 @@ class TrainLoader:
 def make_train_loader(
     dataset: InstanceDataset, *, batch_size: int, workers: int, seed: int, ctx: DistContext
 ) -> TrainLoader:
-    distributed: DistributedSampler | None = None
-    base: Sampler[int]
-    if ctx.is_distributed:
-        distributed = DistributedSampler(
-            dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed
-        )
-        base = distributed
-    else:
-        generator = torch.Generator().manual_seed(seed)
-        base = RandomSampler(dataset, generator=generator)
+    """Shuffled, aspect-ratio grouped batches of `batch_size` images for this process.
+
+    Under torchrun the global batch is `batch_size * world_size`, drawn from the same seeded
+    order on every rank (not a DistributedSampler's interleaved shards), and each rank
+    takes its contiguous slice: the run is then the same whatever the number of machines.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    base = RandomSampler(dataset, generator=generator)
     groups = aspect_ratio_groups(dataset.image_sizes())
-    batch_sampler = GroupedBatchSampler(base, groups, batch_size)
+    global_batches = GroupedBatchSampler(base, groups, batch_size * ctx.world_size)
+    batch_sampler: Sampler[list[int]] = (
+        RankSlice(global_batches, ctx) if ctx.is_distributed else global_batches
+    )
     loader = DataLoader(
         dataset,
         batch_sampler=batch_sampler,
@@ -177,7 +193,7 @@ def make_train_loader(
         persistent_workers=workers > 0,
         worker_init_fn=_ignore_interrupts_in_worker if workers > 0 else None,
     )
-    return TrainLoader(loader, batch_sampler, distributed)
+    return TrainLoader(loader, global_batches)
 
 
 def make_eval_loader(dataset: CocoTrainingSet, *, batch_size: int = 2) -> DataLoader:

@@ -242,7 +242,14 @@ class _Run:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             train_model = DistributedDataParallel(model, device_ids=device_ids)
         runner = StepRunner(
-            train_model, optimizer, device=self.device, amp=cfg.amp, clip_norm=defaults.clip_norm
+            train_model,
+            optimizer,
+            device=self.device,
+            amp=cfg.amp,
+            clip_norm=defaults.clip_norm,
+            micro_batches=cfg.micro_batches,
+            seed=cfg.seed,
+            rank=self.ctx.rank,
         )
         threads = ThreadChooser(thread_candidates(cfg.threads, self.device.type))
         if cfg.amp and self.device.type != "cuda":
@@ -285,6 +292,7 @@ class _Run:
                 "ap_before": ap_before,
                 "lr": lr,
                 "batch_size": batch_size * self.ctx.world_size,
+                "micro_batches": cfg.micro_batches,
                 "seed": cfg.seed,
                 "augmentation": augmentation,
                 "cpu_threads": threads.chosen if self.device.type == "cpu" else None,
@@ -364,7 +372,7 @@ class _Run:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_now
                 threads.before_step()
-                outcome = runner.run(batch)
+                outcome = runner.run(batch, step)
                 for message in runner.oom_events:
                     self.warn(message)
                 runner.oom_events.clear()
@@ -525,6 +533,9 @@ class _Run:
         folder.mkdir(parents=True, exist_ok=True)
         record = {"rank": self.ctx.rank, "steps": step, "sha256": state_dict_digest(model)}
         (folder / f"rank{self.ctx.rank}.json").write_text(json.dumps(record), encoding="utf-8")
+        # The final weights themselves (the checkpoint holds the best evaluated ones), for
+        # tests that compare runs of different shapes within a tolerance.
+        torch.save(model.state_dict(), folder / f"rank{self.ctx.rank}.pt")
 
 
 def train(

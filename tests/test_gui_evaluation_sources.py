@@ -275,3 +275,15 @@ def test_reviewed_images_without_stored_proposals_point_to_running_the_model(
     status = window.evaluation_dock.status.text()
     assert status.startswith("2 images, 0 predictions.")
     assert "'Current model, run now'" in status
+
+
+def test_showing_the_evaluation_dock_keeps_the_window_on_a_768_pixel_screen(qtbot, opened) -> None:
+    window = opened[0]
+    window.actions["evaluate"].trigger()  # hidden again (the fixture showed it)
+    window.resize(1300, 700)
+    qtbot.wait(50)
+    window.actions["evaluate"].trigger()
+    assert window.evaluation_dock.isVisible()
+    qtbot.wait(100)
+    assert window.minimumSizeHint().height() <= 700
+    assert window.height() <= 700

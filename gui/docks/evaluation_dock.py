@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
     QTableView,
@@ -369,7 +371,14 @@ class EvaluationDock(QDockWidget):
         self.worse_list.setObjectName("eval_worse_images")
         self.tabs.addTab(_stacked(body, self.delta_table, self.worse_list, 2), "A vs B")
         layout.addWidget(self.tabs, 1)
-        self.setWidget(body)
+        # Scrolled, so the dock can be shorter than its contents: unscrolled, it made the
+        # window at least 1,080 px tall (taller than many screens) once shown.
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        scroll.setMinimumWidth(body.minimumSizeHint().width())  # scrolls up and down only
+        self.setWidget(scroll)
 
         self.evaluate_button.clicked.connect(self.evaluateRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)

@@ -141,3 +141,27 @@ def test_brush_stroke_at_full_zoom_lands_on_full_resolution_pixels(
     assert np.array_equal(crop, expected)
     assert crop[40, 50:151].all()  # y 5000, x 7000..7100: along the stroke
     assert ann.area == expected.sum()
+
+
+def test_tile_requests_of_one_frame_painted_in_pieces_are_all_read(qtbot, tmp_path: Path) -> None:
+    """Qt may paint one frame as several exposed pieces: each piece's request adds to the
+    loader's queue; none replaces another's (tiles left grey until the next repaint)."""
+    from core.files.pyramid import build_pyramid
+    from gui.canvas.tiled_image import TileLoader
+
+    path = tmp_path / "mid.png"
+    rgb = np.random.default_rng(3).integers(0, 255, (1100, 1100, 3), dtype=np.uint8)
+    assert cv2.imwrite(str(path), rgb)
+    pyramid = build_pyramid(path, tmp_path / "tiles")
+    loader = TileLoader(pyramid)
+    received: list[TileKey] = []
+    loader.tileLoaded.connect(lambda key, _image: received.append(key))
+    first, second = [TileKey(0, 0, 0), TileKey(0, 1, 0)], [TileKey(0, 2, 2)]
+    with loader._cv:  # noqa: SLF001 - both pieces queued before the thread takes either
+        loader.want(first)
+        loader.want(second)
+    assert loader.wait_idle()
+    wait_until(qtbot, lambda: len(received) == 3, timeout_ms=10_000)
+    assert received[0] == second[0]  # the latest piece first
+    assert sorted(received, key=lambda k: (k.row, k.col)) == [*first, *second]
+    loader.stop()

@@ -31,6 +31,7 @@ from core.files.pyramid import TileKey, TilePyramid
 from gui.image_loader import qimage_from_rgb
 
 TILE_CACHE = 160
+MAX_PENDING = 96  # queued tile reads kept; older requests (tiles long scrolled away) drop off
 PLACEHOLDER_COLOR = QColor("#3a3a3a")
 
 
@@ -55,9 +56,14 @@ class TileLoader(QObject):
         self._thread.start()
 
     def want(self, keys: list[TileKey]) -> None:
-        """Replace the queue: the tiles the view needs now (tiles scrolled away are dropped)."""
+        """Queue tiles the view needs now, ahead of older requests. Qt may paint one frame in
+        several exposed pieces, so a request adds to the queue rather than replacing it; the
+        oldest requests beyond MAX_PENDING (tiles scrolled away long ago) are dropped."""
         with self._cv:
-            self._wanted = [k for k in keys if k not in self._in_flight]
+            fresh = [k for k in keys if k not in self._in_flight]
+            wanted = set(fresh)
+            self._wanted = [k for k in self._wanted if k not in wanted] + fresh[::-1]
+            del self._wanted[:-MAX_PENDING]
             self._cv.notify()
 
     def stop(self) -> None:
@@ -78,7 +84,7 @@ class TileLoader(QObject):
                 self._cv.wait_for(lambda: self._stopping or bool(self._wanted))
                 if self._stopping:
                     return
-                key = self._wanted.pop()  # the last asked for: the latest paint's
+                key = self._wanted.pop()  # the latest paint's, in its own order
                 self._in_flight.add(key)
             try:
                 image = qimage_from_rgb(self._pyramid.tile(key))

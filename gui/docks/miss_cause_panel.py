@@ -3,6 +3,8 @@ errors F8 / Shift+F8 walk (every error, or only the misses of one cause)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -78,4 +80,9 @@ class MissCausePanel(QGroupBox):
                 count = table.counts[category].get(cause, 0)
                 self.table.setItem(row, column, QTableWidgetItem(str(count)))
         total = sum(sum(row.values()) for row in table.counts.values())
-        self.status.setText(f"{total} misses explained with {table.model}.")
+        settings = table.settings
+        self.status.setText(
+            f"{total} misses at score ≥ {settings.score_threshold:.2f}, IoU ≥ "
+            f"{settings.iou_threshold:.2f}, explained with {Path(table.model).name}; "
+            "explain again after moving the sliders."
+        )

@@ -382,3 +382,19 @@ def test_a_big_confusion_cell_lists_its_first_rows_and_says_how_many_more(
     shown = window.current_image_id
     qtbot.mouseDClick(dock.confusion_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.current_image_id == shown  # a note goes nowhere
+
+
+def test_confusion_cells_take_the_canvas_colours(qtbot, evaluated) -> None:
+    window, _ids, _cats = evaluated
+    table = window.evaluation_dock.confusion_table
+
+    def hue_of(row: int, column: int) -> str:
+        color = table.item(row, column).background().color()
+        return QColor(color.red(), color.green(), color.blue()).name()
+
+    # rows/columns: circle, square, triangle, background
+    assert hue_of(1, 1) == MARK_COLORS["tp"]  # the square found
+    assert hue_of(0, 1) == MARK_COLORS["fp"]  # circle taken for a square
+    assert hue_of(3, 0) == MARK_COLORS["fp"]  # a circle on empty background
+    assert hue_of(2, 3) == MARK_COLORS["fn"]  # the triangle missed
+    assert table.item(0, 0).background().style() == Qt.BrushStyle.NoBrush  # nothing there

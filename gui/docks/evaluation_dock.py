@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -51,6 +52,7 @@ from PySide6.QtWidgets import (
 
 from core.evaluation.matching import ClassMetrics, Counts, IouType, MatchSettings
 from core.evaluation.metrics import EvalResult
+from gui.canvas.match_overlay import MARK_COLORS
 from gui.widgets.pr_curves import PrCurves
 from gui.workers.evaluation_run import (
     GT_FILE,
@@ -448,12 +450,18 @@ class EvaluationDock(QDockWidget):
         table.setColumnCount(len(names))
         table.setHorizontalHeaderLabels([f"as {n}" for n in names])
         table.setVerticalHeaderLabels(list(names))
+        last = len(names) - 1  # background: its row holds FPs, its column FNs
+        most = max((v for row in counts for v in row), default=0) or 1
         for r, row in enumerate(counts):
             for c, value in enumerate(row):
                 item = QTableWidgetItem(str(value))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                if value and r != c:
-                    item.setBackground(Qt.GlobalColor.yellow)
+                if value:
+                    # The canvas's colours (TP green, FP red, FN orange), deeper for more.
+                    kind = "tp" if r == c else "fn" if c == last else "fp"
+                    color = QColor(MARK_COLORS[kind])
+                    color.setAlpha(40 + int(140 * value / most))
+                    item.setBackground(color)
                 table.setItem(r, c, item)
         table.resizeColumnsToContents()
         self.confusion_list.clear()

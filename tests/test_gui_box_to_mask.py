@@ -131,16 +131,33 @@ def test_a_category_picked_on_the_image_wins_over_the_models(qtbot, tmp_path):
     wait_until(qtbot, lambda: len(_human(window)) == 1)
     assert _human(window)[0].category_id == 2
     assert window.box_to_mask.last_result.request.category_id == 2
+    assert "the category you picked" in window.work_status.message()
 
 
-def test_a_newer_box_replaces_a_request_the_worker_has_not_taken():
+def test_a_newer_box_replaces_a_preview_the_worker_has_not_taken_but_never_a_released_one():
     requests = BoxMaskRequests()
     for x in (10.0, 12.0, 14.0):
         requests.submit(1, (x, 10.0, x + 20, 30.0), None, final=False)
-    final = requests.submit(1, (16.0, 10.0, 36.0, 30.0), None, final=True)
-    assert requests.take() == final
+    first = requests.submit(1, (16.0, 10.0, 36.0, 30.0), None, final=True)
+    requests.submit(1, (50.0, 50.0, 60.0, 60.0), None, final=False)
+    newest = requests.submit(1, (52.0, 50.0, 62.0, 60.0), None, final=False)
+    assert requests.take() == first
+    assert requests.take() == newest
     assert requests.take() is None
-    assert requests.dropped == 3
+    assert requests.dropped == 4
+
+
+def test_a_second_box_drawn_before_the_first_mask_arrives_gets_its_own(qtbot, tmp_path):
+    project, truth = _shapes_project(tmp_path, model=str(trained_lite_checkpoint()))
+    window = _ready_window(qtbot, tmp_path, project)
+    image_id = truth["images"][0]["id"]
+    objects = sorted(
+        (a for a in truth["annotations"] if a["image_id"] == image_id), key=lambda a: -a["area"]
+    )[:2]
+    for target in objects:  # no event loop turn in between: no answer has arrived yet
+        _drag_box(window, target["bbox"])
+    wait_until(qtbot, lambda: len(_human(window)) == 2)
+    assert window.current_document.undo_stack.count() == 2
 
 
 def test_without_a_model_the_tool_says_what_to_do(qtbot, tmp_path):

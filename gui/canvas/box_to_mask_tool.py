@@ -98,9 +98,8 @@ class BoxToMaskTool(Tool):
         self.say: Callable[[str], None] = lambda _message: None
         self.preview = MaskPreview()
         self._origin: QPointF | None = None
-        self._box: tuple[float, float, float, float] | None = None
-        self._latest: int | None = None  # the request whose answer counts
-        self._image_id: int | None = None
+        self._latest: int | None = None  # the preview request whose answer counts
+        self._finals: set[int] = set()  # released boxes waiting for their mask
 
     # ---- gestures -----------------------------------------------------------------------
     def press(self, event: QMouseEvent, pos: QPointF) -> bool:
@@ -112,7 +111,6 @@ class BoxToMaskTool(Tool):
             return True
         self.cancel()
         self._origin = self.canvas.clamp_to_image(pos)
-        self._image_id = doc.image_id
         self.canvas.rubber_band.setRect(QRectF(self._origin, self._origin))
         self.canvas.rubber_band.setVisible(True)
         return True
@@ -149,15 +147,24 @@ class BoxToMaskTool(Tool):
             self.cancel()
             self.say(NO_MODEL)
             return
-        self._box, self._latest = box, request_id
+        if final:
+            self._finals.add(request_id)
+            self._latest = None  # later previews of this box are stale
+        else:
+            self._latest = request_id
 
     # ---- answers from the worker ----------------------------------------------------------
     def show_result(self, result: BoxMaskResult) -> None:
-        """The model answered; only the answer to the newest request counts."""
+        """The model answered: a released box becomes an annotation; a preview is shown only
+        when it answers the newest box."""
         doc = self.canvas.document
         request = result.request
-        if request.request_id != self._latest or doc is None or doc.image_id != request.image_id:
+        wanted = self._finals if request.final else {self._latest}
+        if request.request_id not in wanted:
             return
+        self._finals.discard(request.request_id)
+        if doc is None or doc.image_id != request.image_id:
+            return  # the user moved to another image meanwhile
         category_id = result.category_id
         fallback = category_id is None
         if category_id is None:
@@ -165,8 +172,8 @@ class BoxToMaskTool(Tool):
         if not request.final:
             self.preview.show_mask(result.mask, self.canvas.category_color(category_id))
             return
-        self._latest = None
-        self.cancel()
+        if self._origin is None:  # no new box is being dragged: clear this one's overlays
+            self.cancel()
         if not result.mask.any():
             self.say("The model sees no object in this box; nothing was added.")
             return
@@ -185,32 +192,32 @@ class BoxToMaskTool(Tool):
         self.say(self._describe(result, fallback))
 
     def show_failure(self, request_id: int, message: str) -> None:
-        if request_id == self._latest:
-            self._latest = None
-            self.cancel()
+        if request_id == self._latest or request_id in self._finals:
+            self._finals.discard(request_id)
+            if self._origin is None:
+                self.cancel()
             self.say(message)
 
     def _describe(self, result: BoxMaskResult, fallback: bool) -> str:
-        others = ", ".join(f"{c.name} {c.score:.2f}" for c in result.choices[1:])
+        scores = [f"{c.name} {c.score:.2f}" for c in result.choices]
         if result.request.category_id is not None:
-            head = "Box to mask with the category you picked"
+            head = f"Box to mask with the category you picked (the model: {', '.join(scores)})"
         elif fallback:
             head = (
-                f"Box to mask: the model says “{result.category_name}”, which this project "
-                "lacks; used the current category"
+                f"Box to mask: the model says {scores[0]}, a category this project lacks, so "
+                f"the current one was used (next: {', '.join(scores[1:])})"
             )
         else:
-            top = result.choices[0]
-            head = f"Box to mask: {top.name} {top.score:.2f}"
-        tail = f" (next: {others})" if others else ""
-        return f"{head}{tail}. Digits retag it once selected; Ctrl+Z removes it."
+            tail = f" (next: {', '.join(scores[1:])})" if len(scores) > 1 else ""
+            head = f"Box to mask: {scores[0]}{tail}"
+        return f"{head}. Digits retag it once selected; Ctrl+Z removes it."
 
     # ---- lifecycle --------------------------------------------------------------------------
     def cancel(self) -> bool:
-        active = self._origin is not None or self._latest is not None or self.preview.showing
+        """Drop the box being dragged and its preview; released boxes still get their mask."""
+        active = self._origin is not None or self.preview.showing
         self._origin = None
         self._latest = None
-        self._box = None
         self.canvas.rubber_band.setVisible(False)
         self.preview.show_mask(None, QColor())
         return active

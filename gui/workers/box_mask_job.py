@@ -2,9 +2,9 @@
 
 The model lives in the proposal worker (gui/workers/proposal_worker.py), so box-to-mask runs
 there too, between two proposal images, never on the UI thread. A box being dragged sends a
-request on every move; `BoxMaskRequests` keeps only the newest one, so a request the box has
-already moved away from is dropped without reaching the model, and the worker answers the
-latest box as soon as it is free.
+request on every move; `BoxMaskRequests` keeps only the newest of those, so a request the box
+has already moved away from is dropped without reaching the model, and the worker answers the
+latest box as soon as it is free. A released box's request is never dropped.
 
 The image's backbone features are computed once (`BoxSegmenter.prepare`) and cached per
 image and model, so every later request for that image costs only the RoI heads.
@@ -13,6 +13,7 @@ image and model, so every later request for that image costs only the RoI heads.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,13 +54,19 @@ class BoxMaskResult:
 
 
 class BoxMaskRequests:
-    """The newest pending request, shared by the UI thread (submit) and the worker (take)."""
+    """Pending requests, shared by the UI thread (submit) and the worker (take).
+
+    A preview (a box still being dragged) replaces the pending preview: only the newest box
+    matters. A final request (the mouse was released) is never dropped: each one becomes an
+    annotation, even when the next box is started before the model has answered.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: BoxMaskRequest | None = None
+        self._finals: deque[BoxMaskRequest] = deque()
+        self._preview: BoxMaskRequest | None = None
         self._next_id = 0
-        self.dropped = 0  # requests replaced before the worker took them (tests read it)
+        self.dropped = 0  # previews replaced before the worker took them (tests read it)
 
     def submit(
         self,
@@ -71,19 +78,22 @@ class BoxMaskRequests:
     ) -> BoxMaskRequest:
         with self._lock:
             self._next_id += 1
-            if self._pending is not None:
+            request = BoxMaskRequest(self._next_id, image_id, box, category_id, final)
+            if self._preview is not None:  # superseded by a newer box either way
                 self.dropped += 1
-            self._pending = BoxMaskRequest(self._next_id, image_id, box, category_id, final)
-            return self._pending
+                self._preview = None
+            if final:
+                self._finals.append(request)
+            else:
+                self._preview = request
+            return request
 
     def take(self) -> BoxMaskRequest | None:
         with self._lock:
-            request, self._pending = self._pending, None
+            if self._finals:
+                return self._finals.popleft()
+            request, self._preview = self._preview, None
             return request
-
-    def latest_id(self) -> int:
-        with self._lock:
-            return self._next_id
 
 
 def run_request(

@@ -10,9 +10,10 @@ them. `model` is an architecture name or a MaskLoop checkpoint path:
   real model once fine-tuned into a checkpoint.
 - a checkpoint path: its architecture, weights, categories and image sizes.
 
-Prediction returns plain `Detection`s whose masks are compressed COCO RLE: float masks are
-thresholded and encoded per image as soon as the model returns them, so full-size float
-masks never pile up across a batch.
+Prediction returns plain `Detection`s whose masks are compressed COCO RLE. `predict` never
+makes image-size float masks: the model stops before torchvision's paste, and each mask is
+resized, thresholded and written on its box crop only (core/detection/mask_paste.py), then
+all masks of an image are encoded in one pycocotools call.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from core.demo.shapes import SHAPE_CATEGORIES
 from core.detection.architectures import build_model, image_size_settings
 from core.detection.checkpoint import CheckpointMeta, load_checkpoint
 from core.detection.coco_classes import coco_categories, coco_label_category_ids
+from core.detection.mask_paste import binary_mask_stack, forward_unpasted
 from core.detection.names import ARCHITECTURES
 from core.detection.weights import has_pretrained_weights, load_coco_state_dict
 from core.errors import CheckpointError
@@ -94,25 +96,59 @@ def detections_from_output(
     """
     masks = output.pop("masks")
     h, w = int(masks.shape[-2]), int(masks.shape[-1])
-    labels = output["labels"].to("cpu")
-    category_ids = label_to_category[labels]
-    keep = category_ids >= 0
-    if not bool(keep.any()):
+    keep = _kept(output, label_to_category)
+    if keep is None:
         return []
     # Binarise first (1 byte per pixel) and drop the float masks at once; selecting rows
     # of the float tensor would copy the largest array of the whole prediction.
     binary = masks[:, 0] > MASK_THRESHOLD
     del masks
-    boxes = output["boxes"].float().to("cpu")
-    scores = output["scores"].float().to("cpu")
     if not bool(keep.all()):
         binary = binary[keep.to(binary.device)]
-        boxes, scores, category_ids = boxes[keep], scores[keep], category_ids[keep]
-    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
     # pycocotools encodes an H x W x N column-major stack in one call: lay the masks out
     # as N x W x H rows (one transposing copy, done by torch) and view them transposed.
     stack = binary.transpose(1, 2).contiguous().to("cpu").numpy().view(np.uint8)
+    return _detections(stack, output, label_to_category, keep, (h, w))
+
+
+def detections_from_unpasted(
+    output: dict[str, torch.Tensor], label_to_category: torch.Tensor, image_size: tuple[int, int]
+) -> list[Detection]:
+    """`detections_from_output` for an output of `forward_unpasted` (masks as box-relative
+    probabilities): the same Detections, bit for bit, without image-size float masks."""
+    probs = output.pop("mask_probs")
+    keep = _kept(output, label_to_category)
+    if keep is None:
+        return []
+    boxes = output["boxes"].float()
+    if not bool(keep.all()):
+        on_device = keep.to(probs.device)
+        probs, boxes = probs[on_device], boxes[on_device]
+    # Pasted with the unclamped boxes, as torchvision pastes them.
+    stack = binary_mask_stack(probs, boxes, image_size, MASK_THRESHOLD)
+    return _detections(stack, output, label_to_category, keep, image_size)
+
+
+def _kept(output: dict[str, torch.Tensor], label_to_category: torch.Tensor) -> torch.Tensor | None:
+    """Which detections have a category (None when none has)."""
+    keep = label_to_category[output["labels"].to("cpu")] >= 0
+    return keep if bool(keep.any()) else None
+
+
+def _detections(
+    stack: np.ndarray,
+    output: dict[str, torch.Tensor],
+    label_to_category: torch.Tensor,
+    keep: torch.Tensor,
+    image_size: tuple[int, int],
+) -> list[Detection]:
+    """Detections from the kept rows, given their masks as an N x W x H uint8 stack."""
+    h, w = image_size
+    category_ids = label_to_category[output["labels"].to("cpu")][keep]
+    boxes = output["boxes"].float().to("cpu")[keep]
+    scores = output["scores"].float().to("cpu")[keep]
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
     rles = mask_utils.encode(stack.transpose(2, 1, 0))
     areas = mask_utils.area(rles)
     detections = []
@@ -287,10 +323,12 @@ class Detector:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             tensors = [self._to_tensor(image) for image in batch]
+            sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
             with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
-                outputs = self.model(tensors)
+                outputs = forward_unpasted(self.model, tensors)
             del tensors
-            for output in outputs:
-                results.append(detections_from_output(output, self._label_to_category))
+            table = self._label_to_category
+            for output, size in zip(outputs, sizes, strict=True):
+                results.append(detections_from_unpasted(output, table, size))
             del outputs
         return results

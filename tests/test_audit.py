@@ -124,6 +124,8 @@ def test_mask_moved_off_its_object_ranks_first_as_bad_location():
     # "Take the model's instance" takes the detection on the object, not the moved label.
     assert top.model is not None and top.model.bbox == _box(*PLACES[1])
     assert _first_of(rows, Issue.BAD_LOCATION) is top
+    # The object's own detection now matches no label, yet it is this mistake: no second row.
+    assert [r for r in rows if r.issue is Issue.OVERLOOKED] == []
 
 
 def test_mask_disagreeing_inside_a_right_box_is_bad_location_from_the_mask_alone():

@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._report import context, figure  # noqa: E402
 from core.detection.architectures import build_model  # noqa: E402
 from core.detection.detector import Detector  # noqa: E402
 
@@ -71,8 +72,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     images = textured_images(args.images)
-    print(
-        f"CPU, {torch.get_num_threads()} threads, {args.images} images 640x480, batch {args.batch_size}"
+    context(
+        f"CPU, {torch.get_num_threads()} threads, {args.images} images 640x480, batch "
+        f"{args.batch_size}, random weights"
     )
     for arch in args.arch:
         detector = random_detector(arch)
@@ -85,12 +87,11 @@ def main() -> None:
         tracemalloc.stop()
         detections = sum(len(r) for r in results)
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            f"{arch:>11}: {args.images / elapsed:6.2f} images/s  {detections / elapsed:8.1f} proposals/s "
-            f"({detections / args.images:.0f} per image)  {elapsed / args.images * 1000:7.0f} ms/image  "
-            f"peak RSS {rss_mib:6.0f} MiB  Python-side peak {python_peak / 2**20:5.1f} MiB"
-        )
-
+        context(f"{arch}: {detections / args.images:.0f} detections per image")
+        figure(f"{arch} predict", args.images / elapsed, "images/s")
+        figure(f"{arch} predict latency", elapsed / args.images * 1000, "ms/image")
+        figure(f"{arch} peak RSS", rss_mib, "MiB")
+        figure(f"{arch} Python-side peak", python_peak / 2**20, "MiB")
 
 if __name__ == "__main__":
     main()

@@ -41,8 +41,9 @@ def figure(
     base_unit = unit if baseline_unit is None else baseline_unit
     base_text = f"{_number(baseline)} {base_unit}".rstrip()
     ratio = value / baseline if baseline else float("inf")
+    ratio_text = f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
     print(
-        f"{name}: {_number(value)}{unit_text} ({baseline_name} {base_text}, ratio {ratio:.2f})",
+        f"{name}: {_number(value)}{unit_text} ({baseline_name} {base_text}, ratio {ratio_text})",
         flush=True,
     )
 

@@ -30,6 +30,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from benchmarks._report import context, figure  # noqa: E402
 from core import masks  # noqa: E402
 from core.records import Annotation  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
@@ -127,22 +128,26 @@ def main() -> None:
         view.close()
         store.close()
 
-    def report(name: str, runs: list[tuple[float, float, float]]) -> float:
+    full = statistics.median(reference)
+
+    def report(name: str, runs: list[tuple[float, float, float]]) -> None:
         press, moves, release = (statistics.median(r[i] for r in runs) for i in range(3))
         total = press + moves + release
-        print(
-            f"{name:<28} press {press * 1e3:7.1f} ms   {MOVES} moves {moves * 1e3:7.1f} ms   "
-            f"release {release * 1e3:7.1f} ms   total {total * 1e3:7.1f} ms"
+        figure(f"{name} press", press * 1e3, "ms")
+        figure(f"{name} {MOVES} moves", moves * 1e3, "ms")
+        figure(f"{name} release", release * 1e3, "ms")
+        # The baseline: the old full-image mask work (release only) for the same stroke.
+        figure(
+            f"{name} total",
+            total * 1e3,
+            "ms",
+            baseline=full * 1e3,
+            baseline_name="old full-image mask work",
         )
-        return total
 
-    print(f"image {w} x {h}, brush {BRUSH} px, stroke 300 px, median of {args.repeats}")
-    extend_total = report("stroke into selected mask", extend)
+    context(f"image {w} x {h}, brush {BRUSH} px, stroke 300 px, median of {args.repeats}")
+    report("stroke into selected mask", extend)
     report("stroke starting a new mask", new)
-    full = statistics.median(reference)
-    print(f"{'old full-image mask work':<28} {full * 1e3:7.1f} ms (release only)")
-    print(f"ratio full-image / this stroke (total): {full / extend_total:5.1f}x")
-
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks._report import context, figure  # noqa: E402
 from tests.conftest import make_tiny_coco  # noqa: E402
 
 # Runs the command and prints its wall time and peak RSS. A child's ru_maxrss starts from its
@@ -98,9 +99,10 @@ def main() -> None:
                 old = best.get(name, (float("inf"), 0.0))
                 best[name] = (min(old[0], wall), max(old[1], rss))
     base_wall, base_rss = best["python -c pass"]
-    print(f"{'command':<24} {'wall s':>8} {'x base':>7} {'peak MB':>8} {'x base':>7}")
+    context(f"best of {args.repeats} runs each; baseline: python -c pass")
     for name, (wall, rss) in best.items():
-        print(f"{name:<24} {wall:8.3f} {wall / base_wall:7.1f} {rss:8.1f} {rss / base_rss:7.1f}")
+        figure(f"{name} wall", wall, "s", baseline=base_wall, baseline_name="python -c pass")
+        figure(f"{name} peak RSS", rss, "MB", baseline=base_rss, baseline_name="python -c pass")
 
 
 if __name__ == "__main__":

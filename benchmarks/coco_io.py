@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._report import context, figure  # noqa: E402
 from core.coco.exporter import export_coco  # noqa: E402
 from core.coco.importer import import_coco  # noqa: E402
 from core.masks import encode_mask  # noqa: E402
@@ -73,8 +74,8 @@ def main() -> None:
     t0 = time.perf_counter()
     coco = make_dataset(root, args.images, args.per_image)
     n_ann = args.images * args.per_image
-    print(f"generated {args.images} images (empty files) and {n_ann} RLE annotations "
-          f"in {time.perf_counter() - t0:.1f} s ({coco.stat().st_size / 1e6:.1f} MB JSON)")  # fmt: skip
+    context(f"generated {args.images} images (empty files) and {n_ann} RLE annotations "
+            f"in {time.perf_counter() - t0:.1f} s ({coco.stat().st_size / 1e6:.1f} MB JSON)")  # fmt: skip
 
     results = {}
     with ProjectStore.create(root / "bench.maskloop", root / "images") as store:
@@ -99,9 +100,8 @@ def main() -> None:
     for name, seconds in results.items():
         rate = n_ann / seconds if "page" not in name else args.images / seconds
         unit = "annotations/s" if "page" not in name else "images/s"
-        print(
-            f"{name:48s} {seconds:7.2f} s  {rate:>10,.0f} {unit}  ({seconds / target:.2f} x the 10 s target)"
-        )
+        figure(name, seconds, "s", baseline=target, baseline_name="target")
+        figure(f"{name} rate", rate, unit)
     if not args.keep:
         import shutil
 

@@ -166,7 +166,11 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.box_to_mask = BoxToMaskController(
-            canvas=self.canvas, proposals=self.proposals, work_status=self.work_status, parent=self
+            canvas=self.canvas,
+            navigation=self.navigation,
+            proposals=self.proposals,
+            work_status=self.work_status,
+            parent=self,
         )
         self.project = ProjectController(
             dialog_parent=self,

@@ -85,6 +85,9 @@ def test_drag_a_box_gives_the_objects_mask_in_one_undo_step_off_the_ui_thread(
     window = _ready_window(qtbot, tmp_path, project)
     target = _largest_object(truth, 0)
     steps_before = window.current_document.undo_stack.count()
+    # Choosing the tool has the image's features computed before the first box.
+    worker = window.proposals.service.worker
+    wait_until(qtbot, lambda: worker.segmenter is not None and worker.segmenter.backbone_runs)
 
     _drag_box(window, target["bbox"])
     wait_until(qtbot, lambda: len(_human(window)) == 1)
@@ -110,7 +113,7 @@ def test_drag_a_box_gives_the_objects_mask_in_one_undo_step_off_the_ui_thread(
     assert window.box_to_mask.last_result.choices[0].name in ("circle", "square", "triangle")
     assert "Box to mask" in window.work_status.message()
     # Every move of the box asked again; the image's backbone ran once, the heads each time.
-    assert window.proposals.service.worker.segmenter.backbone_runs == 1
+    assert worker.segmenter.backbone_runs == 1
 
     stack = window.current_document.undo_stack
     assert stack.count() == steps_before + 1

@@ -65,6 +65,7 @@ class BoxMaskRequests:
         self._lock = threading.Lock()
         self._finals: deque[BoxMaskRequest] = deque()
         self._preview: BoxMaskRequest | None = None
+        self._prepare: int | None = None  # an image whose features to compute ahead
         self._next_id = 0
         self.dropped = 0  # previews replaced before the worker took them (tests read it)
 
@@ -95,16 +96,32 @@ class BoxMaskRequests:
             request, self._preview = self._preview, None
             return request
 
+    def ask_prepare(self, image_id: int) -> None:
+        """Compute this image's features before the first box, when the worker is free."""
+        with self._lock:
+            self._prepare = image_id
+
+    def take_prepare(self) -> int | None:
+        with self._lock:
+            image_id, self._prepare = self._prepare, None
+            return image_id
+
+
+def prepare_image(segmenter: BoxSegmenter, store: ProjectStore, image_id: int) -> tuple:
+    """Make sure the image's backbone features are cached; returns their cache key."""
+    from core.files.images import read_image
+
+    key = (segmenter.detector.model_key, image_id)
+    if not segmenter.is_prepared(key):
+        segmenter.prepare(key, read_image(store.image_path(image_id)))
+    return key
+
 
 def run_request(
     segmenter: BoxSegmenter, store: ProjectStore, request: BoxMaskRequest
 ) -> BoxMaskResult:
     """Segment one box of a project image (features cached per image and model)."""
-    from core.files.images import read_image
-
-    key = (segmenter.detector.model_key, request.image_id)
-    if not segmenter.is_prepared(key):
-        segmenter.prepare(key, read_image(store.image_path(request.image_id)))
+    key = prepare_image(segmenter, store, request.image_id)
     project_by_name = {category_key(c.name): c for c in store.categories()}
     model_names = {c.id: c.name for c in segmenter.detector.categories}
     model_by_name = {category_key(name): cid for cid, name in model_names.items()}

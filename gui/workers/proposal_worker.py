@@ -109,7 +109,7 @@ class ProposalWorker(QObject):
     modelFailed = Signal(str, str, str)  # spec, message, error class name
     inferenceStarted = Signal(int)  # image id
     proposalsReady = Signal(int, int)  # image id, number stored
-    imageFailed = Signal(int, str)  # image id, message
+    imageFailed = Signal(int, str)  # image id (-1: about no image), message
     batchProgress = Signal(int, int)  # done, total
     batchFinished = Signal(int, bool)  # done, cancelled
     idle = Signal()
@@ -160,6 +160,8 @@ class ProposalWorker(QObject):
             self.modelFailed.emit(spec, f"Cannot load model {spec!r}: {exc}", type(exc).__name__)
             return
         self._detector = detector
+        # Out of GPU memory: smaller batches, then the CPU; the window says so (image -1).
+        detector.on_fallback = lambda message: self.imageFailed.emit(-1, message)
         self.segmenter = None
         self.modelLoaded.emit(str(detector.model_key), str(detector.device))
         self.wake()
@@ -171,21 +173,21 @@ class ProposalWorker(QObject):
 
     @Slot()
     def segment_box(self) -> None:
-        """Serve the newest box-to-mask request, if one is still pending."""
+        """Serve the next box-to-mask request, else compute the features asked for ahead."""
+        if self._queue.stopping.is_set():
+            return
         request = self._box_requests.take()
-        if request is None or self._queue.stopping.is_set():
-            return  # an earlier call already answered the newest box
+        if request is None:  # an earlier call already answered the newest box
+            self._prepare_box_features()
+            return
         if self._detector is None:
             self.boxMaskFailed.emit(request.request_id, "No model is loaded yet.")
             return
-        from core.detection.box_to_mask import BoxSegmenter
         from core.errors import MaskLoopError
         from gui.workers.box_mask_job import run_request
 
-        if self.segmenter is None:
-            self.segmenter = BoxSegmenter(self._detector)
         try:
-            result = run_request(self.segmenter, self._open_store(), request)
+            result = run_request(self._box_segmenter(), self._open_store(), request)
         except MaskLoopError as exc:
             self.boxMaskFailed.emit(request.request_id, str(exc))
             return
@@ -193,6 +195,24 @@ class ProposalWorker(QObject):
             self.boxMaskFailed.emit(request.request_id, f"Box-to-mask failed: {exc}")
             return
         self.boxMaskReady.emit(result)
+
+    def _box_segmenter(self) -> Any:
+        if self.segmenter is None:
+            from core.detection.box_to_mask import BoxSegmenter
+
+            self.segmenter = BoxSegmenter(self._detector)
+        return self.segmenter
+
+    def _prepare_box_features(self) -> None:
+        image_id = self._box_requests.take_prepare()
+        if image_id is None or self._detector is None:
+            return
+        from gui.workers.box_mask_job import prepare_image
+
+        try:
+            prepare_image(self._box_segmenter(), self._open_store(), image_id)
+        except Exception:  # only a head start: the first box reports any real failure
+            return
 
     @Slot()
     def wake(self) -> None:
@@ -359,6 +379,11 @@ class ProposalService(QObject):
         request = self.box_requests.submit(image_id, box, category_id, final=final)
         self._segmentRequested.emit()
         return request.request_id
+
+    def prepare_box_features(self, image_id: int) -> None:
+        """Have the image's features ready before the first box-to-mask box."""
+        self.box_requests.ask_prepare(image_id)
+        self._segmentRequested.emit()
 
     def cancel_batch(self) -> None:
         if self.queue.cancel_batch():

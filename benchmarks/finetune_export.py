@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from benchmarks._report import context, figure  # noqa: E402
 from core.coco.importer import import_coco  # noqa: E402
 from core.masks import encode_mask  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
@@ -86,14 +87,14 @@ def main() -> None:
     try:
         started = time.perf_counter()
         project = build_project(folder, args.annotations)
-        print(
+        context(
             f"project of {args.annotations} annotations built in {time.perf_counter() - started:.1f} s"
         )
 
         started = time.perf_counter()
         export_finetune_run(project, base_model="lite")
         blocking = time.perf_counter() - started
-        print(f"export on the calling thread: {blocking:.2f} s (the old UI-thread freeze)")
+        figure("export on the calling thread (the old UI-thread freeze)", blocking, "s")
         shutil.rmtree(runs_dir(project))
 
         gaps: list[float] = []
@@ -120,9 +121,20 @@ def main() -> None:
         loop.exec()
         timer.stop()
         worker_time = time.perf_counter() - started
-        print(
-            f"export in the worker: {worker_time:.2f} s, {len(updates)} progress updates, "
-            f"{len(gaps)} UI timer ticks, longest UI-thread gap {1000 * max(gaps):.1f} ms"
+        context(f"{len(updates)} progress updates, {len(gaps)} UI timer ticks of 5 ms")
+        figure(
+            "export in the worker",
+            worker_time,
+            "s",
+            baseline=blocking,
+            baseline_name="on the calling thread",
+        )
+        figure(
+            "longest UI-thread gap during the export",
+            1000 * max(gaps),
+            "ms",
+            baseline=1000 * blocking,
+            baseline_name="freeze on the calling thread",
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

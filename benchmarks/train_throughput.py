@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from benchmarks._report import context, figure  # noqa: E402
 from core.demo.shapes import generate_shapes_dataset  # noqa: E402
 from core.training import train  # noqa: E402
 from core.training.config import TrainConfig, default_workers  # noqa: E402
@@ -139,9 +140,10 @@ def main() -> int:
     train_set, _ = split_holdout(load_coco_dataset(json_path, work / "images"))
     steps_per_epoch = len(train_set.samples) // args.batch_size
     lr, seed = 0.02, 0
-    print(
+    context(
         f"lite, batch {args.batch_size}, {args.steps} measured steps after {WARMUP_STEPS} "
-        f"warm-up, torch threads {torch.get_num_threads()}, {args.workers} loader workers, CPU"
+        f"warm-up, torch threads {torch.get_num_threads()}, {args.workers} loader workers, CPU; "
+        "target: maskloop train >= 0.95 of the bare loop"
     )
     bare: list[float] = []
     trainer: list[float] = []
@@ -159,27 +161,27 @@ def main() -> int:
                 steps_per_epoch=steps_per_epoch, lr=lr, seed=seed,
             )
         )  # fmt: skip
-        print(
-            f"  round {round_index + 1}: bare loop {bare[-1]:6.2f} images/s, "
-            f"maskloop train {trainer[-1]:6.2f} images/s"
+        context(
+            f"round {round_index + 1}: bare loop {bare[-1]:.2f} images/s, "
+            f"maskloop train {trainer[-1]:.2f} images/s"
         )
     memory = _in_memory_rate(
         train_set, steps=args.steps, batch_size=args.batch_size, lr=lr, seed=seed
     )
     baseline = max(bare)
     best = max(trainer)
-    print(f"  bare torchvision loop (baseline):   {baseline:6.2f} images/s  ratio 1.00")
     round_ratios = [t / b for t, b in zip(trainer, bare, strict=True)]
-    print(
-        f"  maskloop train:                     {best:6.2f} images/s  ratio {best / baseline:.2f}"
-        f"  (median round ratio {statistics.median(round_ratios):.2f})"
+    context(f"median round ratio {statistics.median(round_ratios):.2f}")
+    figure("bare torchvision loop", baseline, "images/s")
+    figure("maskloop train", best, "images/s", baseline=baseline, baseline_name="bare loop")
+    # What loading and augmenting cost: the model on batches held in memory.
+    figure(
+        "model on batches held in memory",
+        memory,
+        "images/s",
+        baseline=baseline,
+        baseline_name="bare loop",
     )
-    print(
-        f"  model on batches held in memory:    {memory:6.2f} images/s  ratio "
-        f"{memory / baseline:.2f} (what loading and augmenting costs)"
-    )
-    verdict = "PASS" if best / baseline >= 0.95 else "FAIL"
-    print(f"target: maskloop train >= 0.95 of the bare loop: {verdict}")
     return 0 if math.isfinite(best) else 1
 
 

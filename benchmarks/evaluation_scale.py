@@ -8,11 +8,11 @@ Times, per IoU type:
 - match() at IoU 0.5 / score 0.5 (the first match), then at IoU 0.75 / score 0.3 (a
   re-match: what the analyst's view does live as a slider moves),
 - metrics(): COCOeval (evaluate + accumulate + summarize) and the per-class curves,
-and prints the ratio re-match / first match.
+and prints the re-match against from_coco (what it saves by not recomputing IoUs).
 
 `--backends` times COCOeval alone (evaluate + accumulate + summarize, on the same normalised
 inputs) with pycocotools and with faster-coco-eval, one line per IoU type:
-`cocoeval faster <type>: T s (pycocotools T0 s, xT0/T)`, and checks the AP is the same.
+`cocoeval faster <type>: T s (pycocotools T0 s, ratio T/T0)`, and checks the AP is the same.
 
     python benchmarks/evaluation_scale.py [--images 5000 --instances 50000 --predictions 60000]
     python benchmarks/evaluation_scale.py --backends
@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402
 
+from benchmarks._report import context, figure  # noqa: E402
 from core.evaluation.matching import EvaluationData, MatchSettings  # noqa: E402
 
 H, W = 120, 160
@@ -101,7 +102,7 @@ def build(
 def run(args: argparse.Namespace, iou_type: str) -> None:
     started = time.perf_counter()
     gt, predictions = build(args.images, args.instances, args.predictions, iou_type)
-    print(
+    context(
         f"[{iou_type}] {args.images} images, {len(gt['annotations'])} GT, "
         f"{len(predictions)} predictions (built in {time.perf_counter() - started:.1f} s)"
     )
@@ -128,14 +129,26 @@ def run(args: argparse.Namespace, iou_type: str) -> None:
     data.metrics(MatchSettings(0.75, 0.3, iou_type))  # type: ignore[arg-type]
     metrics_again_s = time.perf_counter() - started
 
-    print(f"  from_coco (IoUs once):           {prepare:7.2f} s")
-    print(f"  match IoU 0.5 / score 0.5:       {first_s:7.3f} s  {first.total()}")
-    print(f"  re-match IoU 0.75 / score 0.3:   {rematch_s:7.3f} s  {again.total()}")
-    print(f"  image_counts+errors+confusion:   {summaries_s:7.3f} s")
-    print(f"  metrics() (COCOeval, first):     {metrics_s:7.2f} s  AP {result.ap:.4f}")
-    print(f"  metrics() again (cached COCOeval):{metrics_again_s:6.3f} s  {len(per_class)} classes")
-    print(f"  re-match / first match:          {rematch_s / first_s:7.2f}")
-    print(f"  re-match / from_coco:            {rematch_s / prepare:7.3f}")
+    context(f"[{iou_type}] first match {first.total()}, re-match {again.total()}")
+    context(f"[{iou_type}] AP {result.ap:.4f}, {len(per_class)} classes")
+    figure(f"[{iou_type}] from_coco (IoUs once)", prepare, "s")
+    figure(f"[{iou_type}] match IoU 0.5 / score 0.5", first_s, "s")
+    figure(
+        f"[{iou_type}] re-match IoU 0.75 / score 0.3",
+        rematch_s,
+        "s",
+        baseline=prepare,
+        baseline_name="from_coco",
+    )
+    figure(f"[{iou_type}] image_counts+errors+confusion", summaries_s, "s")
+    figure(f"[{iou_type}] metrics() (COCOeval, first)", metrics_s, "s")
+    figure(
+        f"[{iou_type}] metrics() again (cached COCOeval)",
+        metrics_again_s,
+        "s",
+        baseline=metrics_s,
+        baseline_name="first",
+    )
 
 
 def compare_backends(args: argparse.Namespace, iou_type: str) -> None:
@@ -149,13 +162,11 @@ def compare_backends(args: argparse.Namespace, iou_type: str) -> None:
         took[backend] = time.perf_counter() - started
         aps[backend] = result.ap
     base, fast = took["pycocotools"], took["faster"]
-    print(
-        f"cocoeval faster {iou_type}: {fast:.2f} s (pycocotools {base:.2f} s, x{base / fast:.2f})"
-    )
+    figure(f"cocoeval faster {iou_type}", fast, "s", baseline=base, baseline_name="pycocotools")
     same = abs(aps["faster"] - aps["pycocotools"]) < 1e-12
-    print(
-        f"cocoeval faster {iou_type} AP: {aps['faster']:.6f} (pycocotools "
-        f"{aps['pycocotools']:.6f}, {'same' if same else 'DIFFERENT'})"
+    context(
+        f"cocoeval faster {iou_type} AP {aps['faster']:.6f}, pycocotools "
+        f"{aps['pycocotools']:.6f}: {'same' if same else 'DIFFERENT'}"
     )
 
 

@@ -94,7 +94,7 @@ def core_figures(root: Path, coco: Path, n_annotations: int) -> Path:
         seconds = time.perf_counter() - t0
         assert report.annotations == n_annotations, report.summary()
         figure("export (keep)", seconds, "s", 30 * n_annotations / 1e6)
-        print(f"export progress reports: {len(reports)} (every 4,096 annotations)")
+        print(f"# export progress reports: {len(reports)} (every 4,096 annotations)")
     return project
 
 
@@ -160,7 +160,7 @@ def main() -> None:
     n_annotations = args.images * args.per_image
     t0 = time.perf_counter()
     coco = make_dataset(root, args.images, args.per_image)
-    print(f"generated {args.images:,} images and {n_annotations:,} annotations in "
+    print(f"# generated {args.images:,} images and {n_annotations:,} annotations in "
           f"{time.perf_counter() - t0:.1f} s ({coco.stat().st_size / 1e6:.0f} MB of JSON)")  # fmt: skip
     project = core_figures(root, coco, n_annotations)
     gui_figures(root, project, args.images)

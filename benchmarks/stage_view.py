@@ -53,7 +53,8 @@ def main() -> None:
     base = min(times["forward"]) / args.images * 1000
     ours = min(times["stages"]) / args.images * 1000
     threads = torch.get_num_threads()
-    print(f"{args.arch} model forward, 640x480, {threads} threads: {base:.0f} ms/image")
+    print(f"# {args.arch}, 640x480, {threads} threads")
+    print(f"{args.arch} model forward: {base:.0f} ms/image (no baseline)")
     print(
         f"{args.arch} inspect_stages: {ours:.0f} ms/image "
         f"(model forward {base:.0f} ms, ratio {ours / base:.2f})"

@@ -174,9 +174,9 @@ def test_a_small_object_in_a_large_image_is_found_as_in_a_crop(tmp_path) -> None
     anns = [a for a in dataset["annotations"] if a["image_id"] == image_info["id"]]
     h, w = sample.shape[:2]
 
-    # The sample image (128-160 px) pasted at (2,710, 1,530) into a 4,000 x 4,000 image of
-    # its own background colour; the "crop" is the 192 px window around it.
-    side, px, py = 4000, 2710, 1530
+    # The sample image (128-160 px) pasted at (1,310, 730) into a 2,000 x 2,000 image of
+    # its own background colour (121 tiles); the "crop" is the 192 px window around it.
+    side, px, py = 2000, 1310, 730
     big = np.empty((side, side, 3), dtype=np.uint8)
     big[:] = np.median(sample.reshape(-1, 3), axis=0).astype(np.uint8)
     big[py : py + h, px : px + w] = sample
@@ -198,4 +198,4 @@ def test_a_small_object_in_a_large_image_is_found_as_in_a_crop(tmp_path) -> None
         assert tiled_iou >= crop_iou - 0.1  # ...and as well in the big image
         assert tiled_score >= crop_score - 0.1
     # Nothing is found on the plain background far from the object.
-    assert all(d.bbox[0] > 2400 and d.bbox[1] > 1200 for d in tiled)
+    assert all(d.bbox[0] > 1000 and d.bbox[1] > 400 for d in tiled)

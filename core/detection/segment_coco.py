@@ -29,6 +29,10 @@ from core.errors import CocoFormatError, ImageReadError
 from core.files.images import read_image
 from core.masks import encode_mask
 
+BOXES_PER_CALL = 8
+"""Boxes segmented together: each pastes a float mask of the whole image, so a 4000 x 3000
+photo with 50 boxes would otherwise hold 2.4 GB at once."""
+
 ProgressCallback = Callable[[int, int, str, int], None]
 """progress(images done, images to do, file name, masks written for it)."""
 
@@ -152,17 +156,32 @@ def _segment_image(
         picked = model_category.get(annotation.get("category_id"))  # type: ignore[arg-type]
         groups.setdefault(picked, []).append((annotation, box))
     written = 0
-    for picked, members in groups.items():
-        boxes = np.array([box for _, box in members], dtype=np.float32)
-        for (annotation, _), result in zip(
-            members, segmenter.segment(key, boxes, category_id=picked), strict=True
-        ):
-            if not result.mask.any():
-                report.empty_masks += 1
-                continue
-            annotation["segmentation"] = encode_mask(result.mask)
-            annotation["area"] = float(result.area)
-            written += 1
+    for picked, group in groups.items():
+        for start in range(0, len(group), BOXES_PER_CALL):
+            written += _write_masks(
+                segmenter, key, group[start : start + BOXES_PER_CALL], picked, report
+            )
     segmenter.forget(key)
     report.masks_written += written
+    return written
+
+
+def _write_masks(
+    segmenter: BoxSegmenter,
+    key: tuple,
+    members: list[tuple[dict[str, Any], list[float]]],
+    picked: int | None,
+    report: SegmentReport,
+) -> int:
+    boxes = np.array([box for _, box in members], dtype=np.float32)
+    written = 0
+    for (annotation, _), result in zip(
+        members, segmenter.segment(key, boxes, category_id=picked), strict=True
+    ):
+        if not result.mask.any():
+            report.empty_masks += 1
+            continue
+        annotation["segmentation"] = encode_mask(result.mask)
+        annotation["area"] = float(result.area)
+        written += 1
     return written

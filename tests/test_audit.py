@@ -143,6 +143,14 @@ def test_mask_disagreeing_inside_a_right_box_is_bad_location_from_the_mask_alone
     assert top.mask_score is not None and top.mask_score > 0.5
 
 
+def test_an_empty_mask_head_answer_is_no_evidence_of_bad_location():
+    images, predictions = _clean_case()
+    found = predictions[2]
+    empty = encode_mask(np.zeros((SIZE, SIZE), bool))
+    predictions[2] = ImagePredictions(found.detections, {**found.label_box_masks, 21: empty})
+    assert audit(images, predictions, CATEGORIES) == []
+
+
 def test_label_nothing_supports_ranks_first_as_spurious():
     images, predictions = _clean_case()
     # A label on empty background in image 5, where the model finds nothing.

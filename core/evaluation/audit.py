@@ -191,6 +191,12 @@ def rle_iou(a: dict[str, Any], b: dict[str, Any]) -> float:
     return float(mask_utils.iou([coco(a)], [coco(b)], [0])[0][0])
 
 
+def _area(rle: dict[str, Any]) -> int:
+    counts = rle["counts"]
+    coco = {"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
+    return int(mask_utils.area(coco))
+
+
 # ---------------------------------------------------------------- cleanlab's part
 
 
@@ -329,6 +335,8 @@ def _score_labels(
         box_part_loc = _clip(1.0 - float(badloc[li])) if touching else None
         mask_part = None
         box_mask = found.label_box_masks.get(label.annotation_id)
+        if box_mask is not None and not _area(box_mask):
+            box_mask = None  # the mask head sees nothing in the box: no opinion on its outline
         if box_mask is not None and label.rle is not None:
             mask_part = _clip(1.0 - rle_iou(label.rle, box_mask))
         parts = [p for p in (box_part_loc, mask_part) if p is not None]

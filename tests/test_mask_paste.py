@@ -15,6 +15,8 @@ from core.detection.detector import (
 )
 from core.detection.mask_paste import binary_mask_stack
 from core.records import Category
+from core.training.data import Batch
+from core.training.engine import predict_coco_results
 
 
 def _torchvision_binary(probs: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]):
@@ -74,3 +76,23 @@ def test_predict_gives_the_detections_of_the_full_size_path_bit_for_bit():
     old = _old_predict(detector, images)
     assert sum(len(found) for found in new) > 50  # random weights: many detections
     assert new == old  # every field: category, score, box, RLE counts
+
+
+def test_validation_results_are_those_of_the_full_size_path():
+    """Training's validation (predict_coco_results) also skips the full-size paste."""
+    torch.manual_seed(1)
+    model = build_model("lite", num_classes=4, min_size=128, max_size=160).eval()
+    rng = np.random.default_rng(9)
+    images = [
+        torch.from_numpy(rng.random((3, h, w), dtype=np.float32)) for h, w in ((120, 150), (90, 90))
+    ]
+    batch = Batch([(images[0], 11), (images[1], 12)], [])
+    ours, _ = predict_coco_results(model, [batch], [0, 3, 7, 11], device=torch.device("cpu"))
+    table = label_category_table([0, 3, 7, 11])
+    expected = []
+    with torch.inference_mode():
+        outputs = model(images)  # one batch, as predict_coco_results runs it
+    for output, (_, image_id) in zip(outputs, batch.items, strict=True):
+        expected.extend(d.coco_result(image_id) for d in detections_from_output(output, table))
+    assert len(expected) > 20
+    assert ours == expected

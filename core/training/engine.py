@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.detection.detector import detections_from_output, label_category_table
+from core.detection.detector import detections_from_unpasted, label_category_table
+from core.detection.mask_paste import forward_unpasted
 from core.errors import TrainingError
 from core.evaluation.metrics import evaluate
 from core.training.data import Batch, LoadFailure
@@ -196,11 +197,14 @@ def predict_coco_results(
             if not batch.items:
                 continue
             images = [image.to(device, non_blocking=True) for image, _ in batch.items]
+            sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
             with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
-                outputs = model(images)
-            for output, (_, image_id) in zip(outputs, batch.items, strict=True):
+                # Masks pasted on their box crops only: the same results as model(images)
+                # without image-size float masks (core/detection/mask_paste.py).
+                outputs = forward_unpasted(model, images)
+            for output, size, (_, image_id) in zip(outputs, sizes, batch.items, strict=True):
                 results.extend(
-                    d.coco_result(image_id) for d in detections_from_output(output, table)
+                    d.coco_result(image_id) for d in detections_from_unpasted(output, table, size)
                 )
     finally:
         model.train(was_training)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from torchvision.models.detection.roi_heads import paste_masks_in_image
 from torchvision.models.detection.transform import resize_boxes
 
 from core.detection.detector import MASK_THRESHOLD, Detector
+from core.detection.oom import run_with_oom_fallback
 from core.errors import MaskLoopError
 
 DEFAULT_CACHED_IMAGES = 4  # the open image and the few prefetched after it
@@ -114,12 +116,15 @@ class BoxSegmenter:
         if image_key in self._cache:
             self._cache.move_to_end(image_key)
             return
-        model = self.detector.model
-        tensor = self.detector._to_tensor(image)
-        device = self.detector.device
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
-            image_list, _ = model.transform([tensor])
-            features = model.backbone(image_list.tensors)
+        computed, _, _ = run_with_oom_fallback(
+            lambda batch: [self._backbone(batch[0])],
+            [image],
+            batch_size=1,
+            device=self.detector.device,
+            to_cpu=self._to_cpu,
+            notify=self.detector.on_fallback,
+        )
+        image_list, features = computed[0]
         if isinstance(features, torch.Tensor):  # a backbone without FPN returns one map
             features = OrderedDict([("0", features)])
         self.backbone_runs += 1
@@ -132,6 +137,20 @@ class BoxSegmenter:
         )
         self._cache[image_key] = entry
         self._evict()
+
+    def _backbone(self, image: np.ndarray) -> tuple[Any, Any]:
+        model = self.detector.model
+        tensor = self.detector._to_tensor(image)
+        device = self.detector.device
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            image_list, _ = model.transform([tensor])
+            return image_list, model.backbone(image_list.tensors)
+
+    def _to_cpu(self) -> None:
+        """Out of GPU memory: the model and the cached features move to the CPU."""
+        self.detector.move_to_cpu()
+        for entry in self._cache.values():
+            entry.features = OrderedDict((k, v.cpu()) for k, v in entry.features.items())
 
     def _evict(self) -> None:
         # The newest entry always stays, however large: it is the image being worked on.
@@ -168,6 +187,19 @@ class BoxSegmenter:
         boxes = self._image_boxes(boxes_xyxy, entry.original_size)
         if len(boxes) == 0:
             return []
+        results, _, _ = run_with_oom_fallback(
+            lambda rows: self._segment_boxes(entry, boxes[list(rows)], category_id),
+            range(len(boxes)),
+            batch_size=len(boxes),
+            device=self.detector.device,
+            to_cpu=self._to_cpu,
+            notify=self.detector.on_fallback,
+        )
+        return results
+
+    def _segment_boxes(
+        self, entry: _Features, boxes: torch.Tensor, category_id: int | None
+    ) -> list[BoxMask]:
         device = self.detector.device
         with torch.autocast(device.type, enabled=device.type == "cuda"):
             class_probs, mask_logits = self._run_heads(entry, boxes.to(device))

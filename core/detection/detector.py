@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from core.detection.checkpoint import CheckpointMeta, load_checkpoint
 from core.detection.coco_classes import coco_categories, coco_label_category_ids
 from core.detection.mask_paste import binary_mask_stack, forward_unpasted
 from core.detection.names import ARCHITECTURES
+from core.detection.oom import run_with_oom_fallback
 from core.detection.weights import has_pretrained_weights, load_coco_state_dict
 from core.errors import CheckpointError
 from core.records import BBox, Category
@@ -204,6 +205,10 @@ class Detector:
         self._label_to_category = label_category_table(
             label_category_ids, {c.id for c in self.categories}
         )
+        self.on_fallback: Callable[[str], None] | None = None
+        """Told (one line) when running out of GPU memory made the detector use smaller
+        batches or the CPU (core.detection.oom); the app shows it in the status bar."""
+        self._batch_cap: int | None = None  # the batch size that last fitted after an OOM
 
     @classmethod
     def load(
@@ -319,16 +324,34 @@ class Detector:
         # high threshold also saves mask-head work.
         heads.score_thresh = float(score_threshold)
         heads.detections_per_img = int(max_detections)
-        results: list[list[Detection]] = []
-        for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size]
-            tensors = [self._to_tensor(image) for image in batch]
-            sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
-            with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
-                outputs = forward_unpasted(self.model, tensors)
-            del tensors
-            table = self._label_to_category
-            for output, size in zip(outputs, sizes, strict=True):
-                results.append(detections_from_unpasted(output, table, size))
-            del outputs
+        results, fitted, _ = run_with_oom_fallback(
+            self._predict_batch,
+            images,
+            batch_size=min(batch_size, self._batch_cap or batch_size),
+            device=self.device,
+            to_cpu=self.move_to_cpu,
+            notify=self.on_fallback,
+        )
+        if fitted < batch_size:
+            self._batch_cap = fitted  # do not run out of memory again on every call
         return results
+
+    def _predict_batch(self, batch: Sequence[np.ndarray]) -> list[list[Detection]]:
+        tensors = [self._to_tensor(image) for image in batch]
+        sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
+        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+            outputs = forward_unpasted(self.model, tensors)
+        del tensors
+        table = self._label_to_category
+        results = [
+            detections_from_unpasted(output, table, size)
+            for output, size in zip(outputs, sizes, strict=True)
+        ]
+        del outputs
+        return results
+
+    def move_to_cpu(self) -> None:
+        """Run on the CPU from now on (after the GPU ran out of memory)."""
+        self.device = torch.device("cpu")
+        self.model.to(self.device)
+        self._batch_cap = None

@@ -398,3 +398,16 @@ def test_confusion_cells_take_the_canvas_colours(qtbot, evaluated) -> None:
     assert hue_of(3, 0) == MARK_COLORS["fp"]  # a circle on empty background
     assert hue_of(2, 3) == MARK_COLORS["fn"]  # the triangle missed
     assert table.item(0, 0).background().style() == Qt.BrushStyle.NoBrush  # nothing there
+
+
+def test_pr_curves_are_drawn_when_their_tab_is_first_shown(qtbot, evaluated) -> None:
+    window, _ids, cats = evaluated
+    dock = window.evaluation_dock
+    chart = dock.pr_curves.chart
+    assert dock.tabs.currentIndex() == 0 and not dock.pr_curves.isVisible()
+    assert chart.series() == []  # not built while hidden: the outcome's arrival stays light
+    assert chart.title() == "Precision-recall at IoU 0.50"
+    dock.tabs.setCurrentIndex(1)
+    assert dock.pr_curves.isVisible()
+    assert len(chart.series()) == 2 * len(cats)  # a curve and an operating point per class
+    assert dock.pr_curves.operating_point(cats["square"]) == pytest.approx((1.0, 0.5))

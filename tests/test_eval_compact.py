@@ -92,3 +92,21 @@ def test_instance_table_boxes_and_best_candidate_at_any_score(
         assert table.candidate(ann["id"]) == expected
     assert table.candidate(50) == 5  # the hit below the score cut is still offered
     assert table.gt_box_of(999) is None and table.candidate(999) is None
+
+
+def test_ids_beyond_32_bits_survive_the_compact_form(
+    constructed: tuple[dict, list],  # noqa: F811
+) -> None:
+    gt, preds = constructed
+    big = 2**40
+    for ann in gt["annotations"]:
+        ann["id"] += big
+    data = EvaluationData.from_coco(gt, preds)
+    table = InstanceTable.from_data(data)
+    result = data.match(MatchSettings())
+    arrays = MatchArrays.from_result(result)
+    assert table.gt_of(big + 50) == (5, 1)
+    assert arrays.errors() == result.errors()
+    assert arrays.ground_truth_match(big + 61) == next(
+        g for g in result.ground_truth if g.annotation_id == big + 61
+    )

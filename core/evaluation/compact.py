@@ -45,7 +45,13 @@ def entry_box(entry: dict[str, Any]) -> tuple[float, float, float, float]:
 
 
 def _ints(values: Any) -> np.ndarray:
-    return np.asarray(values, dtype=np.int64)
+    """Integers as int32 when they fit (ids nearly always do): half the bytes to send and to
+    unpickle, which the window's reader thread does holding Python's lock."""
+    array = np.asarray(values, dtype=np.int64)
+    small = np.iinfo(np.int32)
+    if array.size and (array.min() < small.min or array.max() > small.max):
+        return array
+    return array.astype(np.int32)
 
 
 @dataclass(eq=False)
@@ -270,9 +276,18 @@ class MatchArrays:
     def first_error_from(self, image_id: int | None, step: int) -> int:
         """The first error on or after `image_id` in the ground truth's order (step > 0), or
         the last on or before it (step < 0); wraps to the first or last error."""
-        position = {int(i): n for n, i in enumerate(self.image_ids.tolist())}
-        here = position.get(image_id, -1) if image_id is not None else -1
-        rank = np.asarray([position.get(int(i), 0) for i in self.e_image.tolist()], dtype=np.int64)
+        order = np.argsort(self.image_ids, kind="stable")
+        sorted_ids = self.image_ids[order]
+
+        def positions(ids: np.ndarray, missing: int) -> np.ndarray:
+            at = np.clip(np.searchsorted(sorted_ids, ids), 0, max(len(sorted_ids) - 1, 0))
+            found = sorted_ids[at] == ids if len(sorted_ids) else np.zeros(len(ids), bool)
+            return np.where(found, order[at] if len(order) else 0, missing)
+
+        here = -1
+        if image_id is not None:
+            here = int(positions(np.asarray([image_id]), -1)[0])
+        rank = positions(self.e_image, 0)
         if step > 0:
             after = np.flatnonzero(rank >= here)
             return int(after[0]) if after.size else 0

@@ -1,6 +1,8 @@
 """The window's side of an evaluation's own process (gui/workers/evaluation_server.py).
 
-One `EvaluationSession` per Evaluate click: a "spawn" child process that prepares the
+One `EvaluationSession` per Evaluate click: a child process (`python -m
+gui.workers.evaluation_server FD`, like the trainer: a fresh interpreter that copies none of
+the window's threads and never re-runs the caller's main script) that prepares the
 evaluation and then answers re-matches and PR curves on its data for as long as the view
 shows it. A thread here only reads the pipe (blocked in a system call, without Python's
 lock) and forwards each small message to the UI thread as a queued signal; the UI thread
@@ -11,8 +13,13 @@ evaluation ends the process (terminate), which stops COCOeval mid-way at once.
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -20,7 +27,7 @@ from PySide6.QtCore import QObject, Signal
 from core.errors import Cancelled, MaskLoopError
 from core.evaluation.matching import MatchSettings
 from gui.workers.evaluation_run import EvaluationRequest
-from gui.workers.evaluation_server import EVALUATION_JOB, serve
+from gui.workers.evaluation_server import EVALUATION_JOB
 from gui.workers.tasks import Task
 
 # Sessions whose reader thread still runs: each is released on the UI thread by its reader's
@@ -54,13 +61,18 @@ class EvaluationSession(QObject):
 
     def __init__(self, request: EvaluationRequest) -> None:
         super().__init__()
-        context = multiprocessing.get_context("spawn")  # no copy of the window's threads
-        self._conn, child = context.Pipe(duplex=True)
-        self._process = context.Process(
-            target=serve, args=(child, request), name="maskloop-evaluation", daemon=True
+        mine, theirs = socket.socketpair()
+        root = str(Path(__file__).resolve().parents[2])  # so `gui` imports from a checkout
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "gui.workers.evaluation_server", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=env,
         )
-        self._process.start()
-        child.close()  # so the reader sees EOF when the child ends
+        theirs.close()  # so the reader sees EOF when the child ends
+        self._conn = Connection(mine.detach())
+        self._conn.send(request)
         self._jobs: dict[int, Job] = {}
         self._next_id = EVALUATION_JOB + 1
         self._ended = False
@@ -74,12 +86,8 @@ class EvaluationSession(QObject):
         self._reader = threading.Thread(target=self._read, name="evaluation-pipe", daemon=True)
         self._reader.start()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
     def is_alive(self) -> bool:
-        return self._process.is_alive()
+        return self._process.poll() is None
 
     def submit(self, kind: str, settings: MatchSettings) -> Job:
         """Ask the process for a "match" or "curves" at `settings`; answered in order."""
@@ -100,7 +108,7 @@ class EvaluationSession(QObject):
         """End the process now; its unanswered jobs fail with `reason` (Cancelled)."""
         if self._stop_reason is None:
             self._stop_reason = reason or Cancelled("Evaluation cancelled.")
-        if self._process.is_alive():
+        if self.is_alive():
             self._process.terminate()
 
     # ---- the pipe --------------------------------------------------------------------------
@@ -113,8 +121,16 @@ class EvaluationSession(QObject):
                 break
             except Exception as exc:  # noqa: BLE001 - an answer that cannot be unpickled
                 message = (None, "broken", exc)
+            if not self._forward(message):
+                return
+        self._forward(None)
+
+    def _forward(self, message: Any) -> bool:
+        try:
             self._relay.message.emit(message)
-        self._relay.message.emit(None)
+        except RuntimeError:  # the application is gone (interpreter shutting down)
+            return False
+        return True
 
     def _on_message(self, message: Any) -> None:
         if message is None:
@@ -137,12 +153,15 @@ class EvaluationSession(QObject):
         if self._stop_reason is not None:
             return self._stop_reason
         return MaskLoopError(
-            f"The evaluation's process ended unexpectedly (exit code {self._process.exitcode})."
+            f"The evaluation's process ended unexpectedly (exit code {self._process.returncode})."
         )
 
     def _on_end(self) -> None:
         self._ended = True
-        self._process.join(timeout=5)
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
         self._conn.close()
         jobs, self._jobs = list(self._jobs.values()), {}
         for job in jobs:

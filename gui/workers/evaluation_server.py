@@ -1,7 +1,8 @@
 """The evaluation's own process: evaluate once, then answer re-matches on that data.
 
-`serve` is the child's whole life (gui/workers/evaluation_process.py starts it with the
-"spawn" method, so nothing of the window's Qt state is copied): it prepares the evaluation
+`serve` is the child's whole life (gui/workers/evaluation_process.py runs `python -m
+gui.workers.evaluation_server FD`, FD its end of a socket pair; the first message is the
+`EvaluationRequest`): it prepares the evaluation
 (`evaluation_run.prepare`), sends the compact outcome, then keeps the prepared data and
 answers requests, one at a time, until told to stop or its pipe closes:
 
@@ -17,6 +18,7 @@ hold this process's lock, never the window's. Qt-free: it must not import PySide
 from __future__ import annotations
 
 import pickle
+import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -69,3 +71,18 @@ def serve(conn: Connection, request: EvaluationRequest) -> None:
 def _never() -> bool:
     # Cancel ends the whole process (terminate), which no step needs to poll for.
     return False
+
+
+def main(argv: list[str]) -> int:
+    conn = Connection(int(argv[1]))
+    try:
+        request = conn.recv()
+    except (EOFError, OSError):
+        return 1
+    assert isinstance(request, EvaluationRequest)
+    serve(conn, request)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

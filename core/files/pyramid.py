@@ -20,8 +20,9 @@ the old ones are removed when the new ones are built.
 
 Memory bound:
 - while building (once per image and change): one full decode (W x H x 3 bytes, 2.7 GB
-  for a 30,000 px square) plus strips of 256 rows; the coarser levels are written
-  straight into their memory-mapped files, strip by strip;
+  for a 30,000 px square; OpenCV's decoder briefly holds a second buffer of that size
+  while it decodes, so the measured peak is 5.2 GB, as for any plain decode) plus strips
+  of 256 rows; the coarser levels are written straight into their memory-mapped files;
 - afterwards: only the tiles asked for (TILE_SIZE**2 x 3 bytes each, 768 KB), plus whatever
   the caller caches (the canvas keeps an LRU of TILE_CACHE tiles); the mapped level files
   live in the page cache, which the system reclaims as it needs.

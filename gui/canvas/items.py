@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSizeF, Qt
@@ -34,6 +35,9 @@ from gui.canvas.mask_crops import decode_crop
 from gui.canvas.mask_raster import outline_path, overlay_image
 from gui.colors import ACCEPTED_FILL_ALPHA, PROPOSAL_FILL_ALPHA, SELECTION_COLOR, with_alpha
 from gui.document import is_proposal
+
+if TYPE_CHECKING:
+    from gui.canvas.mask_layer import MaskLayer
 
 HANDLE_ROLES = ("tl", "t", "tr", "r", "br", "b", "bl", "l")
 _HANDLE_PX = 8.0  # handle size on screen, whatever the zoom
@@ -141,12 +145,11 @@ class AnnotationItem(QGraphicsItem):
         self._rect = QRectF()
         self._bounds = QRectF()
         self._resizing = False
+        self._layer: MaskLayer | None = None  # set on crowded images: it paints this item
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
-        # Qt keeps each item's rendering in a device-pixel pixmap: panning then blits pixmaps
-        # without calling paint() at all; only a zoom step or an edit repaints the item.
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self._handles = [HandleItem(role, self) for role in HANDLE_ROLES]
+        self._apply_paint_mode()
+        self._handles: list[HandleItem] = []  # only while selected: see _update_handles
         self.set_annotation(ann)
 
     # ---- state ---------------------------------------------------------------------
@@ -177,8 +180,47 @@ class AnnotationItem(QGraphicsItem):
     def box_rect(self) -> QRectF:
         return QRectF(self._rect)
 
+    @property
+    def composited(self) -> bool:
+        """True while the mask layer paints this item: a layer is set and the item is not
+        selected, dragged or resized (those paint themselves, above the layer)."""
+        return (
+            self._layer is not None
+            and not self.isSelected()
+            and not self._resizing
+            and self.pos().isNull()
+        )
+
+    def set_layer(self, layer: MaskLayer | None) -> None:
+        """Let `layer` paint this item while it is not selected (None: paint itself)."""
+        if layer is self._layer:
+            return
+        if self._layer is not None:
+            self._layer.invalidate(self.sceneBoundingRect())
+        self._layer = layer
+        self._apply_paint_mode()
+
+    def _apply_paint_mode(self) -> None:
+        """Paint through the layer (no contents, no cache of its own) or by itself."""
+        composited = self.composited
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, composited)
+        # Qt keeps each item's rendering in a device-pixel pixmap: panning then blits pixmaps
+        # without calling paint() at all; only a zoom step or an edit repaints the item.
+        mode = QGraphicsItem.CacheMode
+        self.setCacheMode(mode.NoCache if composited else mode.DeviceCoordinateCache)
+        self._repaint()
+
+    def _repaint(self, before: QRectF | None = None) -> None:
+        """Repaint the item where it is (and where it was: `before`), itself or in the layer."""
+        self.update()
+        if self._layer is not None:
+            if before is not None:
+                self._layer.invalidate(before)
+            self._layer.invalidate(self.sceneBoundingRect())
+
     def set_annotation(self, ann: Annotation) -> None:
         """Take a changed annotation; its mask is decoded later, once (`ensure_decoded`)."""
+        before = self.sceneBoundingRect() if self._layer is not None else None
         self.prepareGeometryChange()
         self._ann = ann
         self._crop, self._overlay, self._contours, self._outlines = None, None, [], {}
@@ -195,14 +237,14 @@ class AnnotationItem(QGraphicsItem):
         # Smaller instances above bigger ones, so a click inside both picks the small one.
         self.setZValue(_ITEM_Z - min(self._rect.width() * self._rect.height(), 1e8) / 1e9)
         self._update_handles()
-        self.update()
+        self._repaint(before)
 
     def set_style(self, color: QColor, category_name: str) -> None:
         """A new category colour or name: repaint without decoding the mask again."""
         self._color = QColor(color)
         self._category_name = category_name
         self._rebuild_overlay()
-        self.update()
+        self._repaint()
 
     def ensure_decoded(self) -> None:
         """Decode the RLE once into the bbox-sized overlay image and the outline contours."""
@@ -219,7 +261,7 @@ class AnnotationItem(QGraphicsItem):
         if self._crop is not None:
             self._contours = outline_contours(self._crop)
         self._rebuild_overlay()
-        self.update()
+        self._repaint()
 
     def _outline(self, lod: float = 1.0) -> QPainterPath:
         """The outline simplified to about half a screen pixel at this zoom (cached per level)."""
@@ -259,18 +301,36 @@ class AnnotationItem(QGraphicsItem):
 
     def _update_handles(self) -> None:
         show = self.isSelected() and not self.has_mask
+        # Handles exist only while shown: Qt tests every zoom-ignoring item of the scene on
+        # each paint, hidden or not, and 8 per item made 16,000 tests a frame at 2,000 items.
+        if show and not self._handles:
+            self._handles = [HandleItem(role, self) for role in HANDLE_ROLES]
+        elif not show and self._handles:
+            scene = self.scene()
+            for handle in self._handles:
+                if scene is not None:
+                    scene.removeItem(handle)  # unparented and out of the index; Python frees it
+                else:
+                    handle.setVisible(False)
+            self._handles = []
         for handle in self._handles:
-            handle.setVisible(show)
             handle.setPos(_handle_point(self._rect, handle.role))
 
     def itemChange(self, change, value):
-        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+        kind = QGraphicsItem.GraphicsItemChange
+        if change == kind.ItemSelectedHasChanged:
             self._update_handles()
+            if self._layer is not None:
+                self._apply_paint_mode()  # the selected item leaves the layer, and back
+        elif change == kind.ItemVisibleHasChanged and self._layer is not None:
+            self._layer.invalidate(self.sceneBoundingRect())  # hidden by the threshold
         return super().itemChange(change, value)
 
     # ---- resize by handles -----------------------------------------------------------
     def begin_resize(self) -> None:
         self._resizing = True
+        if self._layer is not None:
+            self._apply_paint_mode()
 
     def resize_to(self, role: str, scene_point: QPointF) -> None:
         """Move the edges that `role` names to the point, clamped to the image."""
@@ -298,6 +358,8 @@ class AnnotationItem(QGraphicsItem):
         if not self._resizing:
             return
         self._resizing = False
+        if self._layer is not None:
+            self._apply_paint_mode()
         x, y, w, h = self._ann.bbox
         if self._rect != QRectF(x, y, w, h):
             self._on_box_edited(self.ann_id, self._rect.translated(self.pos()))
@@ -334,8 +396,13 @@ class AnnotationItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
+        if not self.composited:  # else the mask layer has drawn it
+            self.draw_content(painter, option.levelOfDetailFromTransform(painter.worldTransform()))
+
+    def draw_content(self, painter: QPainter, lod: float) -> None:
+        """Fill, outline and box at scale `lod` (painter in scene coordinates); the mask
+        layer calls this for the items it composites."""
         selected = self.isSelected()
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
         c = self._crop
         if self._overlay is not None and c is not None:
             painter.drawImage(QRectF(c.x, c.y, c.width, c.height), self._overlay_for(lod))
@@ -402,11 +469,21 @@ class AnnotationItem(QGraphicsItem):
         top_left = self._rect.topLeft() + offset / scale
         return QRectF(top_left, size / scale)
 
+    def tag_key(self) -> int:
+        """Identifies the tag's current image (0: no tag), so the tag layer repaints a tag
+        only when it changed."""
+        label = self._label()
+        return 0 if label is None else label[0].cacheKey()
+
     def _label(self) -> tuple[QImage, QSizeF] | None:
         """The tag rendered once per text and colour: the tag layer redraws every tag on every
         frame, and a blit is far cheaper than drawing text."""
-        text = self._category_name if self.isSelected() else ""
-        if is_proposal(self._ann) and self._ann.score is not None:
+        selected = self.isSelected()
+        scored = is_proposal(self._ann) and self._ann.score is not None
+        if not scored and not selected:
+            return None  # most items of a crowded image: no text to build
+        text = self._category_name if selected else ""
+        if scored:
             text = f"{text} {self._ann.score:.2f}".strip()
         if not text:
             return None

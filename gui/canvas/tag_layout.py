@@ -103,14 +103,27 @@ class TagLayer(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
         self._rect = QRectF()
         self._tags: list[tuple[AnnotationItem, QRectF]] = []
+        self._shown: dict[AnnotationItem, tuple[QRectF, int]] = {}  # what was last painted
 
     def set_tags(self, rect: QRectF, tags: list[tuple[AnnotationItem, QRectF]]) -> None:
         """The scene rect to cover and the shown tags with their scene rects."""
         if rect != self._rect:
             self.prepareGeometryChange()
             self._rect = QRectF(rect)
+            self._shown = {}
+        # Repaint only the tags that moved, changed or went: the view lays tags out after
+        # every scroll step, and a whole-viewport repaint each time doubled a pan's cost.
+        shown = {item: (tag_rect, item.tag_key()) for item, tag_rect in tags}
+        for item, (tag_rect, key) in shown.items():
+            before = self._shown.pop(item, None)
+            if before is None or before != (tag_rect, key):
+                self.update(tag_rect)
+                if before is not None:
+                    self.update(before[0])
+        for tag_rect, _ in self._shown.values():
+            self.update(tag_rect)
+        self._shown = shown
         self._tags = tags
-        self.update()
 
     def boundingRect(self) -> QRectF:
         return self._rect

@@ -33,6 +33,7 @@ from gui.canvas.brush_tool import BrushTool, EraserTool
 from gui.canvas.decoding_overlay import DecodingOverlay
 from gui.canvas.edit_actions import SelectionEdits
 from gui.canvas.items import AnnotationItem
+from gui.canvas.mask_layer import COMPOSITE_MIN_ITEMS, MaskLayer
 from gui.canvas.match_overlay import MatchLegend, MatchMark, MatchOverlay
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
 from gui.canvas.polygon_tool import PolygonTool
@@ -93,9 +94,15 @@ class CanvasView(QGraphicsView):
         self.polygon_item.setVisible(False)
         self.tag_layer = TagLayer()
         self._scene.addItem(self.tag_layer)
+        # On a crowded image one layer paints the annotations from tiles (mask_layer.py).
+        self.mask_layer = MaskLayer()
+        self._scene.addItem(self.mask_layer)
+        self._scene.sceneRectChanged.connect(self.mask_layer.set_rect)
+        self.composite_min_items = COMPOSITE_MIN_ITEMS
 
         self._document: ImageDocument | None = None
         self._items: dict[int, AnnotationItem] = {}
+        self._tagged: set[int] = set()  # items whose tag has a place (layout_tags)
         self._categories: dict[int, Category] = {}
         self._current_category_id = 1
         self._threshold = 0.0
@@ -360,8 +367,12 @@ class CanvasView(QGraphicsView):
         for item in self._items.values():
             self._scene.removeItem(item)
         self._items = {}
+        self._tagged = set()
+        self.mask_layer.clear()
         if self._document is not None:
-            for ann in self._document.annotations():
+            annotations = self._document.annotations()
+            self.mask_layer.setVisible(len(annotations) >= self.composite_min_items)
+            for ann in annotations:
                 self._add_item(ann)
         self._decode_timer.start()
         self._tool.selection_changed()
@@ -378,7 +389,9 @@ class CanvasView(QGraphicsView):
         )
         assert ann.id is not None  # a document's annotations are stored ones
         self._items[ann.id] = item
+        self._tagged.add(ann.id)  # its tag sits at the corner until the next layout
         self._scene.addItem(item)
+        item.set_layer(self.mask_layer if self.mask_layer.isVisible() else None)
         self._apply_visibility(item)
 
     def pending_overlays(self) -> int:
@@ -439,13 +452,18 @@ class CanvasView(QGraphicsView):
     def _on_removed(self, ann_id: int) -> None:
         item = self._items.pop(ann_id, None)
         if item is not None:
+            item.set_layer(None)  # its pixels leave the layer too
             self._scene.removeItem(item)
             self._schedule_tag_layout()
         self._tool.annotation_changed(ann_id)
 
     # ---- selection ---------------------------------------------------------------------------
     def selected_items(self) -> list[AnnotationItem]:
-        return sorted((i for i in self._items.values() if i.isSelected()), key=lambda i: i.ann_id)
+        # The scene's list of selected items: asking 2,000 items took 25 ms per selection.
+        selected = self._scene.selectedItems()
+        return sorted(
+            (i for i in selected if isinstance(i, AnnotationItem)), key=lambda i: i.ann_id
+        )
 
     def selected_ids(self) -> list[int]:
         return [item.ann_id for item in self.selected_items()]
@@ -495,11 +513,12 @@ class CanvasView(QGraphicsView):
         in_view = self.mapToScene(self.viewport().rect()).boundingRect()
         requests = []
         sizes: dict[int, QSizeF] = {}
-        for item in self._items.values():
-            if not item.isVisible() or not item.box_rect.translated(item.pos()).intersects(in_view):
+        # The scene's index finds the boxes in view; a loop over all 2,000 took 70 ms a scroll.
+        for item in self._scene.items(in_view, Qt.ItemSelectionMode.IntersectsItemBoundingRect):
+            if not isinstance(item, AnnotationItem) or not item.isVisible():
                 continue
             size = item.label_size()
-            if size is None:
+            if size is None or not item.box_rect.translated(item.pos()).intersects(in_view):
                 continue
             sizes[item.ann_id] = size
             r = item.box_rect
@@ -509,8 +528,14 @@ class CanvasView(QGraphicsView):
             requests.append(TagRequest(item.ann_id, box, size, priority))
         offsets = place_tags(requests)
         shown = []
-        for ann_id, item in self._items.items():
-            item.set_label_offset(offsets.get(ann_id))
+        for ann_id in self._tagged.difference(offsets):  # tags that were placed before
+            old = self._items.get(ann_id)
+            if old is not None:
+                old.set_label_offset(None)
+        self._tagged = set(offsets)
+        for ann_id in offsets:
+            item = self._items[ann_id]
+            item.set_label_offset(offsets[ann_id])
             size = sizes.get(ann_id)
             rect = None if size is None else item.label_scene_rect(scale, size)
             if rect is not None:

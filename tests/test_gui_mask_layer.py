@@ -1,0 +1,152 @@
+"""The composited mask layer of crowded images: the same pixels as items painting themselves.
+
+Above `view.composite_min_items` annotations one MaskLayer paints every unselected item from
+cached tiles; these tests lower that count so a small image uses the layer, then compare the
+viewport's pixels with the same document painted item by item.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from core.records import ReviewState, Source
+from tests._gui_helpers import (
+    CAT_B,
+    IMAGE_H,
+    IMAGE_W,
+    Canvas,
+    click,
+    drag,
+    make_canvas,
+    mask_annotation,
+)
+
+PER_ITEM = 10**9  # composite_min_items that keeps every item painting itself
+
+
+def _ellipse(cx: int, cy: int, rx: int, ry: int) -> np.ndarray:
+    yy, xx = np.mgrid[:IMAGE_H, :IMAGE_W]
+    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
+
+
+def _crowd(image_id: int = 1):
+    """Overlapping masks, accepted and proposed, of two categories; the last one (a proposal
+    scoring 0.4) stands alone at the bottom right."""
+    anns = []
+    for i, (cx, cy, rx, ry) in enumerate(
+        [(40, 40, 25, 18), (60, 50, 20, 30), (90, 35, 30, 12), (110, 60, 15, 15), (50, 100, 35, 20)]
+    ):
+        proposal = i % 2 == 1
+        anns.append(
+            mask_annotation(
+                image_id,
+                _ellipse(cx, cy, rx, ry),
+                category_id=CAT_B if i % 3 == 0 else 1,
+                source=Source.MODEL if proposal else Source.HUMAN,
+                state=ReviewState.PROPOSED if proposal else ReviewState.ACCEPTED,
+                score=0.9 if proposal else None,
+            )
+        )
+    anns.append(
+        mask_annotation(
+            image_id,
+            _ellipse(165, 120, 18, 14),
+            source=Source.MODEL,
+            state=ReviewState.PROPOSED,
+            score=0.4,
+        )
+    )
+    return anns
+
+
+def _pixels(canvas: Canvas) -> np.ndarray:
+    image = canvas.view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    bits = np.frombuffer(image.constBits(), dtype=np.uint8)
+    rows = bits.reshape(image.height(), image.bytesPerLine())[:, : 4 * image.width()]
+    return rows.reshape(image.height(), image.width(), 4).copy()
+
+
+def _use_layer(canvas: Canvas, min_items: int) -> None:
+    """Rebuild the items with the layer on (0) or off (PER_ITEM), keeping the selection."""
+    selected = canvas.view.selected_ids()
+    canvas.view.composite_min_items = min_items
+    canvas.view.set_document(canvas.doc)
+    canvas.view.build_pending_overlays()
+    for ann_id in selected:
+        canvas.view.select_annotation(ann_id)
+
+
+def _layer_canvas(qtbot, tmp_path) -> Canvas:
+    canvas = make_canvas(qtbot, tmp_path, _crowd())
+    _use_layer(canvas, 0)
+    return canvas
+
+
+def _assert_same_as_per_item(canvas: Canvas) -> None:
+    layered = _pixels(canvas)
+    assert canvas.view.mask_layer.isVisible() and canvas.view.mask_layer.tiles_drawn > 0
+    _use_layer(canvas, PER_ITEM)
+    assert not canvas.view.mask_layer.isVisible()
+    per_item = _pixels(canvas)
+    differ = np.abs(layered.astype(int) - per_item.astype(int)).max(axis=2) > 2
+    assert differ.sum() == 0, (
+        f"{differ.sum()} pixels differ, at rows/cols {np.argwhere(differ)[:5]}"
+    )
+
+
+def test_layer_paints_the_same_pixels_as_the_items(qtbot, tmp_path):
+    canvas = _layer_canvas(qtbot, tmp_path)
+    assert all(item.composited for item in canvas.view._items.values())
+    _assert_same_as_per_item(canvas)
+
+
+def test_layer_matches_items_zoomed_in_at_a_fractional_offset(qtbot, tmp_path):
+    canvas = _layer_canvas(qtbot, tmp_path)
+    canvas.view.zoom.zoom_by(1.37)
+    canvas.view.horizontalScrollBar().setValue(canvas.view.horizontalScrollBar().value() + 13)
+    _assert_same_as_per_item(canvas)
+
+
+def test_proposal_hidden_by_the_threshold_leaves_no_pixels(qtbot, tmp_path):
+    canvas = _layer_canvas(qtbot, tmp_path)
+    view = canvas.view
+    inside = view.mapFromScene(165, 120)
+    background = view.mapFromScene(190, 10)  # no annotation there
+    before = _pixels(canvas)
+    assert not np.array_equal(
+        before[inside.y(), inside.x()], before[background.y(), background.x()]
+    )
+
+    view.set_score_threshold(0.5)  # the lone proposal scores 0.4
+    after = _pixels(canvas)
+    np.testing.assert_array_equal(
+        after[inside.y(), inside.x()], after[background.y(), background.x()]
+    )
+    _assert_same_as_per_item(canvas)
+
+
+def test_clicking_a_composited_mask_selects_it_and_draws_its_highlight(qtbot, tmp_path):
+    canvas = _layer_canvas(qtbot, tmp_path)
+    lone = canvas.stored()[-1]
+    click(canvas.view, 165, 120)
+    assert canvas.view.selected_ids() == [lone.id]
+    item = canvas.view.item_for(lone.id)
+    assert item is not None and not item.composited  # the selection paints itself, on top
+    _assert_same_as_per_item(canvas)
+
+
+def test_undoing_an_edit_repaints_the_layer(qtbot, tmp_path):
+    canvas = _layer_canvas(qtbot, tmp_path)
+    view = canvas.view
+    _pixels(canvas)  # the tiles exist before the edit
+    lone = canvas.stored()[-1]
+    view.select_annotation(lone.id)
+    drag(view, (165, 120), (140, 90))  # move it
+    assert canvas.stored_one(lone.id).bbox != lone.bbox
+    view.clear_selection()
+    _pixels(canvas)
+    canvas.doc.undo_stack.undo()  # back where it was, while the layer paints it
+    assert canvas.stored_one(lone.id).bbox == lone.bbox
+    assert view.item_for(lone.id).composited
+    _assert_same_as_per_item(canvas)

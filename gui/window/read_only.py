@@ -7,7 +7,14 @@ the window shows like any refused edit; the banner says so before the first try.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QToolBar,
+    QWidget,
+)
 
 BANNER_STYLE = "QLabel { background: #fff3cd; color: #664d03; padding: 6px 10px; }"
 
@@ -20,6 +27,8 @@ class ReadOnlyBanner:
         self.label.setObjectName("read_only_banner")
         self.label.setStyleSheet(BANNER_STYLE)
         self.label.setWordWrap(True)
+        # Across the whole window, not squeezed to the width a toolbar gives a widget.
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.bar = QToolBar("Read-only project", window)
         self.bar.setObjectName("read_only_bar")
         self.bar.setMovable(False)

@@ -9,8 +9,9 @@ next images ahead of time with `preload`.
 A huge image (a side over core.files.pyramid.TILED_MIN_SIDE px) is never decoded into one
 QImage: once a project's tile cache is set (`set_tile_cache`), its tile pyramid is built
 (once, cached beside the project) or opened, and `tiledLoaded` hands it to the canvas.
-One pyramid is built at a time, so prefetching three huge images never holds three
-full-size decodes at once.
+One pyramid is built at a time, and only for an image the user opens: `preload` uses a
+pyramid already cached but builds none (a build holds one of the pool's threads for tens of
+seconds, and the image the user jumps to next would wait behind it).
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ class _Decoded:
     path: str
     image: QImage | TilePyramid | None
     message: str = ""
+    skipped: bool = False  # a preload of a huge image with no pyramid yet: not built ahead
 
 
-def _pixels(path: Path, tile_cache: Path | None) -> QImage | TilePyramid:
+def _pixels(path: Path, tile_cache: Path | None, build: bool) -> QImage | TilePyramid | None:
     from core.files.images import read_image, read_image_size
     from core.files.pyramid import load_pyramid, needs_pyramid, open_pyramid
 
@@ -58,17 +60,22 @@ def _pixels(path: Path, tile_cache: Path | None) -> QImage | TilePyramid:
         cached = open_pyramid(path, tile_cache)
         if cached is not None:
             return cached
+        if not build:
+            return None
         with _BUILD_LOCK:
             return load_pyramid(path, tile_cache)
     return qimage_from_rgb(read_image(path))
 
 
-def _decode(image_id: int, path: Path, done: threading.Event, tile_cache: Path | None) -> _Decoded:
+def _decode(
+    image_id: int, path: Path, done: threading.Event, tile_cache: Path | None, build: bool
+) -> _Decoded:
     """Runs on a worker thread; never raises, so every request gets an answer."""
     from core.errors import MaskLoopError
 
     try:
-        return _Decoded(image_id, str(path), _pixels(path, tile_cache))
+        pixels = _pixels(path, tile_cache, build)
+        return _Decoded(image_id, str(path), pixels, skipped=pixels is None)
     except MaskLoopError as exc:
         return _Decoded(image_id, str(path), None, str(exc))
     except Exception as exc:  # an unexpected decoder failure is reported like any other
@@ -120,7 +127,7 @@ class ImageLoader(QObject):
         for image_id, path in items:
             key = (image_id, str(path))
             if key not in self._cache:
-                self._start(key)
+                self._start(key, build=False)
 
     def cached(self, image_id: int, path: Path) -> QImage | None:
         image = self._cache.get((image_id, str(path)))
@@ -147,12 +154,12 @@ class ImageLoader(QObject):
                 return False
         return True
 
-    def _start(self, key: tuple[int, str]) -> None:
+    def _start(self, key: tuple[int, str], *, build: bool = True) -> None:
         if key in self._pending:
             return
         done = threading.Event()
         worker = create_worker(
-            _decode, key[0], Path(key[1]), done, self._tile_cache, _start_thread=False
+            _decode, key[0], Path(key[1]), done, self._tile_cache, build, _start_thread=False
         )
         # A bound method of this QObject: Qt queues the call to this object's thread.
         worker.returned.connect(self._on_decoded)
@@ -162,6 +169,10 @@ class ImageLoader(QObject):
     def _on_decoded(self, result: _Decoded) -> None:
         key = (result.image_id, result.path)
         self._pending.pop(key, None)
+        if result.skipped:
+            if key == self._wanted:  # opened while its preload was looking: build it now
+                self._start(key)
+            return
         if result.image is None:
             if key == self._wanted:
                 self.failed.emit(result.image_id, result.message)

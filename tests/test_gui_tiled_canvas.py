@@ -165,3 +165,29 @@ def test_tile_requests_of_one_frame_painted_in_pieces_are_all_read(qtbot, tmp_pa
     assert received[0] == second[0]  # the latest piece first
     assert sorted(received, key=lambda k: (k.row, k.col)) == [*first, *second]
     loader.stop()
+
+
+def test_preload_builds_no_pyramid_and_opening_builds_it(qtbot, tmp_path: Path) -> None:
+    """Prefetching never starts a pyramid build (it would hold a pool thread for tens of
+    seconds); opening the image builds it and hands the canvas the tiles."""
+    from gui.image_loader import ImageLoader
+
+    path = tmp_path / "strip.bmp"
+    assert cv2.imwrite(str(path), np.full((64, 4200, 3), 77, dtype=np.uint8))
+    tiles = tmp_path / "p.tiles"
+    loader = ImageLoader()
+    loader.set_tile_cache(tiles)
+    shown: list[object] = []
+    loader.tiledLoaded.connect(lambda _id, pyramid: shown.append(pyramid))
+    loader.loaded.connect(lambda _id, image: shown.append(image))
+
+    loader.preload([(1, path)])
+    assert loader.wait_idle()
+    qtbot.wait(50)
+    assert not tiles.exists() and shown == [] and loader.cached(1, path) is None
+
+    loader.request(1, path)
+    wait_until(qtbot, lambda: bool(shown), timeout_ms=30_000)
+    (pyramid,) = shown
+    assert (pyramid.width, pyramid.height) == (4200, 64)
+    assert any(tiles.iterdir())

@@ -301,8 +301,10 @@ def _accept_as(store: ProjectStore, ann: Annotation, category_id: int, segmentat
     if category_id == ann.category_id and segmentation is ann.segmentation:
         store.set_annotation_state(ann.id, ReviewState.ACCEPTED)
         return
-    height, width = segmentation["size"]
-    box = _bbox(masks.decode(segmentation, height, width))
+    box = ann.bbox  # a retag alone leaves the box as the model gave it, as in the app
+    if segmentation is not ann.segmentation:  # a brush stroke: the box follows the mask
+        height, width = segmentation["size"]
+        box = _bbox(masks.decode(segmentation, height, width))
     store.update_annotation(
         replace(
             ann,

@@ -14,7 +14,8 @@ late each tick fires (target p99 <= 16 ms, one frame at 60 Hz), measured:
   draws each answer), then the IoU slider (re-match and, once it rests, COCOeval's curves),
 - and the UI thread's own time per re-match answer (counts, table, confusion, list, canvas).
 
-One line per figure: `name: value unit (baseline, ratio)`.
+One line per figure: `name: value unit (baseline, ratio)` (benchmarks/_report.py); context lines
+start with `#`.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/evaluation_view.py [--images 5000 ...]
 
@@ -40,6 +41,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from gui_event_loop import Probe, percentile  # noqa: E402
 
+from benchmarks._report import context, figure  # noqa: E402
+
 TARGET_P99_MS = 16.0
 
 
@@ -51,14 +54,9 @@ def report(name: str, late_ms: list[float], idle: list[float]) -> None:
         ("max", max(late_ms), max(idle)),
     )
     for label, value, base in figures:
-        print(
-            f"{name} {label}: {value:.1f} ms (idle {base:.1f} ms, x{value / max(base, 0.01):.1f})"
-        )
+        figure(f"{name} {label}", value, "ms", baseline=max(base, 0.01), baseline_name="idle")
     p99 = figures[1][1]
-    print(
-        f"{name} p99 vs target: {p99:.1f} ms ({TARGET_P99_MS:.0f} ms, "
-        f"x{p99 / TARGET_P99_MS:.2f}, {'met' if p99 <= TARGET_P99_MS else 'NOT met'})"
-    )
+    figure(f"{name} p99 vs target", p99, "ms", baseline=TARGET_P99_MS, baseline_name="target")
 
 
 def main() -> int:
@@ -84,7 +82,7 @@ def main() -> int:
     gt, predictions = build(args.images, args.instances, args.predictions, "segm")
     (folder / "gt.json").write_text(json.dumps(gt))
     (folder / "pred.json").write_text(json.dumps(predictions))
-    print(
+    context(
         f"data: {args.images} images, {args.instances} instances, {args.predictions} "
         f"predictions (built in {time.perf_counter() - t0:.1f} s)"
     )
@@ -137,19 +135,24 @@ def main() -> int:
     took = time.perf_counter() - started
     busy = probe.stop()
     if controller.result is None:
-        print(f"evaluation failed: {dock.status.text()}")
+        context(f"evaluation failed: {dock.status.text()}")
         return 1
-    print(f"Evaluate (both IoU types, metrics, first match): {took:.1f} s in its own process")
+    figure("Evaluate (both IoU types, metrics, first match), in its own process", took, "s")
     report("stall while Evaluate runs", busy, idle)
-    child_p99 = percentile(beside_child, 99)
-    print(
-        f"stall while Evaluate runs p99 vs beside a busy child: {percentile(busy, 99):.1f} ms "
-        f"({child_p99:.1f} ms, x{percentile(busy, 99) / max(child_p99, 0.01):.1f})"
+    figure(
+        "stall while Evaluate runs p99",
+        percentile(busy, 99),
+        "ms",
+        baseline=max(percentile(beside_child, 99), 0.01),
+        baseline_name="beside a busy child",
     )
     if arrived_ms:
-        print(
-            f"UI thread to show the outcome: {arrived_ms[0]:.1f} ms "
-            f"({TARGET_P99_MS:.0f} ms frame, x{arrived_ms[0] / TARGET_P99_MS:.2f})"
+        figure(
+            "UI thread to show the outcome",
+            arrived_ms[0],
+            "ms",
+            baseline=TARGET_P99_MS,
+            baseline_name="a 60 Hz frame",
         )
 
     # The UI thread's share of each answer: wrap the one method that shows a match.
@@ -182,7 +185,7 @@ def main() -> int:
             and controller.result.settings.score_threshold == score.value() / 100
         ),
     )
-    print(f"score drag, 20 moves, until the last re-match shows: {took:.1f} s")
+    figure("score drag, 20 moves, until the last re-match shows", took, "s")
     report("stall while the score slider drags", late, idle)
     iou = dock.iou.slider
     late, took = drag(
@@ -194,17 +197,17 @@ def main() -> int:
             and dock.pr_curves.chart.title().endswith(f"{coco_iou_step(iou.value() / 100):.2f}")
         ),
     )
-    print(f"IoU drag, 15 moves, until the re-match and the PR curves show: {took:.1f} s")
+    figure("IoU drag, 15 moves, until the re-match and the PR curves show", took, "s")
     report("stall while the IoU slider drags", late, idle)
     if applied_ms:
-        print(
-            f"UI thread per re-match answer p50: {statistics.median(applied_ms):.1f} ms "
-            f"({TARGET_P99_MS:.0f} ms frame, x{statistics.median(applied_ms) / TARGET_P99_MS:.2f})"
-        )
-        print(
-            f"UI thread per re-match answer max: {max(applied_ms):.1f} ms "
-            f"({TARGET_P99_MS:.0f} ms frame, x{max(applied_ms) / TARGET_P99_MS:.2f})"
-        )
+        for label, value in (("p50", statistics.median(applied_ms)), ("max", max(applied_ms))):
+            figure(
+                f"UI thread per re-match answer {label}",
+                value,
+                "ms",
+                baseline=TARGET_P99_MS,
+                baseline_name="a 60 Hz frame",
+            )
     window.close()
     app.processEvents()
     return 0

@@ -6,7 +6,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import faulthandler  # noqa: E402
 import json  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -15,6 +17,19 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pycocotools.mask as mask_utils  # noqa: E402
 import pytest  # noqa: E402
+
+from tests._thread_guard import background_work_guard  # noqa: E402
+
+# A crash (SIGSEGV, SIGABRT) prints every thread's Python stack, from the moment the
+# conftest loads (pytest's faulthandler plugin does the same once its session starts).
+faulthandler.enable()
+
+
+@pytest.fixture(autouse=True)
+def _background_work_finishes_with_its_test() -> Iterator[None]:
+    """Fail a test whose QThreads or superqt workers still run after its teardown."""
+    with background_work_guard():
+        yield
 
 
 def write_png(path: Path, width: int, height: int, value: int = 128) -> Path:

@@ -257,10 +257,19 @@ def merge_pieces(pieces: list[_Piece], windows: Sequence[Window]) -> list[_Piece
         left = [i for i in by_tile[a] if _reaches(pieces[i], shared)]
         right = [j for j in by_tile[b] if _reaches(pieces[j], shared)]
         for i in left:
+            ci = pieces[i].crop
             for j in right:
                 pi, pj = pieces[i], pieces[j]
-                if pi.category_id != pj.category_id or root(i) == root(j):
-                    continue
+                cj = pj.crop
+                if (
+                    pi.category_id != pj.category_id
+                    or ci.x >= cj.x + cj.width
+                    or cj.x >= ci.x + ci.width
+                    or ci.y >= cj.y + cj.height
+                    or cj.y >= ci.y + ci.height
+                    or root(i) == root(j)
+                ):
+                    continue  # another class, or masks whose boxes do not even meet
                 if _same_object(pi, pj, windows):
                     parent[root(j)] = root(i)
     groups: dict[int, list[_Piece]] = {}

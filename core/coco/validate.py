@@ -34,8 +34,9 @@ def check_dataset_shape(data: Any, source: str) -> None:
 
 
 def is_int(value: Any) -> bool:
-    """A whole number that fits the project file (JSON allows any length)."""
-    return isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
+    """A whole number that fits the project file (JSON allows any length). `type() is`, not
+    isinstance: it leaves out bools, and a file's million ids are checked in one test each."""
+    return type(value) is int and -_INT64 <= value < _INT64
 
 
 def _is_number(value: Any) -> bool:
@@ -57,7 +58,12 @@ def is_text(value: Any) -> bool:
 
 
 def _bad_number(value: Any) -> bool:
-    """Not a finite, non-negative number."""
+    """Not a finite, non-negative number (the two common types first: this runs per value)."""
+    kind = type(value)
+    if kind is float:
+        return not 0 <= value < math.inf  # NaN compares false
+    if kind is int:
+        return not 0 <= value < _FLOAT_MAX
     return not _is_number(value) or not math.isfinite(value) or value < 0
 
 

@@ -8,7 +8,9 @@ viewport's pixels with the same document painted item by item.
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtCore import QPointF
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
 
 from core.records import ReviewState, Source
 from tests._gui_helpers import (
@@ -20,6 +22,7 @@ from tests._gui_helpers import (
     drag,
     make_canvas,
     mask_annotation,
+    proposal,
 )
 
 PER_ITEM = 10**9  # composite_min_items that keeps every item painting itself
@@ -150,3 +153,26 @@ def test_undoing_an_edit_repaints_the_layer(qtbot, tmp_path):
     assert canvas.stored_one(lone.id).bbox == lone.bbox
     assert view.item_for(lone.id).composited
     _assert_same_as_per_item(canvas)
+
+
+def test_tab_moves_the_category_name_between_tags_without_overlap(qtbot, tmp_path):
+    """Tag requests are kept per item and rebuilt only for the items whose tag changed: the
+    old and the new selection must both be asked again."""
+    boxes = [((20, 20, 90, 60), 0.9), ((24, 22, 90, 60), 0.8), ((28, 26, 90, 60), 0.7)]
+    canvas = make_canvas(qtbot, tmp_path, [proposal(1, box, score) for box, score in boxes])
+    view = canvas.view
+    view.zoom.zoom_by(2.0)
+    first, second, _ = sorted(canvas.stored(), key=lambda a: a.id)
+    view.select_annotation(first.id)
+    QApplication.processEvents()
+    scale = view.view_scale()
+    named = view.item_for(first.id).label_scene_rect(scale)
+    view.select_next()
+    QApplication.processEvents()
+    assert view.selected_ids() == [second.id]
+    rects = {a.id: r for a in canvas.stored() if (r := view.item_for(a.id).label_scene_rect(scale))}
+    assert rects[first.id].width() < named.width()  # "0.90" again, not "cat 0.90"
+    assert second.id in rects and rects[second.id].width() > rects[first.id].width()
+    assert rects[second.id].topLeft() == QPointF(24, 22)  # the selection's tag goes first
+    items = list(rects.values())
+    assert not any(a.intersects(b) for i, a in enumerate(items) for b in items[i + 1 :])

@@ -235,10 +235,15 @@ class _Importer:
         self, accepted: list[tuple[int, dict[str, Any], _Pending]]
     ) -> list[tuple[int, dict[str, Any], _Pending]]:
         """`accepted` less the annotations whose compressed RLE string is not a valid mask."""
+        # What an earlier run imported is skipped by `write` anyway: a re-run (resuming an
+        # interrupted import) vets only what is new.
+        known = {k for (k,) in self.store._conn.execute(
+            "SELECT import_key FROM annotations WHERE import_key IS NOT NULL")}  # fmt: skip
         compressed = [
-            n for n, (_, item, _) in enumerate(accepted)
+            n for n, (_, item, image) in enumerate(accepted)
             if isinstance(item.get("segmentation"), dict)
             and isinstance(item["segmentation"].get("counts"), str)
+            and f"{image.file_name}\n{item.get('id')}" not in known
         ]  # fmt: skip
         reasons = compressed_rle_problems(
             [accepted[n][1]["segmentation"]["counts"] for n in compressed],

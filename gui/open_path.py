@@ -34,6 +34,7 @@ class ProjectPreparer(QObject):
     (a failure is shown here)."""
 
     ready = Signal(object)
+    notice = Signal(str)  # one line for the status bar: files a folder's project left out
 
     def __init__(self, dialog_parent: QWidget, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,11 +59,20 @@ class ProjectPreparer(QObject):
             return True
         if kind == "folder":
             project = folder_project_path(path)
+            skipped: list[str] = []  # appended on the worker thread, read once it is done
+
+            def tell_left_out() -> None:
+                if skipped:
+                    self.notice.emit(_left_out(skipped))
+
             self._run(
                 f"Adding the images of {path.name}…",
-                lambda progress, stop: build_folder_project(path, project, progress, stop),
+                lambda progress, stop: build_folder_project(
+                    path, project, progress, stop, skipped.append
+                ),
                 project,
                 remove_on_failure=False,
+                on_success=tell_left_out,
             )
             return True
         return self._import_coco(path)
@@ -98,6 +108,7 @@ class ProjectPreparer(QObject):
         project: Path,
         *,
         remove_on_failure: bool,
+        on_success: Callable[[], object] | None = None,
     ) -> None:
         dialog = QProgressDialog(label, "Cancel", 0, 0, self._dialog_parent)
         dialog.setWindowTitle("MaskLoop")
@@ -129,3 +140,12 @@ class ProjectPreparer(QObject):
         task.finished.connect(on_finished)
         task.failed.connect(on_failed)
         task.succeeded.connect(lambda _result: self.ready.emit(project))
+        if on_success is not None:
+            task.succeeded.connect(lambda _result: on_success())
+
+
+def _left_out(lines: list[str]) -> str:
+    """One status-bar line for the files a folder's project could not take."""
+    shown = "; ".join(line.removeprefix("skipped ") for line in lines[:3])
+    more = f"; and {len(lines) - 3} more" if len(lines) > 3 else ""
+    return f"Left out {len(lines)} file{'s' if len(lines) > 1 else ''}: {shown}{more}."

@@ -73,6 +73,7 @@ class ProjectController(QObject):
         """Asked when the project is open in another window: True opens it read-only."""
         self.preparer = ProjectPreparer(dialog_parent, self)
         self.preparer.ready.connect(self.open_project)
+        self.preparer.notice.connect(self.notice)
         labels_dock.categorySelected.connect(canvas.pick_category)
 
     # ---- opening and closing ---------------------------------------------------------------

@@ -22,7 +22,10 @@ from tests._gui_helpers import (
     drag,
     make_canvas,
     mask_annotation,
+    move,
+    press,
     proposal,
+    release,
 )
 
 PER_ITEM = 10**9  # composite_min_items that keeps every item painting itself
@@ -176,3 +179,24 @@ def test_tab_moves_the_category_name_between_tags_without_overlap(qtbot, tmp_pat
     assert rects[second.id].topLeft() == QPointF(24, 22)  # the selection's tag goes first
     items = list(rects.values())
     assert not any(a.intersects(b) for i, a in enumerate(items) for b in items[i + 1 :])
+
+
+def test_a_dragged_box_takes_its_tag_along_on_screen(qtbot, tmp_path):
+    """The tag layer keeps its pixels cached; a drag must repaint the tag where the box
+    leaves and where it goes, before the drop."""
+    canvas = make_canvas(qtbot, tmp_path, [proposal(1, (40, 40, 100, 60), 0.2)])
+    view = canvas.view
+    QApplication.processEvents()
+    background = _pixels(canvas)[view.mapFromScene(10, 10).y(), view.mapFromScene(10, 10).x()]
+    old_tag = view.mapFromScene(43, 45)
+    assert not np.array_equal(_pixels(canvas)[old_tag.y(), old_tag.x()], background)
+
+    press(view, 90, 70)
+    for step in range(1, 5):
+        move(view, 90 + 15 * step, 70 + 10 * step)
+    QApplication.processEvents()
+    during = _pixels(canvas)
+    np.testing.assert_array_equal(during[old_tag.y(), old_tag.x()], background)
+    new_tag = view.mapFromScene(103, 85)
+    assert not np.array_equal(during[new_tag.y(), new_tag.x()], background)
+    release(view, 150, 110)

@@ -146,8 +146,13 @@ class AnnotationItem(QGraphicsItem):
         self._bounds = QRectF()
         self._resizing = False
         self._layer: MaskLayer | None = None  # set on crowded images: it paints this item
+        # Told every scene rect where this item's look changes (an edit, the selection, the
+        # threshold hiding it, where a drag or resize takes the box out of and into): the
+        # view's tag layer keeps its pixels cached and repaints the item's tag there.
+        self.on_region_changed: Callable[[QRectF], None] | None = None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
         self._apply_paint_mode()
         self._handles: list[HandleItem] = []  # only while selected: see _update_handles
         self.set_annotation(ann)
@@ -213,14 +218,16 @@ class AnnotationItem(QGraphicsItem):
     def _repaint(self, before: QRectF | None = None) -> None:
         """Repaint the item where it is (and where it was: `before`), itself or in the layer."""
         self.update()
-        if self._layer is not None:
-            if before is not None:
-                self._layer.invalidate(before)
-            self._layer.invalidate(self.sceneBoundingRect())
+        now = self.sceneBoundingRect()
+        for rect in (now,) if before is None else (before, now):
+            if self._layer is not None:
+                self._layer.invalidate(rect)
+            if self.on_region_changed is not None:
+                self.on_region_changed(rect)
 
     def set_annotation(self, ann: Annotation) -> None:
         """Take a changed annotation; its mask is decoded later, once (`ensure_decoded`)."""
-        before = self.sceneBoundingRect() if self._layer is not None else None
+        before = self.sceneBoundingRect()
         self.prepareGeometryChange()
         self._ann = ann
         self._crop, self._overlay, self._contours, self._outlines = None, None, [], {}
@@ -322,8 +329,15 @@ class AnnotationItem(QGraphicsItem):
             self._update_handles()
             if self._layer is not None:
                 self._apply_paint_mode()  # the selected item leaves the layer, and back
-        elif change == kind.ItemVisibleHasChanged and self._layer is not None:
-            self._layer.invalidate(self.sceneBoundingRect())  # hidden by the threshold
+            else:
+                self._repaint()  # its tag gains or loses the category name
+        elif change == kind.ItemVisibleHasChanged:
+            self._repaint()  # hidden by the threshold: no fill, outline or tag left there
+        elif (
+            change in (kind.ItemPositionChange, kind.ItemPositionHasChanged)
+            and self.on_region_changed is not None
+        ):
+            self.on_region_changed(self.sceneBoundingRect())  # where the box leaves, lands
         return super().itemChange(change, value)
 
     # ---- resize by handles -----------------------------------------------------------
@@ -348,6 +362,8 @@ class AnnotationItem(QGraphicsItem):
             r.setTop(min(py, r.bottom() - _MIN_BOX))
         if role[0] == "b":
             r.setBottom(max(py, r.top() + _MIN_BOX))
+        if self.on_region_changed is not None:
+            self.on_region_changed(self.sceneBoundingRect().united(r.translated(self.pos())))
         self.prepareGeometryChange()
         self._rect = r
         self._update_bounds()

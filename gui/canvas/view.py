@@ -396,6 +396,7 @@ class CanvasView(QGraphicsView):
             self.edits.on_box_edited,
         )
         assert ann.id is not None  # a document's annotations are stored ones
+        item.on_region_changed = self.tag_layer.update  # the tag layer's pixels are cached
         self._items[ann.id] = item
         self._tagged.add(ann.id)  # its tag sits at the corner until the next layout
         self._scene.addItem(item)

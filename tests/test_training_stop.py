@@ -59,3 +59,28 @@ def test_a_diverging_run_fails_with_a_message_that_says_what_to_do(tmp_path: Pat
     with pytest.raises(TrainingError, match=r"diverged.*lower the learning rate"):
         train(small_config(json_path, tmp_path / "m.pt", epochs=4), on_event=events.append)
     assert len(events_of(events, "step")) == MAX_NONFINITE_STEPS
+
+
+def test_a_time_budget_ends_the_run_finished_not_cancelled(tmp_path: Path):
+    json_path = shapes_with_ids(tmp_path / "data", n_images=8, seed=6)
+    events: list[dict] = []
+    config = small_config(json_path, tmp_path / "m.pt", epochs=None, minutes=3 / 60, threads=1)
+    result = train(config, on_event=events.append)
+    done = events_of(events, "done")[0]
+    assert result.cancelled is False and done["cancelled"] is False
+    assert done["steps"] == result.steps > 0 and result.checkpoint is not None
+    assert result.checkpoint.is_file()
+
+
+def test_a_stop_request_ends_the_run_cancelled_with_a_checkpoint(tmp_path: Path):
+    json_path = shapes_with_ids(tmp_path / "data", n_images=8, seed=7)
+    events: list[dict] = []
+
+    def after_two_steps() -> bool:
+        return len(events_of(events, "step")) >= 2
+
+    config = small_config(json_path, tmp_path / "m.pt", epochs=50)
+    result = train(config, on_event=events.append, should_stop=after_two_steps)
+    done = events_of(events, "done")[0]
+    assert result.cancelled is True and done["cancelled"] is True
+    assert result.steps == 2 and result.checkpoint is not None and result.checkpoint.is_file()

@@ -204,3 +204,44 @@ def test_a_small_object_in_a_large_image_is_found_as_in_a_crop(tmp_path) -> None
     assert found >= 1
     # Nothing is found on the plain background far from the object.
     assert all(d.bbox[0] > 1000 and d.bbox[1] > 400 for d in tiled)
+
+
+def test_proposals_of_a_tiled_image_stop_between_batches_of_tiles(tmp_path) -> None:
+    """propose_images on an image cut into tiles: stored as one merged proposal, and a stop
+    asked for mid-image ends the run between two batches of tiles, storing nothing for it
+    (the app's worker passes its shutdown flag: a 30,000 px image is thousands of tiles)."""
+    from core.detection.proposals import propose_images
+    from core.records import Category, Source
+    from core.store import ProjectStore
+
+    images = tmp_path / "images"
+    images.mkdir()
+    image = np.zeros((600, 1000, 3), dtype=np.uint8)
+    cv2.ellipse(image, (500, 300), (240, 120), 0, 0, 360, (230, 0, 0), -1)
+    cv2.imwrite(str(images / "wide.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    detector = ColourBlobDetector()
+    detector.categories = [Category(RED, "red"), Category(GREEN, "green")]
+    detector.model_key = "colour-blobs"
+    tiling = Tiling(size=400, overlap=0.25)
+    with ProjectStore.create(tmp_path / "p.maskloop", images) as store:
+        store.add_category("red", category_id=RED)
+        image_id = store.add_image("wide.png", 1000, 600).id
+
+        asked: list[int] = []
+
+        def stop_after_first_batch() -> bool:
+            asked.append(1)
+            return len(asked) > 2  # once before the image, once before its first batch
+
+        report = propose_images(
+            store, detector, [image_id], tiling=tiling, should_stop=stop_after_first_batch
+        )
+        assert report.cancelled
+        assert len(detector.tiles_seen) == 4  # one batch of TILE_BATCH tiles, then it stopped
+        assert store.annotations(image_id) == []
+
+        report = propose_images(store, detector, [image_id], tiling=tiling)
+        (proposal,) = store.annotations(image_id)
+        assert proposal.source is Source.MODEL and not report.cancelled
+        mask = masks.decode(proposal.segmentation, 600, 1000)
+        assert np.array_equal(mask, image[:, :, 0] > 128)

@@ -32,7 +32,7 @@ import pycocotools.mask as mask_utils
 
 from core.categories import category_key
 from core.detection.detector import Detection, Detector
-from core.detection.tiling import AUTO_TILING, Tiling, predict_images
+from core.detection.tiling import AUTO_TILING, Tiling, TilingStopped, predict_images
 from core.errors import ImageReadError
 from core.files.images import check_image_size, read_image
 from core.files.pyramid import cache_folder, open_pyramid
@@ -222,14 +222,19 @@ def propose_images(
             batch_ids.append(image_id)
         if not pixels:
             continue
-        detections = predict_images(
-            detector,
-            pixels,
-            tiling,
-            score_threshold=score_threshold,
-            max_detections=max_detections,
-            batch_size=batch_size,
-        )
+        try:
+            detections = predict_images(
+                detector,
+                pixels,
+                tiling,
+                score_threshold=score_threshold,
+                max_detections=max_detections,
+                batch_size=batch_size,
+                should_stop=should_stop,
+            )
+        except TilingStopped:  # a huge image's tiles: stopping waits for no more of them
+            report.cancelled = True
+            break
         for image_id, found in zip(batch_ids, detections, strict=True):
             proposals = detections_to_annotations(found, image_id, mapper)
             labels = [a for a in store.annotations(image_id) if is_kept_label(a)]

@@ -24,7 +24,7 @@ than AUTO_TILE_MIN_SIDE (the canvas's own threshold for tiles) are tiled automat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,6 +44,11 @@ MERGE_AGREEMENT = 0.5
 NMS_IOU = 0.5
 
 Window = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels
+
+
+class TilingStopped(Exception):
+    """`should_stop` said stop between two batches of tiles: the image is left unpredicted
+    (a 30,000 px image is thousands of tiles, far too long to finish before stopping)."""
 
 
 class _Predictor(Protocol):
@@ -302,14 +307,18 @@ def predict_tiled(
     score_threshold: float = 0.05,
     max_detections: int = 100,
     batch_size: int = TILE_BATCH,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[Detection]:
     """Detections of one image predicted tile by tile and merged; `max_detections` is per
-    tile. `image` may be memory-mapped: only the tiles in the batch are read."""
+    tile. `image` may be memory-mapped: only the tiles in the batch are read. Raises
+    TilingStopped when `should_stop()` is true between two batches."""
     height, width = image.shape[:2]
     windows = tile_windows(width, height, size, overlap)
     batch = max(batch_size, TILE_BATCH)
     pieces: list[_Piece] = []
     for start in range(0, len(windows), batch):
+        if should_stop is not None and should_stop():
+            raise TilingStopped(f"stopped after {start} of {len(windows)} tiles")
         chunk = windows[start : start + batch]
         crops = [np.ascontiguousarray(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in chunk]
         outputs = detector.predict(
@@ -337,8 +346,10 @@ def predict_images(
     score_threshold: float = 0.05,
     max_detections: int = 100,
     batch_size: int = 2,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[list[Detection]]:
-    """`detector.predict` for each image, the ones `tiling` picks predicted tile by tile."""
+    """`detector.predict` for each image, the ones `tiling` picks predicted tile by tile
+    (`should_stop` is asked between batches of tiles; TilingStopped ends the call)."""
     sizes = [
         None if tiling is None else tiling.tile_size_for(detector, im.shape[1], im.shape[0])
         for im in images
@@ -365,5 +376,6 @@ def predict_images(
                 score_threshold=score_threshold,
                 max_detections=max_detections,
                 batch_size=batch_size,
+                should_stop=should_stop,
             )
     return results

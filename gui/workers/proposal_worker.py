@@ -281,8 +281,13 @@ class ProposalWorker(QObject):
     def _propose(self, store: Any, image_id: int) -> int:
         from core.detection.proposals import propose_images
 
+        # A huge image is thousands of tiles: closing the project stops between two batches.
         result = propose_images(
-            store, self._detector, [image_id], score_threshold=self._score_threshold
+            store,
+            self._detector,
+            [image_id],
+            score_threshold=self._score_threshold,
+            should_stop=self._queue.stopping.is_set,
         )
         return _stored_count(result, image_id, store)
 

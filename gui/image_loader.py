@@ -30,7 +30,6 @@ from superqt.utils import FunctionWorker, create_worker
 from core.files.pyramid import TilePyramid
 
 DEFAULT_CACHE_SIZE = 8
-_BUILD_LOCK = threading.Lock()  # one pyramid build (one full-size decode) at a time
 
 
 def qimage_from_rgb(array: np.ndarray) -> QImage:
@@ -62,8 +61,10 @@ def _pixels(path: Path, tile_cache: Path | None, build: bool) -> QImage | TilePy
             return cached
         if not build:
             return None
-        with _BUILD_LOCK:
-            return load_pyramid(path, tile_cache)
+        try:
+            return load_pyramid(path, tile_cache)  # one build at a time, process-wide
+        except OSError:
+            pass  # no room or no right to write the cache: show it decoded whole instead
     return qimage_from_rgb(read_image(path))
 
 

@@ -245,3 +245,36 @@ def test_proposals_of_a_tiled_image_stop_between_batches_of_tiles(tmp_path) -> N
         assert proposal.source is Source.MODEL and not report.cancelled
         mask = masks.decode(proposal.segmentation, 600, 1000)
         assert np.array_equal(mask, image[:, :, 0] > 128)
+
+
+def test_proposals_for_a_huge_image_read_its_tile_pyramid(tmp_path, monkeypatch) -> None:
+    """Above 4,096 px the image is tiled automatically, its pixels read from the tile
+    pyramid beside the project (built if the canvas has not), never decoded whole."""
+    from core.detection.proposals import propose_images
+    from core.files import images as image_files
+    from core.records import Category
+    from core.store import ProjectStore
+
+    images = tmp_path / "images"
+    images.mkdir()
+    image = np.zeros((300, 4200, 3), dtype=np.uint8)
+    cv2.ellipse(image, (2100, 150), (900, 100), 0, 0, 360, (230, 0, 0), -1)
+    cv2.imwrite(str(images / "strip.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    detector = ColourBlobDetector()
+    detector.categories = [Category(RED, "red")]
+    detector.model_key = "colour-blobs"
+    whole_decodes: list[object] = []
+    real_read = image_files.read_image
+    monkeypatch.setattr(
+        "core.detection.proposals.read_image",
+        lambda path: whole_decodes.append(path) or real_read(path),
+    )
+    with ProjectStore.create(tmp_path / "p.maskloop", images) as store:
+        store.add_category("red", category_id=RED)
+        image_id = store.add_image("strip.png", 4200, 300).id
+        propose_images(store, detector, [image_id])
+        (proposal,) = store.annotations(image_id)
+    assert whole_decodes == []
+    assert any((tmp_path / "p.tiles").iterdir())
+    assert set(detector.tiles_seen) == {(300, 512)}  # the fake's 512 px "native scale"
+    assert np.array_equal(masks.decode(proposal.segmentation, 300, 4200), image[:, :, 0] > 128)

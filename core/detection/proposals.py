@@ -35,7 +35,7 @@ from core.detection.detector import Detection, Detector
 from core.detection.tiling import AUTO_TILING, Tiling, TilingStopped, predict_images
 from core.errors import ImageReadError
 from core.files.images import check_image_size, read_image
-from core.files.pyramid import cache_folder, open_pyramid
+from core.files.pyramid import cache_folder, load_pyramid, needs_pyramid
 from core.masks import to_rle
 from core.records import Annotation, BBox, Category, ReviewState, Source
 
@@ -170,13 +170,16 @@ def unreviewed_image_ids(store: ProjectStore) -> list[int]:
 
 
 def _pixels(store: ProjectStore, image_id: int, tiling: Tiling | None) -> np.ndarray:
-    """The image's RGB pixels: level 0 of its tile pyramid (memory-mapped) when one is
-    cached and the image will be tiled, else a fresh decode."""
+    """The image's RGB pixels. A huge image that will be tiled is read from level 0 of its
+    tile pyramid (memory-mapped: only the tiles being predicted are in memory, for the hours
+    a 30,000 px image can take on a CPU), built now if the canvas has not built it yet."""
     path = store.image_path(image_id)
-    if tiling is not None:
-        pyramid = open_pyramid(path, cache_folder(store.path))
-        if pyramid is not None:
-            return pyramid.level_array(0)
+    image = store.get_image(image_id)
+    if tiling is not None and needs_pyramid(image.width, image.height):
+        try:
+            return load_pyramid(path, cache_folder(store.path)).level_array(0)
+        except OSError:
+            pass  # a read-only or full project folder: decode it whole
     return read_image(path)
 
 

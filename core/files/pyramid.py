@@ -38,6 +38,7 @@ import json
 import math
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,9 @@ TILED_MIN_SIDE = 4096
 """Images with a side longer than this are shown from a tile pyramid; smaller ones whole."""
 FORMAT_VERSION = 1
 _META = "pyramid.json"
+# One build at a time in a process: the canvas's loader and the proposal worker may both
+# want the same new image, and each build holds a full decode.
+_BUILD_LOCK = threading.Lock()
 
 Progress = Callable[[int, int], None]
 """progress(levels done, levels in all) while building."""
@@ -196,11 +200,16 @@ def load_pyramid(
     tile: int = TILE_SIZE,
     progress: Progress | None = None,
 ) -> TilePyramid:
-    """The image's pyramid: the cached one, or built now (once) and cached."""
+    """The image's pyramid: the cached one, or built now (once) and cached. Builds in one
+    process wait for each other, and the second finds the first's tiles."""
     cached = open_pyramid(image_path, cache_root)
     if cached is not None:
         return cached
-    return build_pyramid(image_path, cache_root, tile=tile, progress=progress)
+    with _BUILD_LOCK:
+        cached = open_pyramid(image_path, cache_root)
+        if cached is not None:
+            return cached
+        return build_pyramid(image_path, cache_root, tile=tile, progress=progress)
 
 
 def _decode_rgb(path: Path) -> np.ndarray:

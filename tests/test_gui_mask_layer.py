@@ -200,3 +200,17 @@ def test_a_dragged_box_takes_its_tag_along_on_screen(qtbot, tmp_path):
     new_tag = view.mapFromScene(103, 85)
     assert not np.array_equal(during[new_tag.y(), new_tag.x()], background)
     release(view, 150, 110)
+
+
+def test_threshold_moves_both_ways_show_exactly_the_proposals_at_or_above_it(qtbot, tmp_path):
+    """A threshold move only touches the proposals scoring between the old and new value."""
+    scores = [0.15, 0.3, 0.45, 0.5, 0.62, 0.8, 0.95]
+    anns = [proposal(1, (5 + 20 * i, 10, 15, 15), s) for i, s in enumerate(scores)]
+    anns += _crowd()[:2]  # an accepted mask (always shown) and a proposal scoring 0.9
+    canvas = make_canvas(qtbot, tmp_path, anns)
+    view = canvas.view
+    for threshold in (0.5, 0.85, 0.2, 0.62, 0.0, 0.96, 0.45):
+        view.set_score_threshold(threshold)
+        for ann in canvas.stored():
+            hidden = ann.state == ReviewState.PROPOSED and (ann.score or 0.0) < threshold
+            assert view.item_for(ann.id).isVisible() == (not hidden), (threshold, ann.score)

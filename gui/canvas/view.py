@@ -9,6 +9,7 @@ hovering a vertex) are handled here and win over window shortcuts while the canv
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Iterable
@@ -109,6 +110,7 @@ class CanvasView(QGraphicsView):
         self._tag_stale: set[int] = set()
         self._tag_scale = 0.0
         self._tag_selected: set[int] = set()
+        self._by_score: list[tuple[float, int]] | None = None  # proposals; None: to sort again
         self._categories: dict[int, Category] = {}
         self._current_category_id = 1
         self._threshold = 0.0
@@ -326,9 +328,20 @@ class CanvasView(QGraphicsView):
 
     def set_score_threshold(self, threshold: float) -> None:
         """Hide proposals scoring below `threshold` (reviewed annotations always show)."""
+        low, high = sorted((self._threshold, threshold))
         self._threshold = threshold
-        for item in self._items.values():
-            self._apply_visibility(item)
+        if self._by_score is None:
+            self._by_score = sorted(
+                (item.annotation.score if item.annotation.score is not None else 1.0, ann_id)
+                for ann_id, item in self._items.items()
+                if is_proposal(item.annotation)
+            )
+        # Only proposals scoring between the old and the new threshold change: a step of the
+        # slider touches a few dozen of 2,000 items, not all of them.
+        scores = [score for score, _ in self._by_score]
+        start, stop = bisect.bisect_left(scores, low), bisect.bisect_right(scores, high)
+        for _, ann_id in self._by_score[start:stop]:
+            self._apply_visibility(self._items[ann_id])
         self._schedule_tag_layout()
 
     def set_brush_size(self, size: int) -> None:
@@ -402,6 +415,7 @@ class CanvasView(QGraphicsView):
         self._scene.addItem(item)
         item.set_layer(self.mask_layer if self.mask_layer.isVisible() else None)
         self._apply_visibility(item)
+        self._by_score = None  # sorted again at the next threshold move
 
     def pending_overlays(self) -> int:
         """How many mask items still wait for their overlay to be built."""
@@ -455,6 +469,7 @@ class CanvasView(QGraphicsView):
                 self.category_color(ann.category_id), self._category_name(ann.category_id)
             )
         self._apply_visibility(item)
+        self._by_score = None  # its score or state may differ
         self._tags_changed([ann_id])
         self._tool.annotation_changed(ann_id)
 
@@ -462,6 +477,7 @@ class CanvasView(QGraphicsView):
         item = self._items.pop(ann_id, None)
         if item is not None:
             item.set_layer(None)  # its pixels leave the layer too
+            self._by_score = None
             self._scene.removeItem(item)
             self._tags_changed([ann_id])
         self._tool.annotation_changed(ann_id)

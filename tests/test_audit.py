@@ -151,19 +151,6 @@ def test_an_empty_mask_head_answer_is_no_evidence_of_bad_location():
     assert audit(images, predictions, CATEGORIES) == []
 
 
-def test_mask_head_guess_where_the_model_sees_nothing_is_spurious_not_bad_location():
-    images, predictions = _clean_case()
-    found = predictions[5]
-    # The model hardly sees label 50's object (0.3); its mask head, asked anyway, answers a
-    # sliver. That says the model does not see it, not that the outline is wrong.
-    guess = {**found.label_box_masks, 50: _mask(12, 12, 5, 5)}
-    faint = replace(found.detections[0], score=0.3)
-    predictions[5] = ImagePredictions((faint, *found.detections[1:]), guess)
-    rows = audit(images, predictions, CATEGORIES)
-    assert (rows[0].issue, rows[0].annotation_id) == (Issue.SPURIOUS, 50)
-    assert [r for r in rows if r.issue is Issue.BAD_LOCATION] == []
-
-
 def test_label_nothing_supports_ranks_first_as_spurious():
     images, predictions = _clean_case()
     # A label on empty background in image 5, where the model finds nothing.

@@ -17,7 +17,7 @@ Which part of each score comes from where:
 | --- | --- | --- |
 | overlooked | 1 - `compute_overlooked_box_scores` (cleanlab scores only detections touching no label) | x the detection's score; for the detections cleanlab leaves unscored, score x (1 - best IoU with a label of its class) |
 | wrong class | 1 - `compute_swap_box_scores` | damped by the model's own support for the label's class in that box: x (1 - that score) |
-| bad location | 1 - `compute_badloc_box_scores` | 1 - mask IoU between the label's mask and the mask head's mask on the label's own box; x how well the model sees the object there when no confident detection of its class touches it; the issue is the mean of the two, or the overlooked score of its nearest detection of its class when that matches no label (one mistake, one row) |
+| bad location | 1 - `compute_badloc_box_scores` | 1 - mask IoU between the label's mask and the mask head's mask on the label's own box; the issue is the mean of the two, or the overlooked score of its nearest detection of its class when that matches no label (one mistake, one row) |
 | spurious | — | 1 - the best support of any detection: score x min(1, box IoU / `match_iou`) |
 
 cleanlab's per-image score (`get_label_quality_scores`, 1 - it) is kept with each row as
@@ -339,14 +339,6 @@ def _score_labels(
             box_mask = None  # the mask head sees nothing in the box: no opinion on its outline
         if box_mask is not None and label.rle is not None:
             mask_part = _clip(1.0 - rle_iou(label.rle, box_mask))
-            if not touching:
-                # No confident detection of its class near it: the model hardly sees the
-                # object, and its mask for the box is a guess. Trust it as much as it sees.
-                seen = max(
-                    (scores[j] * min(1.0, ious[li, j] / settings.match_iou) for j in same),
-                    default=0.0,
-                )
-                mask_part *= seen
         parts = [p for p in (box_part_loc, mask_part) if p is not None]
         nearest = max(touching, key=lambda j: ious[li, j]) if touching else None
         if parts:

@@ -15,17 +15,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.categories import match_by_name
-from core.detection.box_to_mask import BoxSegmenter
-from core.detection.detector import Detector
 from core.errors import Cancelled, ImageReadError
 from core.evaluation.audit import AuditImage, ImagePredictions, ModelInstance
 from core.files.images import read_image
 from core.files.paths import resolve_inside
 from core.masks import encode_mask
+
+if TYPE_CHECKING:  # torch loads with the model, in the worker, not with this module
+    from core.detection.box_to_mask import BoxSegmenter
+    from core.detection.detector import Detector
 
 SCORE_THRESHOLD = 0.05  # cleanlab wants the faint detections too; "confident" is decided later
 
@@ -42,6 +45,8 @@ class ModelForAudit:
     segmenter: BoxSegmenter = field(init=False)
 
     def __post_init__(self) -> None:
+        from core.detection.box_to_mask import BoxSegmenter
+
         self.segmenter = BoxSegmenter(self.detector, max_images=1)
 
     @classmethod

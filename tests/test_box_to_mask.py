@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -150,26 +152,91 @@ def test_a_detections_box_gives_exactly_the_models_own_mask() -> None:
     assert compared >= 5
 
 
-def test_ground_truth_boxes_of_held_out_shapes_give_their_masks() -> None:
-    """Mean mask IoU over every held-out object from its true box.
+# lite trained through the production trainer (`core.training.train`) on the plain shapes
+# style (flat backgrounds, no overlaps) at 96-128 px: 300 images, 3 epochs (201 steps of 4),
+# 87 s of CPU time on one thread. Mean mask IoU from true boxes of held-out plain shapes (box
+# head's class / true class), measured on a 2-core CPU shared with other jobs:
+# - trained_lite_checkpoint (hand loop, 60 steps, textured): 0.35 on textured shapes;
+# - hand loop, 48 plain images at 128 px: 60 steps 0.60 / 0.56, 150 steps 0.54 / 0.58,
+#   150 steps with the mask loss x3 0.61 / 0.63; at 96 px, 200 steps 0.65 (0.77 on its own
+#   training images: 48 images are over-fitted);
+# - the trainer on 48 images at 128 px, 140 steps: 0.61 / 0.62;
+# - the trainer on 300 images at 96 px, 3 epochs: this setting 0.67 / 0.68; lr 0.04 0.62 /
+#   0.66; batch 2 at lr 0.01 (405 steps) 0.66 / 0.68; flip + colour augmentation 0.63 / 0.65.
+# The issue's 0.75 is not reached within the ~90 s a test may train; a perfect 28 x 28 mask
+# head would reach 0.93 through the same paste and clip, so the gap is the model's training.
+BOX_TO_MASK_TRAINING = {"n_images": 300, "epochs": 3.0, "min_size": 96, "max_size": 128}
+BOX_TO_MASK_TARGET = 0.75  # the issue's target, for a longer-trained model
+BOX_TO_MASK_REACHED = 0.6  # what the test's 90-second model is held to
 
-    The issue asks for 0.75; the 60-step checkpoint the tests share reaches 0.35 (150 steps:
-    0.63; the demo's 75-s model: 0.56), so its masks are checked for what it can do. The
-    test above shows the masks are exactly the model's, so a better model gives better ones.
-    """
-    _, segmenter = _trained()
-    images_dir, data = _held_out()
-    ious = []
+
+@functools.cache
+def _box_to_mask_checkpoint() -> Path:
+    """A lite checkpoint trained once per test process as a user's `maskloop train` would."""
+    from core.training import TrainConfig, train
+
+    root = Path(tempfile.mkdtemp(prefix="maskloop-b2m-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    sizes = {k: BOX_TO_MASK_TRAINING[k] for k in ("min_size", "max_size")}
+    train_json = generate_shapes_dataset(
+        root / "train",
+        n_images=int(BOX_TO_MASK_TRAINING["n_images"]),
+        seed=5,
+        style="plain",
+        **sizes,
+    )
+    result = train(
+        TrainConfig(
+            train_json=train_json,
+            images_dir=train_json.parent / "images",
+            out=root / "lite.pt",
+            epochs=BOX_TO_MASK_TRAINING["epochs"],
+            batch_size=4,
+            seed=0,
+            threads=1,  # the same weights in every run on a machine (see train_lite)
+            workers=0,
+            val_fraction=0.0,  # the held-out shapes below are the evaluation
+            augment="none",
+            **sizes,
+        )
+    )
+    assert result.checkpoint is not None
+    return result.checkpoint
+
+
+@functools.cache
+def _held_out_plain() -> tuple[Path, dict[str, Any]]:
+    """Plain shapes the checkpoint never saw (it trained on seed 5)."""
+    sizes = {k: BOX_TO_MASK_TRAINING[k] for k in ("min_size", "max_size")}
+    json_path = generate_shapes_dataset(
+        Path(tempfile.mkdtemp()), n_images=16, seed=99, style="plain", **sizes
+    )
+    return json_path.parent / "images", json.loads(json_path.read_text())
+
+
+@pytest.mark.slow
+def test_ground_truth_boxes_of_held_out_shapes_give_their_masks() -> None:
+    """Mean mask IoU over held-out objects from their true boxes, with the box head's category
+    and with the true category picked (see BOX_TO_MASK_TRAINING for the figures)."""
+    detector = Detector.load(str(_box_to_mask_checkpoint()), device="cpu")
+    segmenter = BoxSegmenter(detector)
+    images_dir, data = _held_out_plain()
+    ious: dict[str, list[float]] = {"box head": [], "true class": []}
     for image in data["images"]:
         anns = [a for a in data["annotations"] if a["image_id"] == image["id"]]
         segmenter.prepare(image["id"], read_image(images_dir / image["file_name"]))
-        results = segmenter.segment(image["id"], np.array([_xyxy(a["bbox"]) for a in anns]))
-        for ann, result in zip(anns, results, strict=True):
+        boxes = np.array([_xyxy(a["bbox"]) for a in anns])
+        results = segmenter.segment(image["id"], boxes)
+        for ann, box, result in zip(anns, boxes, results, strict=True):
             truth = mask_utils.decode(ann["segmentation"]).astype(bool)
-            ious.append(_iou(result.mask, truth))
-    assert len(ious) >= 20
+            (picked,) = segmenter.segment(image["id"], box[None], category_id=ann["category_id"])
+            ious["box head"].append(_iou(result.mask, truth))
+            ious["true class"].append(_iou(picked.mask, truth))
+    means = {name: round(float(np.mean(values)), 3) for name, values in ious.items()}
+    assert len(ious["box head"]) >= 20
     assert segmenter.backbone_runs == len(data["images"])
-    assert np.mean(ious) >= 0.3
+    assert means["box head"] >= BOX_TO_MASK_REACHED, means
+    assert means["true class"] >= BOX_TO_MASK_REACHED, means
 
 
 def test_a_picked_category_decides_the_mask_channel() -> None:

@@ -171,6 +171,7 @@ BOX_TO_MASK_IMAGES = 300
 BOX_TO_MASK_EPOCHS = 3.0
 BOX_TO_MASK_SIZES = {"min_size": 96, "max_size": 128}
 BOX_TO_MASK_TARGET = 0.75  # the target, for a longer-trained model
+BOX_TO_MASK_OVER_FILLED_BOX = 0.04  # measured: 0.68 against 0.61 for the filled box
 BOX_TO_MASK_REACHED = 0.6  # what the test's 90-second model is held to
 
 
@@ -226,7 +227,7 @@ def test_ground_truth_boxes_of_held_out_shapes_give_their_masks() -> None:
     detector = Detector.load(str(_box_to_mask_checkpoint()), device="cpu")
     segmenter = BoxSegmenter(detector)
     images_dir, data = _held_out_plain()
-    ious: dict[str, list[float]] = {"box head": [], "true class": []}
+    ious: dict[str, list[float]] = {"box head": [], "true class": [], "whole box": []}
     for image in data["images"]:
         anns = [a for a in data["annotations"] if a["image_id"] == image["id"]]
         segmenter.prepare(image["id"], read_image(images_dir / image["file_name"]))
@@ -235,13 +236,20 @@ def test_ground_truth_boxes_of_held_out_shapes_give_their_masks() -> None:
         for ann, box, result in zip(anns, boxes, results, strict=True):
             truth = mask_utils.decode(ann["segmentation"]).astype(bool)
             (picked,) = segmenter.segment(image["id"], box[None], category_id=ann["category_id"])
+            whole_box = np.zeros_like(truth)
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            whole_box[y0:y1, x0:x1] = True
             ious["box head"].append(_iou(result.mask, truth))
             ious["true class"].append(_iou(picked.mask, truth))
+            ious["whole box"].append(_iou(whole_box, truth))
     means = {name: round(float(np.mean(values)), 3) for name, values in ious.items()}
     assert len(ious["box head"]) >= 20
     assert segmenter.backbone_runs == len(data["images"])
-    assert means["box head"] >= BOX_TO_MASK_REACHED, means
-    assert means["true class"] >= BOX_TO_MASK_REACHED, means
+    # Filling the box scores ~0.61 on these shapes (a square fills its box): a mask head that
+    # learned nothing would pass a bare floor, so the model must also beat the filled box.
+    floor = max(BOX_TO_MASK_REACHED, means["whole box"] + BOX_TO_MASK_OVER_FILLED_BOX)
+    assert means["box head"] >= floor, means
+    assert means["true class"] >= floor, means
 
 
 def test_a_picked_category_decides_the_mask_channel() -> None:

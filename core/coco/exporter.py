@@ -133,23 +133,33 @@ def annotation_to_coco(
     has_mask = seg is not None and seg != []
     out: dict[str, Any] = {"id": ann.id, "image_id": ann.image_id, "category_id": ann.category_id}
     if seg is not None and has_mask:
-        out["segmentation"] = (
-            seg
-            if isinstance(seg, dict) and isinstance(seg.get("counts"), str)
-            else to_rle(seg, height, width)
-        )
-    if ann.area is not None:
-        out["area"] = ann.area
-    elif seg is not None and has_mask:
-        out["area"] = area_of(seg, height, width)
-    else:
-        out["area"] = float(ann.bbox[2]) * float(ann.bbox[3])
+        out["segmentation"] = _compressed_rle(seg, height, width)
+    mask = seg if has_mask else None
+    out["area"] = _exported_area(ann.area, mask, ann.bbox[2], ann.bbox[3], height, width)
     out["bbox"] = [float(v) for v in ann.bbox]
     out["iscrowd"] = int(ann.iscrowd)
     out.update(ann.extra)
     if with_score and ann.score is not None:
         out["score"] = float(ann.score)
     return out
+
+
+def _compressed_rle(segmentation: Any, height: int, width: int) -> Any:
+    """The mask as compressed RLE, as it is when it already is one."""
+    if is_rle(segmentation) and isinstance(segmentation["counts"], str):
+        return segmentation
+    return to_rle(segmentation, height, width)
+
+
+def _exported_area(
+    stored: float | None, mask: Any, box_w: float, box_h: float, height: int, width: int
+) -> float:
+    """The stored area when there is one, else the mask's pixel count, else the box's area."""
+    if stored is not None:
+        return stored
+    if mask is not None:
+        return area_of(mask, height, width)
+    return float(box_w) * float(box_h)
 
 
 _ABSENT = object()  # an imported annotation that had no "segmentation" key
@@ -228,13 +238,8 @@ class _AnnotationWriter:
             seg_json = "[]"
         else:
             seg_json = self._empty_mask(height, width)
-        if area is None:
-            # A mask with no stored area was parsed above (_must_parse).
-            area = (
-                area_of(segmentation, height, width)
-                if segmentation is not None
-                else float(w) * float(h)
-            )
+        # A mask with no stored area was parsed above (_must_parse).
+        area = _exported_area(area, segmentation, w, h, height, width)
         head = f'{{"id":{ann_id},"image_id":{image_id},"category_id":{category_id}'
         if seg_json is not None:
             head += ',"segmentation":' + seg_json
@@ -262,7 +267,7 @@ class _AnnotationWriter:
         if self.masks == "keep":
             return seg
         if self.masks == "rle":
-            return seg if is_rle(seg) and isinstance(seg["counts"], str) else to_rle(seg, h, w)
+            return _compressed_rle(seg, h, w)
         if not is_rle(seg):  # "polygon": stored polygons are already polygons
             return seg
         polygons = None if crowd else mask_to_polygons(decode(seg, h, w))

@@ -317,3 +317,20 @@ def test_training_set_whose_images_all_fail_to_load_is_a_training_error(tmp_path
         png.write_bytes(b"broken")
     with pytest.raises(TrainingError, match="none of the training images could be loaded"):
         train(small_config(json_path, tmp_path / "m.pt", val_fraction=0))
+
+
+def test_loader_workers_never_start_by_forking_a_threaded_process(tmp_path: Path):
+    """A forked worker inherits the parent's threads' locks (Qt's, pytest-qt's, torch's) in
+    whatever state they were: the loader's workers start from a fork server (or spawn)."""
+    import multiprocessing
+
+    from core.training.setup import worker_start_method
+
+    assert worker_start_method() != "fork"
+    assert worker_start_method() in multiprocessing.get_all_start_methods()
+    json_path = shapes_with_ids(tmp_path / "data", n_images=4, seed=3)
+    events: list[dict] = []
+    config = small_config(json_path, tmp_path / "lite.pt", epochs=1, threads=1, workers=1)
+    result = train(config, on_event=events.append)
+    assert result.checkpoint is not None and result.checkpoint.exists()
+    assert events_of(events, "done")[0]["cancelled"] is False

@@ -128,6 +128,20 @@ def model_sizes(model: MaskRCNN) -> tuple[int, int]:
     return image_size_settings(model)
 
 
+def worker_start_method() -> str:
+    """How DataLoader workers start: from a fork server where the platform has one, else spawned.
+
+    Never a plain fork: the trainer often runs inside a process that already has threads (the
+    app's Qt threads and workers, pytest-qt's, torch's own pools), and a forked child inherits
+    their locks in whatever state they were, which can hang or crash it. Python 3.14 makes the
+    fork server Linux's default for the same reason.
+    """
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
 def _ignore_interrupts_in_worker(_worker_id: int) -> None:
     # Ctrl+C reaches the whole process group; only the main process decides how to stop.
     import signal
@@ -192,6 +206,7 @@ def make_train_loader(
         collate_fn=collate,
         persistent_workers=workers > 0,
         worker_init_fn=_ignore_interrupts_in_worker if workers > 0 else None,
+        multiprocessing_context=worker_start_method() if workers > 0 else None,
     )
     return TrainLoader(loader, global_batches)
 

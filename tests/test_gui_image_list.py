@@ -77,6 +77,37 @@ def test_status_filter_and_search_narrow_the_list(qtbot, store):
     assert dock.count_label.text() == "3 images"
 
 
+def test_rows_past_the_first_page_of_a_filtered_sorted_list_show_their_own_names(qtbot, tmp_path):
+    from gui.docks.image_list import PAGE_SIZE
+
+    store = ProjectStore.create(tmp_path / "many.maskloop", tmp_path)
+    with store, store.transaction() as tx:
+        tx.executemany(
+            "INSERT INTO images(id, file_name, width, height, reviewed) VALUES (?, ?, 8, 8, ?)",
+            ((n, f"im_{n:04d}.png", int(n % 3 == 0)) for n in range(1, 3 * PAGE_SIZE + 1)),
+        )
+        dock = ImageListDock()
+        qtbot.addWidget(dock)
+        dock.set_store(store)
+        model = dock.model
+
+        def name(row: int) -> str:
+            return model.data(model.index(row), Qt.ItemDataRole.DisplayRole)
+
+        dock.set_status_filter(ImageStatus.REVIEWED)
+        assert model.rowCount() == PAGE_SIZE
+        assert name(PAGE_SIZE - 1) == f"im_{3 * PAGE_SIZE:04d}.png"
+        dock.set_status_filter(ImageStatus.UNLABELLED)
+        assert model.rowCount() == 2 * PAGE_SIZE
+        row = PAGE_SIZE + 7  # on the second page
+        image_id = model.image_id_at(row)
+        assert image_id % 3 != 0 and name(row) == f"im_{image_id:04d}.png"
+        dock.set_sort_key(lambda i: -i)
+        assert name(0) == f"im_{3 * PAGE_SIZE - 1:04d}.png"
+        assert name(2 * PAGE_SIZE - 1) == "im_0001.png"
+        assert model.data(model.index(2 * PAGE_SIZE - 1), STATUS_ROLE) == ImageStatus.UNLABELLED
+
+
 def test_status_refreshes_after_review(qtbot, store):
     dock = ImageListDock()
     qtbot.addWidget(dock)

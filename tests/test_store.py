@@ -210,6 +210,18 @@ def test_list_images_pages_in_id_order_with_search(store: ProjectStore) -> None:
     assert store.image_count() == 4
 
 
+def test_image_names_reads_any_ids_and_leaves_out_unknown_ones(store: ProjectStore) -> None:
+    with store.transaction() as tx:  # more ids than one IN (...) chunk holds
+        tx.executemany(
+            "INSERT INTO images(id, file_name, width, height) VALUES (?, ?, 4, 4)",
+            ((n, f"f{n}.png") for n in range(1, 1201)),
+        )
+    wanted = [1200, 3, 999_999, *range(400, 1100)]
+    names = store.image_names(wanted)
+    assert names == {n: f"f{n}.png" for n in wanted if n != 999_999}
+    assert store.image_names([]) == {}
+
+
 def test_categories_get_distinct_palette_colours_unless_given(store: ProjectStore) -> None:
     a = store.add_category("a", category_id=5, supercategory="x")
     b = store.add_category("b")

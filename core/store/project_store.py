@@ -294,6 +294,20 @@ class ProjectStore(ProjectRecordsMixin):
                 )
         return result
 
+    def image_names(self, image_ids: Iterable[int]) -> dict[int, str]:
+        """File name of each id that exists (unknown ids are left out).
+
+        Reads by primary key, so a page of a filtered list costs the same anywhere in it
+        (LIMIT/OFFSET under a status filter re-tests every row before the offset)."""
+        result: dict[int, str] = {}
+        for chunk in _chunks(list(image_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT id, file_name FROM images WHERE id IN ({marks})", chunk
+            )
+            result.update(rows)
+        return result
+
     def image_path(self, image_id: int) -> Path:
         """Absolute path of the image file; never outside the images folder."""
         return resolve_inside(self.images_dir, self.get_image(image_id).file_name)

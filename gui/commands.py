@@ -135,6 +135,27 @@ class SetReviewState(StoreCommand):
         self._doc.set_state(self._ann_id, self._old_state)
 
 
+class SetReviewStates(StoreCommand):
+    """Accept or reject several annotations as one step, stored in one transaction."""
+
+    def __init__(
+        self, doc: ImageDocument, ann_ids: Sequence[int], state: ReviewState, text: str
+    ) -> None:
+        super().__init__(text, doc.report_error)
+        self._doc = doc
+        self._old_states = {i: doc.stored_annotation(i).state for i in ann_ids}
+        self._new_state = state
+
+    def concerns_proposals(self) -> bool:
+        return ReviewState.PROPOSED in (*self._old_states.values(), self._new_state)
+
+    def apply(self) -> None:
+        self._doc.set_states(dict.fromkeys(self._old_states, self._new_state))
+
+    def revert(self) -> None:
+        self._doc.set_states(self._old_states)
+
+
 _STATE_TEXT = {
     ReviewState.ACCEPTED: "Accept proposal",
     ReviewState.REJECTED: "Reject proposal",
@@ -183,13 +204,13 @@ def push(doc: ImageDocument, commands: Sequence[QUndoCommand], text: str) -> Non
     doc.undo_stack.push(commands[0] if len(commands) == 1 else MacroCommand(text, commands))
 
 
-def accept_all_above(doc: ImageDocument, threshold: float) -> MacroCommand | None:
+def accept_all_above(doc: ImageDocument, threshold: float) -> SetReviewStates | None:
     """One command accepting every proposal whose score is at least `threshold`."""
-    commands = [
-        SetReviewState(doc, ann.id, ReviewState.ACCEPTED)
+    ids = [
+        ann.id
         for ann in doc.annotations()
         if ann.id is not None and is_proposal(ann) and (ann.score or 0.0) >= threshold
     ]
-    if not commands:
+    if not ids:
         return None
-    return MacroCommand(f"Accept {len(commands)} proposals", commands)
+    return SetReviewStates(doc, ids, ReviewState.ACCEPTED, f"Accept {len(ids)} proposals")

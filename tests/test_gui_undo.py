@@ -8,6 +8,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
+from core.errors import ProjectError  # noqa: E402
 from core.records import ReviewState, Source  # noqa: E402
 from tests._gui_helpers import (  # noqa: E402
     drag,
@@ -102,6 +103,34 @@ def test_accept_all_above_threshold_is_one_undo_step(qtbot, tmp_path):
     assert canvas.doc.undo_stack.count() == 1
     canvas.doc.undo_stack.undo()
     assert {a.state for a in canvas.stored()} == {ReviewState.PROPOSED}
+
+
+def test_accept_all_failing_part_way_changes_nothing_and_leaves_no_step(
+    qtbot, tmp_path, monkeypatch
+):
+    canvas, (high, mid, _low) = _proposal_canvas(qtbot, tmp_path)
+    canvas.view.set_score_threshold(0.5)
+    store, real = canvas.store, canvas.store.set_annotation_state
+    calls: list[int] = []
+
+    def fail_on_second(ann_id, state):
+        calls.append(ann_id)
+        if len(calls) == 2:
+            raise ProjectError("Cannot write p.maskloop: the disk is full.")
+        real(ann_id, state)
+
+    monkeypatch.setattr(store, "set_annotation_state", fail_on_second)
+    with qtbot.waitSignal(canvas.doc.editFailed):
+        canvas.view.edits.accept_all_above_threshold()
+    assert len(calls) == 2
+    assert {a.state for a in canvas.stored()} == {ReviewState.PROPOSED}
+    assert {a.state for a in canvas.doc.annotations()} == {ReviewState.PROPOSED}
+    assert canvas.doc.undo_stack.count() == 0
+    assert store.instance_origin_ids(canvas.image_id) == set()  # provenance rolled back too
+    monkeypatch.undo()
+    canvas.view.edits.accept_all_above_threshold()
+    assert {a.id for a in canvas.stored() if a.state == ReviewState.ACCEPTED} == {high.id, mid.id}
+    assert store.instance_origin_ids(canvas.image_id) == {high.id, mid.id}
 
 
 def test_editing_a_proposal_keeps_it_a_proposal_until_accepted(qtbot, tmp_path):

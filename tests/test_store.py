@@ -210,6 +210,23 @@ def test_list_images_pages_in_id_order_with_search(store: ProjectStore) -> None:
     assert store.image_count() == 4
 
 
+def test_a_transaction_inside_another_joins_it(store: ProjectStore) -> None:
+    first, second = store.add_image("a.png", 4, 4), store.add_image("b.png", 4, 4)
+    with ProjectStore.open(store.path) as other:
+        with store.transaction():
+            store.set_reviewed(first.id)
+            store.set_reviewed(second.id)
+            assert not other.get_image(first.id).reviewed  # nothing committed yet
+        assert other.get_image(first.id).reviewed and other.get_image(second.id).reviewed
+        with pytest.raises(RecordNotFound), store.transaction():
+            store.set_reviewed(first.id, False)
+            store.set_reviewed(999)  # fails: the change before it is rolled back too
+        assert other.get_image(first.id).reviewed
+    store.set_reviewed(first.id, False)  # a later transaction commits on its own again
+    with ProjectStore.open(store.path) as other:
+        assert not other.get_image(first.id).reviewed
+
+
 def test_image_names_reads_any_ids_and_leaves_out_unknown_ones(store: ProjectStore) -> None:
     with store.transaction() as tx:  # more ids than one IN (...) chunk holds
         tx.executemany(

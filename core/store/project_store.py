@@ -83,6 +83,7 @@ class ProjectStore(ProjectRecordsMixin):
     ) -> None:
         self.path = path
         self._conn = conn
+        self._in_transaction = False  # inside transaction(): an inner one joins the outer
         self.read_only_reason = read_only_reason
         """Why every write is refused (a file or folder that cannot be written, a project open
         in another window), or None for a writable project."""
@@ -169,19 +170,29 @@ class ProjectStore(ProjectRecordsMixin):
 
         IMMEDIATE takes the write lock up front, so two connections never deadlock upgrading
         a read lock; the busy timeout makes the second one wait.
+
+        A transaction opened inside another joins it: several public mutations wrapped in one
+        `transaction()` cost one commit (one fsync) instead of one each, and an error in any
+        of them rolls back all.
         """
         if self.read_only_reason is not None:
             raise ProjectError(
                 f"This project is read-only: {self.read_only_reason}. The change was not saved."
             )
+        if self._in_transaction:
+            yield self._conn  # the outer transaction commits, or rolls back on the error
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise ProjectError(write_failure(self.path, exc)) from exc
+        self._in_transaction = True
         try:
             yield self._conn
+            self._in_transaction = False
             self._conn.execute("COMMIT")
         except BaseException as exc:
+            self._in_transaction = False
             # A failed COMMIT (a full disk) may have ended the transaction already; a second
             # error from ROLLBACK must not hide the first.
             if self._conn.in_transaction:

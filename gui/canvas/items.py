@@ -141,6 +141,7 @@ class AnnotationItem(QGraphicsItem):
         self._pens: dict[str, QPen] = {}
         self._label_background = QColor()
         self._label_cache: tuple[str, QImage, QSizeF] | None = None
+        self._label_answers: dict[bool, tuple[QImage, QSizeF] | None] = {}  # by selection
         self._label_offset: QPointF | None = QPointF(0, 0)  # screen px; the view lays it out
         self._rect = QRectF()
         self._bounds = QRectF()
@@ -201,8 +202,10 @@ class AnnotationItem(QGraphicsItem):
         if layer is self._layer:
             return
         if self._layer is not None:
-            self._layer.invalidate(self.sceneBoundingRect())
+            self._layer.remove_item(self)
         self._layer = layer
+        if layer is not None:
+            layer.add_item(self)
         self._apply_paint_mode()
 
     def _apply_paint_mode(self) -> None:
@@ -213,11 +216,14 @@ class AnnotationItem(QGraphicsItem):
         # without calling paint() at all; only a zoom step or an edit repaints the item.
         mode = QGraphicsItem.CacheMode
         self.setCacheMode(mode.NoCache if composited else mode.DeviceCoordinateCache)
-        self._repaint()
+        self._repaint(restyled=False)
 
-    def _repaint(self, before: QRectF | None = None) -> None:
-        """Repaint the item where it is (and where it was: `before`), itself or in the layer."""
+    def _repaint(self, before: QRectF | None = None, *, restyled: bool = True) -> None:
+        """Repaint the item where it is (and where it was: `before`), itself or in the layer;
+        `restyled` false: only its selection or visibility changed, not how it draws."""
         self.update()
+        if restyled and self._layer is not None:
+            self._layer.forget(self)  # its sprite in the layer is out of date
         now = self.sceneBoundingRect()
         for rect in (now,) if before is None else (before, now):
             if self._layer is not None:
@@ -295,6 +301,7 @@ class AnnotationItem(QGraphicsItem):
             self._pens["halo"] = _cosmetic_pen(PROPOSAL_HALO_COLOR, 3.0, Qt.PenStyle.SolidLine)
         self._label_background = with_alpha(self._color, 200)
         self._label_cache = None
+        self._label_answers = {}
 
     def _rebuild_overlay(self) -> None:
         self._overlays = {}
@@ -330,9 +337,9 @@ class AnnotationItem(QGraphicsItem):
             if self._layer is not None:
                 self._apply_paint_mode()  # the selected item leaves the layer, and back
             else:
-                self._repaint()  # its tag gains or loses the category name
+                self._repaint(restyled=False)  # its tag gains or loses the category name
         elif change == kind.ItemVisibleHasChanged:
-            self._repaint()  # hidden by the threshold: no fill, outline or tag left there
+            self._repaint(restyled=False)  # hidden by the threshold: no fill, outline or tag
         elif (
             change in (kind.ItemPositionChange, kind.ItemPositionHasChanged)
             and self.on_region_changed is not None
@@ -495,6 +502,14 @@ class AnnotationItem(QGraphicsItem):
         """The tag rendered once per text and colour: the tag layer redraws every tag on every
         frame, and a blit is far cheaper than drawing text."""
         selected = self.isSelected()
+        # The text follows the annotation, the style and the selection only: the tag layout
+        # asks every tag in view on each pan step, and formatting the score was its cost.
+        if selected in self._label_answers:
+            return self._label_answers[selected]
+        answer = self._label_answers[selected] = self._build_label(selected)
+        return answer
+
+    def _build_label(self, selected: bool) -> tuple[QImage, QSizeF] | None:
         scored = is_proposal(self._ann) and self._ann.score is not None
         if not scored and not selected:
             return None  # most items of a crowded image: no text to build

@@ -14,6 +14,7 @@ import pytest
 
 from core.errors import CocoFormatError
 from core.evaluation.audit import (
+    SPURIOUS_MASK_WEIGHT,
     AuditImage,
     AuditSettings,
     ImagePredictions,
@@ -103,6 +104,64 @@ def test_swapped_class_ranks_that_label_first_as_wrong_class():
     assert top.model_category_id == true_class  # "change class" gives it the model's class
     assert top.score > 0.5
     assert _first_of(rows, Issue.WRONG_CLASS) is top
+
+
+def test_the_box_head_on_the_labels_own_box_finds_a_swap_no_confident_detection_shows():
+    """A weak model's detection of the true class scores under "confident", so no detection
+    contradicts the label; the box head, asked about the label's own box, still prefers the
+    true class and doubts the label's."""
+    images, predictions = _clean_case()
+    true_class = CATEGORIES[(4 + 0) % 3]
+    wrong = next(c for c in CATEGORIES if c != true_class)
+    images = _replace_label(images, 40, category_id=wrong)
+    found = predictions[4]
+    faint = replace(found.detections[0], score=0.3)
+    clean_heads = {
+        lab.annotation_id: {lab.category_id: 0.9}
+        for image in images
+        for lab in image.labels
+        if lab.annotation_id != 40
+    }
+    for image_id, image_found in predictions.items():
+        detections = (faint, *image_found.detections[1:]) if image_id == 4 else None
+        predictions[image_id] = ImagePredictions(
+            detections or image_found.detections,
+            image_found.label_box_masks,
+            {
+                aid: classes
+                for aid, classes in clean_heads.items()
+                if aid in image_found.label_box_masks
+            },
+        )
+    without_head = audit(images, predictions, CATEGORIES)
+    assert 40 not in {row.annotation_id for row in without_head if row.issue is Issue.WRONG_CLASS}
+    heads = {**predictions[4].label_box_classes, 40: {true_class: 0.8, wrong: 0.1}}
+    predictions[4] = replace(predictions[4], label_box_classes=heads)
+    rows = audit(images, predictions, CATEGORIES)
+    top = rows[0]
+    assert (top.issue, top.annotation_id) == (Issue.WRONG_CLASS, 40)
+    assert top.model_category_id == true_class
+    assert top.mask_score == pytest.approx(0.8 * (1 - 0.1))  # ours: the box head's part
+    assert top.box_score is None  # cleanlab's swap needs a confident detection: none here
+    assert top.model is not None and top.model.bbox == _box(*PLACES[0])  # keeps the outline
+
+
+def test_a_label_the_mask_head_outlines_is_less_spurious_than_one_it_does_not():
+    """Two labels no detection supports: where the mask head, asked about the label's box,
+    draws the label's own outline, the object is there and only the detector missed it."""
+    images, predictions = _clean_case()
+    outlined = LabelInstance(98, 1, _box(100, 10, 30, 30), _mask(100, 10, 30, 30))
+    blank = LabelInstance(99, 1, _box(100, 10, 30, 30), _mask(100, 10, 30, 30))
+    images[3] = replace(images[3], labels=(*images[3].labels, outlined))
+    images[4] = replace(images[4], labels=(*images[4].labels, blank))
+    found = predictions[4]
+    predictions[4] = replace(
+        found, label_box_masks={**found.label_box_masks, 98: _mask(100, 10, 30, 30)}
+    )
+    rows = {row.annotation_id: row for row in audit(images, predictions, CATEGORIES)}
+    assert rows[99].issue is Issue.SPURIOUS and rows[99].score == 1.0
+    assert rows[98].issue is Issue.SPURIOUS
+    assert rows[98].score == pytest.approx(1.0 - SPURIOUS_MASK_WEIGHT)
 
 
 def test_mask_moved_off_its_object_ranks_first_as_bad_location():

@@ -266,6 +266,12 @@ def test_a_picked_category_decides_the_mask_channel() -> None:
         for cid, picked in by_category.items():
             assert picked[i].category_id == cid
             assert picked[i].choices == auto.choices  # the box head's view is unchanged
+            # The probability of the picked class, whether or not it is a top choice.
+            top = dict(auto.choices)
+            if cid in top:
+                assert picked[i].probability == pytest.approx(top[cid])
+            assert 0.0 <= picked[i].probability <= auto.choices[0][1] + 1e-6
+        assert auto.probability == pytest.approx(auto.choices[0][1])
         same = by_category[auto.category_id][i]
         np.testing.assert_array_equal(same.mask, auto.mask)
     # The channels really differ: some box's mask changes with the category picked.

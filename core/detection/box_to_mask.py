@@ -49,12 +49,15 @@ class BoxMask:
     head's top choice. `choices` are the box head's best (category_id, probability) pairs, best
     first, background excluded. `mask_score` is the mean mask probability over the pixels the
     mask keeps: near 1 when the head is sure of its outline, 0 for an empty mask.
+    `probability` is the box head's probability of `category_id` for the box, asked for or not
+    (the label audit weighs a label's class by it).
     """
 
     mask: np.ndarray
     category_id: int
     choices: tuple[tuple[int, float], ...]
     mask_score: float
+    probability: float = 0.0  # the box head's probability of `category_id` for this box
 
     @property
     def area(self) -> int:
@@ -219,6 +222,7 @@ class BoxSegmenter:
                     category_id=self._label_category[int(labels[i])],
                     choices=self._top_choices(class_probs[i]),
                     mask_score=float(inside.mean()) if inside.numel() and mask.any() else 0.0,
+                    probability=float(class_probs[i, labels[i]]),
                 )
             )
         return results

@@ -16,9 +16,9 @@ Which part of each score comes from where:
 | issue | box-level part (cleanlab's ObjectLab) | MaskLoop's part |
 | --- | --- | --- |
 | overlooked | 1 - `compute_overlooked_box_scores` (cleanlab scores only detections touching no label) | x the detection's score; for the detections cleanlab leaves unscored, score x (1 - best IoU with a label of its class) |
-| wrong class | 1 - `compute_swap_box_scores` | damped by the model's own support for the label's class in that box: x (1 - that score) |
+| wrong class | 1 - `compute_swap_box_scores` (a confident detection of another class on the box), damped by the model's own support for the label's class in that box: x (1 - that score) | the box head on the label's own box: p(preferred class) x (1 - p(label's class)) when it prefers another; the issue is the larger part |
 | bad location | 1 - `compute_badloc_box_scores` | 1 - mask IoU between the label's mask and the mask head's mask on the label's own box; the issue is the mean of the two, or the overlooked score of its nearest detection of its class when that matches no label (one mistake, one row) |
-| spurious | — | 1 - the best support of any detection: score x min(1, box IoU / `match_iou`) |
+| spurious | — | 1 - the best support of any detection: score x min(1, box IoU / `match_iou`), x (1 - 0.5 x the mask head's IoU with the label's mask on its own box) |
 
 cleanlab's per-image score (`get_label_quality_scores`, 1 - it) is kept with each row as
 `image_score`. cleanlab is imported only here, inside `audit`, so the light CLI commands
@@ -92,6 +92,9 @@ class ImagePredictions:
     # annotation id -> the mask head's mask (compressed RLE) on that label's own box, for the
     # label's class; absent for a label the mask head was not run on.
     label_box_masks: Mapping[int, dict[str, Any]] = field(default_factory=dict)
+    # annotation id -> the box head's probabilities on that label's own box: the label's class
+    # and the head's top choices (ground-truth category id -> probability).
+    label_box_classes: Mapping[int, Mapping[int, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ class AuditRow:
     category_id: int  # the label's class, or the detection's
     model: ModelInstance | None  # what "take the model's instance" writes; None: nothing
     box_score: float | None = None  # cleanlab's box-level part (1 - its quality score)
-    mask_score: float | None = None  # MaskLoop's mask-level part (bad location)
+    # MaskLoop's part: the mask IoU part (bad location, spurious), the box head's (wrong class)
+    mask_score: float | None = None
     image_score: float | None = None  # 1 - cleanlab's label quality score of the whole image
 
     @property
@@ -281,6 +285,46 @@ def bad_location_score(box_part: float | None, mask_part: float | None) -> float
     return sum(parts) / len(parts)
 
 
+def _head_prefers_another_class(
+    label: LabelInstance, classes: Mapping[int, float] | None
+) -> tuple[float, int] | None:
+    """(MaskLoop's wrong-class part, the class the box head prefers) when the box head, run on
+    the label's own box, gives another class more probability than the label's; else None.
+
+    The part is p(that class) x (1 - p(label's class)): high only when the head both sees the
+    other class and doubts the label's, whatever any detection scored.
+    """
+    if not classes:
+        return None
+    own = float(classes.get(label.category_id, 0.0))
+    others = [(float(p), c) for c, p in classes.items() if c != label.category_id]
+    if not others:
+        return None
+    best, category = max(others)
+    if best <= own:
+        return None
+    return _clip(best * (1.0 - own)), category
+
+
+def wrong_class_score(swap_part: float | None, head_part: float | None) -> float:
+    """The wrong-class issue from cleanlab's swap part (damped by the model's support for the
+    label's class) and the box head's part; either alone when the other is missing."""
+    parts = [p for p in (swap_part, head_part) if p is not None]
+    return max(parts)
+
+
+def spurious_score(support: float, mask_part: float | None) -> float:
+    """1 - the best detection's support, less where the mask head, asked about the label's own
+    box, draws the label's outline (`mask_part` = 1 - that IoU): the object is there, the
+    detector only missed it."""
+    if mask_part is None:
+        return _clip(1.0 - support)
+    return _clip((1.0 - support) * (1.0 - SPURIOUS_MASK_WEIGHT * (1.0 - mask_part)))
+
+
+SPURIOUS_MASK_WEIGHT = 0.5
+
+
 # A label and an unmatched detection of its class that overlap at least this much (box IoU) are
 # one mistake: the label drawn beside its object. Less is a neighbour, maybe an overlooked one.
 BESIDE_IOU = 0.1
@@ -319,15 +363,22 @@ def _score_labels(
             for j in other
             if ious[li, j] >= settings.match_iou and scores[j] >= settings.confident
         ]
+        swap_part = None
+        take_other: ModelInstance | None = None
         if over:
             best_other = max(over, key=lambda j: scores[j])
             own = max((scores[j] for j in same if ious[li, j] >= settings.match_iou), default=0.0)
-            box_part = _clip(1.0 - float(swap[li]))
+            swap_part = _clip(1.0 - float(swap[li])) * (1.0 - own)
+            take_other = dets[best_other]
+        head = _head_prefers_another_class(label, found.label_box_classes.get(label.annotation_id))
+        if head is not None and take_other is None:
+            take_other = ModelInstance(head[1], None, label.bbox, label.rle)
+        if swap_part is not None or head is not None:
             candidates[Issue.WRONG_CLASS] = (
-                box_part * (1.0 - own),
-                dets[best_other],
-                box_part,
-                None,
+                wrong_class_score(swap_part, None if head is None else head[0]),
+                take_other,
+                swap_part,
+                None if head is None else head[0],
             )
 
         # bad location: cleanlab's badloc on the box, our mask IoU on the label's own box.
@@ -360,7 +411,7 @@ def _score_labels(
             (scores[j] * min(1.0, ious[li, j] / settings.match_iou) for j in range(len(dets))),
             default=0.0,
         )
-        candidates[Issue.SPURIOUS] = (_clip(1.0 - support), None, None, None)
+        candidates[Issue.SPURIOUS] = (spurious_score(support, mask_part), None, None, mask_part)
 
         issue, (score, chosen, box_score, mask_score) = max(
             candidates.items(), key=lambda kv: kv[1][0]
@@ -457,6 +508,7 @@ def audit(
         ImagePredictions(
             tuple(d for d in predictions[img.image_id].detections if d.category_id in class_index),
             predictions[img.image_id].label_box_masks,
+            predictions[img.image_id].label_box_classes,
         )
         for img in audited
     ]

@@ -74,7 +74,8 @@ def predict_for_audit(
     score_threshold: float = SCORE_THRESHOLD,
     max_detections: int = 100,
 ) -> ImagePredictions:
-    """Detections (in ground-truth category ids) and the mask head's mask on each label's box."""
+    """Detections (in ground-truth category ids), and the mask head's mask and the box head's
+    class probabilities on each label's own box."""
     found = model.detector.predict(
         [pixels], score_threshold=score_threshold, max_detections=max_detections
     )[0]
@@ -89,6 +90,7 @@ def predict_for_audit(
         if lab.category_id in to_model and _inside(lab.bbox, image.width, image.height):
             by_class.setdefault(to_model[lab.category_id], []).append(lab)
     box_masks: dict[int, dict] = {}
+    box_classes: dict[int, dict[int, float]] = {}
     if by_class:
         key = ("audit", image.image_id)
         model.segmenter.prepare(key, pixels)
@@ -98,8 +100,13 @@ def predict_for_audit(
                 labels, model.segmenter.segment(key, boxes, category_id=model_class), strict=True
             ):
                 box_masks[lab.annotation_id] = encode_mask(answer.mask)
+                classes = {
+                    model.to_truth[cid]: p for cid, p in answer.choices if cid in model.to_truth
+                }
+                classes[lab.category_id] = answer.probability
+                box_classes[lab.annotation_id] = classes
         model.segmenter.forget(key)
-    return ImagePredictions(detections, box_masks)
+    return ImagePredictions(detections, box_masks, box_classes)
 
 
 def predict_images(

@@ -65,6 +65,52 @@ def _project_with(tmp_path: Path, n_annotations: int) -> ProjectStore:
     return store
 
 
+def test_each_annotation_is_written_exactly_as_json_encodes_it(tmp_path: Path) -> None:
+    """Most rows are written as text by hand: every kind must read back as json writes it."""
+    images_dir = tmp_path / "images"
+    images_dir.mkdir()
+    (images_dir / "a.png").touch()
+    mask = np.zeros((30, 40), np.uint8)
+    mask[5:15, 10:30] = 1
+    rle = encode_mask(mask)
+    square = [[10, 5, 30, 5, 30, 15, 10, 15]]
+    fields = [
+        {"bbox": [10, 5, 20, 10], "segmentation": rle},  # area counted from the mask
+        {"bbox": [10, 5, 20, 10], "segmentation": rle, "area": 123.5},
+        {"bbox": [0.1, 1e-07, 12.345678901234567, 3.3], "segmentation": rle, "iscrowd": 1},
+        {"bbox": [10, 5, 20, 10], "segmentation": square},  # polygon: area from the polygon
+        {"bbox": [1, 2, 3, 4]},  # box only: the box's area
+        {"bbox": [10, 5, 20, 10], "segmentation": rle, "note": "ünï"},  # an extra field
+    ]
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [
+            {"id": n + 1, "image_id": 1, "category_id": 1, **f} for n, f in enumerate(fields)
+        ],
+    }
+    (tmp_path / "in.json").write_text(json.dumps(coco))
+    with ProjectStore.create(tmp_path / "p.maskloop", images_dir) as store:
+        import_coco(tmp_path / "in.json", store)
+        store.replace_proposals(1, [_scored(rle, 0.25)], "m")
+        export_coco(store, tmp_path / "out.json", include_proposals=True)
+    text = (tmp_path / "out.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    assert text == json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    written = data["annotations"]
+    assert [a["area"] for a in written] == [200.0, 123.5, 200.0, 200.0, 12.0, 200.0, 200.0]
+    assert written[2]["bbox"] == [0.1, 1e-07, 12.345678901234567, 3.3]
+    assert written[2]["iscrowd"] == 1
+    assert written[5]["note"] == "ünï" and written[6]["score"] == 0.25
+    assert "segmentation" not in written[4]
+
+
+def _scored(rle: dict[str, Any], score: float) -> Any:
+    from core.records import Annotation
+
+    return Annotation(1, 1, (10.0, 5.0, 20.0, 10.0), segmentation=rle, score=score)
+
+
 def test_export_reports_progress_and_computes_every_area(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
     with _project_with(tmp_path, 9000) as store:

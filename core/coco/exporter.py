@@ -25,6 +25,7 @@ The file is written to a temporary file beside the target and moved into place w
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -243,6 +244,19 @@ class _AnnotationWriter:
         head = f'{{"id":{ann_id},"image_id":{image_id},"category_id":{category_id}'
         if seg_json is not None:
             head += ',"segmentation":' + seg_json
+        self.written += 1
+        if (
+            extra_text is None
+            and not (is_proposal and score is not None)
+            and type(area) is type(x) is type(y) is type(w) is type(h) is float
+            and math.isfinite(area + x + y + w + h)
+        ):
+            # The common row, written without a dict and an encoder call (that was half the
+            # writer's time on a million annotations); json writes a finite float as repr does.
+            return EncodedJson(
+                f'{head},"area":{area!r},"bbox":[{x!r},{y!r},{w!r},{h!r}],'
+                f'"iscrowd":{int(iscrowd)}}}'
+            )
         tail: dict[str, Any] = {
             "area": area,
             "bbox": [float(x), float(y), float(w), float(h)],
@@ -252,7 +266,6 @@ class _AnnotationWriter:
             tail.update(json.loads(extra_text))
         if is_proposal and score is not None:
             tail["score"] = float(score)
-        self.written += 1
         return EncodedJson(head + "," + _encode(tail)[1:])
 
     def _must_parse(self, stored_area: float | None) -> bool:

@@ -54,6 +54,54 @@ def test_cancel_batch_keeps_focus_jobs():
     assert queue.cancel_batch() is False  # nothing running any more
 
 
+def test_a_running_job_is_wanted_until_its_image_leaves_the_focus_or_its_batch_ends():
+    queue = ProposalQueue()
+    queue.set_focus(3, [4])
+    current = queue.take()
+    prefetch = queue.take()
+    assert queue.still_wanted(current) and queue.still_wanted(prefetch)
+    queue.set_focus(4, [5])  # the annotator moved on to the prefetched image
+    assert not queue.still_wanted(current)
+    assert queue.still_wanted(prefetch)  # the newest focus names its image again
+    queue.set_batch([8, 9])
+    batch_job = queue.take() and queue.take() and queue.take()  # 4 and 5, then the batch
+    assert batch_job is not None and batch_job.kind == "batch"
+    assert queue.still_wanted(batch_job)
+    queue.cancel_batch()
+    assert not queue.still_wanted(batch_job)
+    queue.set_focus(4, [])
+    fresh = queue.take()
+    queue.stopping.set()  # closing the project stops everything
+    assert not queue.still_wanted(fresh)
+
+
+def test_moving_on_stops_a_long_tiled_image_between_batches_of_tiles(qtbot, service, monkeypatch):
+    """A huge image takes minutes of tiles: leaving it stops its proposals at the next batch
+    (core's `should_stop`), not only closing the project."""
+    import threading
+
+    import core.detection.proposals as proposals
+
+    stopped = threading.Event()
+
+    def tiles_until_told_to_stop(store, detector, image_ids, *, should_stop, **_kwargs):
+        for _ in range(3000):  # at most 30 s of "batches of tiles"
+            if should_stop():
+                stopped.set()
+                return None
+            threading.Event().wait(0.01)
+        return None
+
+    monkeypatch.setattr(proposals, "propose_images", tiles_until_told_to_stop)
+    with qtbot.waitSignal(service.worker.inferenceStarted, timeout=30_000) as started:
+        service.focus(1, [])
+    assert started.args == [1]
+    assert not stopped.wait(0.3)  # still wanted: it keeps going
+    with qtbot.waitSignal(service.worker.inferenceStarted, timeout=30_000) as moved:
+        service.focus(2, [])
+    assert moved.args == [2] and stopped.is_set()
+
+
 def test_worker_stores_proposals_then_skips_images_it_already_proposed(
     qtbot, service, project_and_model
 ):

@@ -98,6 +98,18 @@ class ProposalQueue:
                 return self._batch.popleft()
             return None
 
+    def still_wanted(self, job: ProposalJob) -> bool:
+        """Whether a running job still serves anyone: a batch job while its batch runs; a focus
+        job while its focus is the newest or the newest focus names its image again."""
+        with self._lock:
+            if self.stopping.is_set():
+                return False
+            if job.kind == "batch":
+                return self._batch_active
+            if job.generation == self.generation:
+                return True
+            return any(pending.image_id == job.image_id for pending in self._focus)
+
     def is_current(self, job: ProposalJob) -> bool:
         return job.kind != "batch" and job.generation == self.generation
 
@@ -269,7 +281,7 @@ class ProposalWorker(QObject):
                 return  # reviewed, or proposals from this model already stored: nothing to do
             self.inference_count += 1
             self.inferenceStarted.emit(job.image_id)
-            count = self._propose(store, job.image_id)
+            count = self._propose(store, job)
         except MaskLoopError as exc:
             self.imageFailed.emit(job.image_id, str(exc))
             return
@@ -278,18 +290,20 @@ class ProposalWorker(QObject):
             return
         self.proposalsReady.emit(job.image_id, count)
 
-    def _propose(self, store: Any, image_id: int) -> int:
+    def _propose(self, store: Any, job: ProposalJob) -> int:
         from core.detection.proposals import propose_images
 
-        # A huge image is thousands of tiles: closing the project stops between two batches.
+        # A huge image is thousands of tiles (minutes on a CPU): moving on to another image,
+        # cancelling Propose all or closing the project stops it between two batches of tiles,
+        # storing nothing for it; it is proposed again when someone comes back to it.
         result = propose_images(
             store,
             self._detector,
-            [image_id],
+            [job.image_id],
             score_threshold=self._score_threshold,
-            should_stop=self._queue.stopping.is_set,
+            should_stop=lambda: not self._queue.still_wanted(job),
         )
-        return _stored_count(result, image_id, store)
+        return _stored_count(result, job.image_id, store)
 
     def _open_store(self) -> Any:
         if self._store is None:

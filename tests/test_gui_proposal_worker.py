@@ -119,6 +119,24 @@ def test_worker_stores_proposals_then_skips_images_it_already_proposed(
     assert service.worker.inference_count == before
 
 
+def test_a_read_only_window_proposes_nothing_and_writes_nothing(qtbot, project_and_model):
+    """A second window opens the project read-only: its worker must not store proposals
+    behind the first window's back (the project file itself is writable)."""
+    project, checkpoint = project_and_model
+    service = ProposalService(project, score_threshold=0.01, read_only="open elsewhere")
+    try:
+        with qtbot.waitSignal(service.worker.modelLoaded, timeout=60_000):
+            service.load_model(str(checkpoint))
+        with qtbot.waitSignal(service.worker.idle, timeout=30_000):
+            service.focus(1, [2])
+        assert service.worker.inference_count == 0
+    finally:
+        service.stop()
+    with ProjectStore.open(project) as store:
+        assert store.proposals_model(1) is None and store.annotations(1) == []
+        assert store.proposals_model(2) is None
+
+
 def test_reviewed_images_are_never_proposed_automatically(qtbot, service, project_and_model):
     project, _ = project_and_model
     with ProjectStore.open(project) as store:

@@ -115,7 +115,10 @@ class ProposalController(QObject):
         self._canvas.set_score_threshold(self._dock.threshold())
         self._instances.set_score_threshold(self._dock.threshold())
         self.service = ProposalService(
-            store.path, score_threshold=self._store_threshold, parent=self
+            store.path,
+            score_threshold=self._store_threshold,
+            read_only=store.read_only_reason,
+            parent=self,
         )
         worker = self.service.worker
         worker.modelLoaded.connect(self._on_model_loaded)

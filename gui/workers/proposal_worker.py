@@ -135,8 +135,10 @@ class ProposalWorker(QObject):
         project_path: str,
         score_threshold: float,
         box_requests: BoxMaskRequests | None = None,
+        read_only: str | None = None,
     ) -> None:
         super().__init__()
+        self._read_only = read_only  # the window's reason; None: the project is writable
         self._queue = queue
         self._box_requests = box_requests if box_requests is not None else BoxMaskRequests()
         self.segmenter: Any = None  # a BoxSegmenter on the current detector (made on demand)
@@ -273,6 +275,8 @@ class ProposalWorker(QObject):
         from core.errors import MaskLoopError
 
         store = self._open_store()
+        if store.read_only_reason is not None:
+            return  # proposals live in the project, and a read-only one takes no writes
         try:
             image = store.get_image(job.image_id)
             if not job.force and (
@@ -309,7 +313,7 @@ class ProposalWorker(QObject):
         if self._store is None:
             from core.store import ProjectStore
 
-            self._store = ProjectStore.open(Path(self._project_path))
+            self._store = ProjectStore.open(Path(self._project_path), read_only=self._read_only)
         return self._store
 
 
@@ -345,15 +349,18 @@ class ProposalService(QObject):
         project_path: str | Path,
         *,
         score_threshold: float = DEFAULT_STORE_THRESHOLD,
+        read_only: str | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """`read_only`: why the window opened the project read-only (another window has it);
+        the worker then opens it read-only too and proposes nothing."""
         super().__init__(parent)
         self.queue = ProposalQueue()
         self.worker_thread = QThread()
         self.worker_thread.setObjectName("proposal-worker")
         self.box_requests = BoxMaskRequests()
         self.worker = ProposalWorker(
-            self.queue, str(project_path), score_threshold, self.box_requests
+            self.queue, str(project_path), score_threshold, self.box_requests, read_only
         )
         self.worker.moveToThread(self.worker_thread)
         self._segmentRequested.connect(self.worker.segment_box)

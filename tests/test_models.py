@@ -89,3 +89,26 @@ def test_replace_predictors_copies_rows_of_kept_classes():
     torch.testing.assert_close(after[key], before[key])
     with torch.inference_mode():
         model.eval()([torch.rand(3, 64, 64)])  # still a working model
+
+
+@pytest.mark.parametrize("arch", ["lite", "r50-fpn-v2"])
+def test_roi_pool_scales_are_fixed_at_build_not_learnt_from_the_first_image(arch: str) -> None:
+    """torchvision's poolers infer their scales from the first batch: a very wide first
+    image (a 4 x 1000 strip) used to set level '0' to scale 4 instead of 1/4, and every
+    later image was then pooled from the wrong place."""
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=4, box_score_thresh=0.0, min_size=128, max_size=256)
+    model.eval()
+    expected = [0.25, 0.125, 0.0625, 0.03125][: len(model.roi_heads.box_roi_pool.featmap_names)]
+    assert model.roi_heads.box_roi_pool.scales == expected
+    assert model.roi_heads.mask_roi_pool.scales == expected
+    generator = torch.Generator().manual_seed(1)
+    image = torch.rand(3, 128, 128, generator=generator)
+    strip = torch.rand(3, 4, 1000, generator=generator)
+    with torch.no_grad():
+        normal_first = model([image])[0]
+        model([strip])
+        strip_first = model([image])[0]
+    assert model.roi_heads.box_roi_pool.scales == expected
+    assert torch.equal(normal_first["boxes"], strip_first["boxes"])
+    assert torch.equal(normal_first["masks"], strip_first["masks"])

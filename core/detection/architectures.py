@@ -171,7 +171,42 @@ def build_model(arch: str, *, num_classes: int, **overrides: Any) -> MaskRCNN:
     check_architecture(arch)
     if num_classes < 2:
         raise ValueError(f"num_classes counts the background and must be >= 2, got {num_classes}")
-    return _BUILDERS[arch](num_classes=num_classes, **overrides)
+    return fix_roi_scales(_BUILDERS[arch](num_classes=num_classes, **overrides))
+
+
+def fix_roi_scales(model: MaskRCNN, probe_size: int = 128) -> MaskRCNN:
+    """Give the RoI poolers their feature scales now, from a square probe image.
+
+    torchvision's `MultiScaleRoIAlign` infers them from the first batch it sees and keeps
+    them: from the largest image's height alone, rounded to a power of two. A first batch
+    of one very wide image (a 4 x 1000 strip is resized to 1 x 256 and padded to 32 x 256)
+    gives level '0' the scale 8 instead of 1/4, and every later image is pooled from the
+    wrong place. The probe runs the backbone once in eval mode without gradients, so batch
+    norm statistics are untouched. Returns the same model.
+    """
+    from torchvision.ops.poolers import _setup_scales
+
+    pools = [
+        pool
+        for pool in (model.roi_heads.box_roi_pool, getattr(model.roi_heads, "mask_roi_pool", None))
+        if isinstance(pool, MultiScaleRoIAlign)
+    ]
+    if not pools:
+        return model
+    was_training = model.backbone.training
+    model.backbone.eval()
+    try:
+        with torch.no_grad():
+            device = next(model.backbone.parameters()).device
+            features = model.backbone(torch.zeros(1, 3, probe_size, probe_size, device=device))
+    finally:
+        model.backbone.train(was_training)
+    for pool in pools:
+        chosen = [features[name] for name in pool.featmap_names]
+        pool.scales, pool.map_levels = _setup_scales(
+            chosen, [(probe_size, probe_size)], pool.canonical_scale, pool.canonical_level
+        )
+    return model
 
 
 def label_index_map(source_labels: Sequence[str], target_labels: Sequence[str]) -> dict[int, int]:

@@ -6,7 +6,7 @@ stroke. A mask's pixels outside its box are all zero, so everything here works o
 (or on the strip of image columns it spans, for the column-major RLE) and the cost follows
 the object, not the image. Results are bit-identical to the whole-image route: the RLE
 string equals `core.masks.encode_mask` of the full mask. Used by the canvas (brush, mask
-items) and by tiled inference (core/detection/tiling.py), which keeps each instance's mask
+items, the edits of core/mask_edits.py) and by tiled inference (core/detection/tiling.py), which keeps each instance's mask
 as a crop until it encodes it here.
 """
 
@@ -51,17 +51,52 @@ def _compressed(segmentation: Segmentation, height: int, width: int) -> dict[str
     return masks.to_rle(segmentation, height, width)  # polygons, uncompressed RLE
 
 
-def decode_crop(segmentation: Segmentation, box: Box, height: int, width: int) -> np.ndarray:
-    """The mask's pixels inside `box` (bool, box height x box width), without decoding the
-    rest of the image: cost follows the box and the number of runs."""
-    x, y, w, h = box
-    rle = _compressed(segmentation, height, width)
+def _one_runs(rle: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Column-major [start, end) of each non-empty run of ones of a compressed RLE."""
     counts = np.asarray(rle_counts(rle["counts"]), dtype=np.int64)
     ends = np.cumsum(counts)
     starts = ends - counts
-    # Odd runs are ones; keep those that reach into the box's columns.
-    starts, ends = starts[1::2], ends[1::2]
-    keep = (ends > x * height) & (starts < (x + w) * height) & (ends > starts)
+    starts, ends = starts[1::2], ends[1::2]  # odd runs are ones
+    keep = ends > starts
+    return starts[keep], ends[keep]
+
+
+def decode_crop(segmentation: Segmentation, box: Box, height: int, width: int) -> np.ndarray:
+    """The mask's pixels inside `box` (bool, box height x box width), without decoding the
+    rest of the image: cost follows the box and the number of runs."""
+    starts, ends = _one_runs(_compressed(segmentation, height, width))
+    return _decode_runs(starts, ends, box, height)
+
+
+def run_box(starts: np.ndarray, ends: np.ndarray, height: int) -> Box | None:
+    """The tight box of the pixels the runs cover; None when there are none."""
+    if starts.size == 0:
+        return None
+    first_col, last_col = starts // height, (ends - 1) // height
+    # A run that wraps into the next column covers that column's top and the previous
+    # column's bottom row.
+    wraps = last_col > first_col
+    top = np.where(wraps, 0, starts % height)
+    bottom = np.where(wraps, height, (ends - 1) % height + 1)
+    x0, x1 = int(first_col.min()), int(last_col.max()) + 1
+    y0, y1 = int(top.min()), int(bottom.max())
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def decode_tight(segmentation: Segmentation, height: int, width: int) -> MaskCrop | None:
+    """The mask cut to its tight box (None: no pixel set), found from the RLE runs whatever
+    the annotation's stored box says; pixel for pixel the whole-image decode's crop."""
+    starts, ends = _one_runs(_compressed(segmentation, height, width))
+    box = run_box(starts, ends, height)
+    if box is None:
+        return None
+    return MaskCrop(box[0], box[1], _decode_runs(starts, ends, box, height))
+
+
+def _decode_runs(starts: np.ndarray, ends: np.ndarray, box: Box, height: int) -> np.ndarray:
+    x, y, w, h = box
+    # Keep the runs that reach into the box's columns.
+    keep = (ends > x * height) & (starts < (x + w) * height)
     starts, ends = starts[keep], ends[keep]
     # Split runs that wrap from one column into the next into one piece per column.
     first_col, last_col = starts // height, (ends - 1) // height

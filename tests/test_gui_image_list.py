@@ -12,7 +12,11 @@ from PySide6.QtCore import Qt  # noqa: E402
 
 from core.records import Annotation, ImageStatus, ReviewState, Source  # noqa: E402
 from core.store import ProjectStore  # noqa: E402
-from gui.docks.image_list import STATUS_ROLE, ImageListDock  # noqa: E402
+from gui.docks.image_list import (  # noqa: E402
+    SEARCH_DELAY_MS,
+    STATUS_ROLE,
+    ImageListDock,
+)
 
 
 @pytest.fixture
@@ -72,9 +76,27 @@ def test_status_filter_and_search_narrow_the_list(qtbot, store):
     dock.set_status_filter(ImageStatus.UNLABELLED)
     assert [name for name, _ in _rows(dock)] == ["cat_0.png", "dog_3.png", "cat_4.png", "dog_5.png"]
     dock.search.setText("dog")
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 2)
     assert [name for name, _ in _rows(dock)] == ["dog_3.png", "dog_5.png"]
     dock.set_status_filter(None)
     assert dock.count_label.text() == "3 images"
+
+
+def test_search_runs_once_typing_pauses_and_at_once_on_enter(qtbot, store):
+    dock = ImageListDock()
+    qtbot.addWidget(dock)
+    dock.set_store(store)
+    resets: list[int] = []
+    dock.model.modelReset.connect(lambda: resets.append(dock.model.rowCount()))
+    qtbot.keyClicks(dock.search, "dog")
+    assert resets == []  # not one search per keystroke
+    qtbot.waitUntil(lambda: resets == [3])
+    assert [name for name, _ in _rows(dock)] == ["dog_1.png", "dog_3.png", "dog_5.png"]
+    qtbot.keyClicks(dock.search, "_3")
+    qtbot.keyClick(dock.search, Qt.Key.Key_Return)
+    assert resets == [3, 1] and _rows(dock) == [("dog_3.png", ImageStatus.UNLABELLED)]
+    qtbot.wait(2 * SEARCH_DELAY_MS)
+    assert resets == [3, 1]  # Enter consumed the pending search
 
 
 def test_rows_past_the_first_page_of_a_filtered_sorted_list_show_their_own_names(qtbot, tmp_path):

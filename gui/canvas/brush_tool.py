@@ -10,19 +10,19 @@ pixel (and RLE string for string) what rasterising on a whole-image array gives.
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 
+from core.mask_edits import annotation_with_crop
 from core.mask_pixels import MaskCrop
 from core.records import Annotation
 from gui.canvas import mask_raster
-from gui.canvas.mask_crops import Box, encode_crop, paste, tight, union_box
+from gui.canvas.mask_crops import Box, paste, tight, union_box
 from gui.canvas.tools import Tool, new_annotation
 from gui.commands import AddAnnotation, DeleteAnnotation, EditAnnotation
 
@@ -62,17 +62,6 @@ def rasterise(segments: list[Segment], box: Box) -> np.ndarray:
     for s in segments:
         mask_raster.paint_segment(footprint, s.p0 - shift, s.p1 - shift, s.diameter)
     return footprint.astype(bool)
-
-
-def with_crop(ann: Annotation, crop: MaskCrop, height: int, width: int) -> Annotation:
-    """`ann` with the mask `crop` (tight, non-empty): RLE, box and area follow it, as
-    gui.commands.annotation_with_mask would give for the whole-image mask."""
-    return replace(
-        copy.deepcopy(ann),
-        segmentation=encode_crop(crop.mask, crop.x, crop.y, height, width),
-        bbox=(float(crop.x), float(crop.y), float(crop.width), float(crop.height)),
-        area=float(np.count_nonzero(crop.mask)),
-    )
 
 
 def combine(base: MaskCrop | None, stroke: np.ndarray, box: Box, *, erase: bool) -> MaskCrop | None:
@@ -182,7 +171,8 @@ class BrushTool(Tool):
         if target is None:
             if after is not None:
                 blank = new_annotation(doc, self.canvas, (0.0, 0.0, 0.0, 0.0))
-                command = AddAnnotation(doc, with_crop(blank, after, h, w), "Paint new mask")
+                new = annotation_with_crop(blank, after, h, w)
+                command = AddAnnotation(doc, new, "Paint new mask")
                 self.canvas.push(command)
                 self.canvas.clear_selection()
                 self.canvas.remember_drawn(command.annotation_id)
@@ -194,7 +184,8 @@ class BrushTool(Tool):
             if target.id is not None:
                 self.canvas.push(DeleteAnnotation(doc, target.id, text=f"{text} (removed)"))
         else:
-            self.canvas.push(EditAnnotation(doc, target, with_crop(target, after, h, w), text))
+            edited = annotation_with_crop(target, after, h, w)
+            self.canvas.push(EditAnnotation(doc, target, edited, text))
         return True
 
     def cancel(self) -> bool:

@@ -2,7 +2,8 @@
 change category, and the commits of item drags and handle resizes.
 
 Each action pushes exactly one command (a macro when several annotations are involved) on
-the document's undo stack, so one Ctrl+Z undoes one user action.
+the document's undo stack, so one Ctrl+Z undoes one user action. Mask edits (fill holes,
+move) work on each mask's crop (core/mask_edits.py), never on an image-sized array.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QUndoCommand
 
-from core import mask_pixels
+from core import mask_edits
 from core.records import ReviewState
-from gui.canvas.tools import full_mask
+from gui.canvas.tools import mask_crop
 from gui.commands import (
     DeleteAnnotation,
     EditAnnotation,
     SetReviewState,
     accept_all_above,
-    annotation_with_mask,
     push,
 )
 from gui.document import is_proposal
@@ -90,16 +89,16 @@ class SelectionEdits:
         if doc is None:
             return
         commands = []
+        w, h = self._view.image_size
         for item in self._view.selected_items():
-            if not item.has_mask:
-                continue
             ann = item.annotation
-            before = full_mask(self._view, ann)
-            after = mask_pixels.fill_holes(before)
-            if not np.array_equal(before, after):
-                commands.append(
-                    EditAnnotation(doc, ann, annotation_with_mask(ann, after), "Fill holes")
-                )
+            before = mask_crop(self._view, ann)
+            if before is None:
+                continue
+            after = mask_edits.fill_holes(before)
+            if after is not before:
+                new = mask_edits.annotation_with_crop(ann, after, h, w)
+                commands.append(EditAnnotation(doc, ann, new, "Fill holes"))
         push(doc, commands, "Fill holes")
 
     def set_category_of_selected(self, category_id: int) -> None:
@@ -155,10 +154,13 @@ class SelectionEdits:
             dx, dy = round(offset.x()), round(offset.y())
             if dx == 0 and dy == 0:
                 return None
-            after = mask_pixels.shift_mask(full_mask(self._view, old), dx, dy)
-            if not after.any():
+            width, height = self._view.image_size
+            before = mask_crop(self._view, old)
+            after = None if before is None else mask_edits.move(before, dx, dy, height, width)
+            if after is None:
                 return DeleteAnnotation(doc, old.id, "Move out of the image")
-            return EditAnnotation(doc, old, annotation_with_mask(old, after), "Move")
+            new = mask_edits.annotation_with_crop(old, after, height, width)
+            return EditAnnotation(doc, old, new, "Move")
         x, y, w, h = old.bbox
         width, height = self._view.image_size
         # Keep the whole box on the image: clamp the move, not the size.

@@ -7,6 +7,8 @@ Editing: with one mask selected, its largest outline is simplified (cv2.approxPo
 a few vertices. Drag a vertex to move it, double-click an edge to insert one, Shift- or
 Ctrl-click a vertex (or press Delete while hovering it) to remove it. Only the pixels
 between the old and the new outline change, so holes and other parts survive an edit.
+Both the outline and the edit work on the mask's crop (core/mask_edits.py): on a 20,000 px
+square image an edit costs what the object and the moved vertices cover.
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
-from core import mask_pixels
+from core import mask_edits, mask_pixels
 from core.mask_pixels import MaskCrop
 from core.records import Annotation
-from gui.canvas.brush_tool import with_crop
 from gui.canvas.mask_crops import tight
-from gui.canvas.tools import Tool, full_mask, new_annotation, push_mask_edit
+from gui.canvas.tools import Tool, mask_crop, new_annotation, push_mask_edit
 from gui.commands import AddAnnotation
 
 if TYPE_CHECKING:
@@ -102,8 +103,9 @@ class PolygonTool(Tool):
         self._edit_ann = ann
         self._edit_points = []
         self._drag_index = self._hover_index = None
-        if ann is not None and ann.segmentation:
-            contour = mask_pixels.editable_contour(full_mask(self.canvas, ann))
+        crop = mask_crop(self.canvas, ann) if ann is not None else None
+        if crop is not None:
+            contour = mask_edits.editable_contour(crop)
             if contour is not None:
                 self._edit_points = [QPointF(x, y) for x, y in contour]
                 self._base_points = contour
@@ -241,13 +243,11 @@ class PolygonTool(Tool):
         w, h = self.canvas.image_size
         # Rasterise in the polygon's box only (whole pixels, so cv2's sub-pixel coordinates
         # shift exactly): on a 12,000 x 9,000 image a whole-image mask is 108 MB.
-        x0 = max(0, math.floor(points[:, 0].min()) - 1)
-        y0 = max(0, math.floor(points[:, 1].min()) - 1)
-        x1 = min(w, math.ceil(points[:, 0].max()) + 2)
-        y1 = min(h, math.ceil(points[:, 1].max()) + 2)
-        if x1 <= x0 or y1 <= y0:
+        box = mask_edits.polygon_box(points, h, w)
+        if box is None:
             return
-        pixels = mask_pixels.polygon_mask(points - (x0, y0), y1 - y0, x1 - x0)
+        x0, y0, bw, bh = box
+        pixels = mask_pixels.polygon_mask(points - (x0, y0), bh, bw)
         crop = tight(MaskCrop(x0, y0, pixels))
         if crop is None:
             return
@@ -255,7 +255,8 @@ class PolygonTool(Tool):
         if doc is None:
             return
         blank = new_annotation(doc, self.canvas, (0.0, 0.0, 0.0, 0.0))
-        command = AddAnnotation(doc, with_crop(blank, crop, h, w), "Add polygon")
+        new = mask_edits.annotation_with_crop(blank, crop, h, w)
+        command = AddAnnotation(doc, new, "Add polygon")
         self.canvas.push(command)
         self.canvas.clear_selection()  # see tools.py: digits then pick the next category
         self.canvas.remember_drawn(command.annotation_id)
@@ -272,10 +273,13 @@ class PolygonTool(Tool):
         ann = self._edit_ann
         if ann is None:
             return
-        before = full_mask(self.canvas, ann)
+        before = mask_crop(self.canvas, ann)
+        if before is None:
+            return
         new_points = _points_array(self._edit_points)
-        after = mask_pixels.apply_contour_edit(before, self._base_points, new_points)
-        if np.array_equal(after, before):
+        w, h = self.canvas.image_size
+        after = mask_edits.contour_edit(before, self._base_points, new_points, h, w)
+        if after is before:
             self._show()
             return
         self._own_edit = True

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
-from core import masks
+from core.mask_crops import decode_tight
+from core.mask_edits import annotation_with_crop
+from core.mask_pixels import MaskCrop
 from core.records import Annotation, ReviewState, Source
-from gui.commands import AddAnnotation, DeleteAnnotation, EditAnnotation, annotation_with_mask
+from gui.commands import AddAnnotation, DeleteAnnotation, EditAnnotation
 
 if TYPE_CHECKING:
     from gui.canvas.tool_canvas import ToolCanvas
@@ -90,23 +91,26 @@ def new_annotation(
     )
 
 
-def full_mask(canvas: ToolCanvas, ann: Annotation) -> np.ndarray:
-    """The annotation's mask at image size (all False for a box-only annotation)."""
-    w, h = canvas.image_size
+def mask_crop(canvas: ToolCanvas, ann: Annotation) -> MaskCrop | None:
+    """The annotation's mask cut to its tight box (None: box-only or no pixel set), decoded
+    from the RLE runs inside that box: a 20,000 px square image's mask is never held whole."""
     if not ann.segmentation:
-        return np.zeros((h, w), dtype=bool)
-    return masks.decode(ann.segmentation, h, w)
+        return None
+    w, h = canvas.image_size
+    return decode_tight(ann.segmentation, h, w)
 
 
-def push_mask_edit(canvas: ToolCanvas, ann: Annotation, new_mask: np.ndarray, text: str) -> None:
-    """Store a changed mask as one command; a mask edited down to nothing deletes its annotation."""
+def push_mask_edit(canvas: ToolCanvas, ann: Annotation, after: MaskCrop | None, text: str) -> None:
+    """Store a changed mask (its tight crop) as one command; a mask edited down to nothing
+    (None) deletes its annotation."""
     doc = canvas.document
     if doc is None or ann.id is None:
         return
-    if not new_mask.any():
+    if after is None:
         canvas.push(DeleteAnnotation(doc, ann.id, text=f"{text} (removed)"))
     else:
-        canvas.push(EditAnnotation(doc, ann, annotation_with_mask(ann, new_mask), text))
+        w, h = canvas.image_size
+        canvas.push(EditAnnotation(doc, ann, annotation_with_crop(ann, after, h, w), text))
 
 
 class SelectTool(Tool):

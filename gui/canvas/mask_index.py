@@ -51,17 +51,19 @@ class ItemIndex:
         """An item's bounds or z value may have changed: sort again at the next query."""
         self._stale = True
 
-    def items_in(self, rect: QRectF) -> list[AnnotationItem]:
-        """The items whose scene bounds intersect `rect`, bottom first."""
+    def items_in(self, *rects: QRectF) -> list[AnnotationItem]:
+        """The items whose scene bounds intersect any of `rects`, bottom first."""
         if self._stale:
             self._rebuild()
         b = self._bounds
-        hit = (
-            (b[:, 0] < rect.right())
-            & (b[:, 2] > rect.left())
-            & (b[:, 1] < rect.bottom())
-            & (b[:, 3] > rect.top())
-        )
+        hit = np.zeros(len(b), dtype=bool)
+        for rect in rects:
+            hit |= (
+                (b[:, 0] < rect.right())
+                & (b[:, 2] > rect.left())
+                & (b[:, 1] < rect.bottom())
+                & (b[:, 3] > rect.top())
+            )
         order = self._order
         return [order[i] for i in np.flatnonzero(hit)]
 

@@ -385,12 +385,13 @@ class MaskLayer(QGraphicsItem):
         j0, j1 = device.top() // TILE_PX, device.bottom() // TILE_PX
         return [(i, j) for j in range(j0, j1 + 1) for i in range(i0, i1 + 1)]
 
-    def _items_over(self, device: QRect) -> list[AnnotationItem]:
+    def _items_over(self, device: QRegion) -> list[AnnotationItem]:
         """The composited items that may touch these device pixels, bottom first."""
         assert self._grid is not None
         margin = _MARGIN_PX / self._grid[0]
-        scene = self._to_scene(device).adjusted(-margin, -margin, margin, margin)
-        return [i for i in self._index.items_in(scene) if i.composited and i.isVisible()]
+        parts: list[QRect] = list(device)  # type: ignore[call-overload]  # its rectangles
+        rects = [self._to_scene(r).adjusted(-margin, -margin, margin, margin) for r in parts]
+        return [i for i in self._index.items_in(*rects) if i.isVisible() and i.composited]
 
     def _draw_tile(self, key: TileKey, deadline: float | None) -> bool:
         """Draw one tile from sprites; False when the deadline came first (sprites drawn so
@@ -398,7 +399,7 @@ class MaskLayer(QGraphicsItem):
         if deadline is not None and time.perf_counter() > deadline:
             return False
         rect = self._tile_rect(key)
-        items = self._items_over(rect)
+        items = self._items_over(QRegion(rect))
         if deadline is not None:
             for item in items:
                 if time.perf_counter() > deadline:
@@ -413,23 +414,17 @@ class MaskLayer(QGraphicsItem):
         return True
 
     def _repair(self, keys: list[TileKey]) -> None:
-        """Redraw the changed pixels of these tiles: one image for all of them, in which only
-        the items overlapping a changed rectangle are blitted (a threshold step that hides 30
-        proposals redraws their neighbours, not the 2,000 items in view), then copied into
-        the tiles through the same clip."""
-        region = QRegion()
+        """Redraw the changed pixels of these tiles, each through its own clip, from the
+        sprites of the items over them only: a threshold step that hides 30 proposals blits
+        their neighbours again, not the 2,000 items in view."""
         for key in keys:
-            region = region.united(self._dirty.pop(key))
-        bound = region.boundingRect()
-        image = QImage(bound.size(), QImage.Format.Format_ARGB32_Premultiplied)
-        self._compose(image, bound.topLeft(), region, self._items_over(bound))
-        for key in keys:
-            tile_origin = self._tile_rect(key).topLeft()
-            painter = QPainter(self._tiles[key])
-            painter.setClipRegion(region.translated(-tile_origin))
-            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
-            painter.drawImage(bound.topLeft() - tile_origin, image)
-            painter.end()
+            region = self._dirty.pop(key)
+            self._compose(
+                self._tiles[key],
+                self._tile_rect(key).topLeft(),
+                region,
+                self._items_over(region),
+            )
 
     def _compose(
         self, image: QImage, origin: QPoint, region: QRegion, items: list[AnnotationItem]
@@ -442,15 +437,12 @@ class MaskLayer(QGraphicsItem):
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
         painter.fillRect(local.boundingRect(), Qt.GlobalColor.transparent)
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
-        several = region.rectCount() > 1
         for item in items:
             sprite = self._sprite(item)
             if sprite is None:  # too big for a sprite: drawn here, through the clip
                 self._draw_item(painter, item, origin)
-                continue
-            if several and not region.intersects(QRect(sprite.origin, sprite.image.size())):
-                continue
-            painter.drawImage(sprite.origin - origin, sprite.image)
+            else:
+                painter.drawImage(sprite.origin - origin, sprite.image)
         painter.end()
 
     def _draw_item(self, painter: QPainter, item: AnnotationItem, origin: QPoint) -> None:
@@ -489,12 +481,17 @@ class MaskLayer(QGraphicsItem):
         return sprite
 
     def _evict(self, visible: list[TileKey]) -> None:
-        """Keep at most MAX_TILES tiles: earlier grids go first, then the least recently seen."""
+        """Keep at most MAX_TILES tiles: earlier grids go first, oldest first, but the one of
+        the smallest scale (the image at fit, as it opens) stays to stand in for any zoom;
+        then the current grid's least recently seen tiles go."""
+        overview = min(self._earlier, key=lambda grid: grid[0], default=None)
+        kept = 0 if overview is None else len(self._earlier[overview])
         total = len(self._tiles) + sum(len(t) for t in self._earlier.values())
-        while total > MAX_TILES and self._earlier:
-            _, tiles = self._earlier.popitem(last=False)
-            total -= len(tiles)
-        while len(self._tiles) > max(MAX_TILES, len(visible)):
+        for grid in [g for g in self._earlier if g != overview]:
+            if total <= MAX_TILES:
+                break
+            total -= len(self._earlier.pop(grid))
+        while len(self._tiles) > max(MAX_TILES - kept, len(visible)):
             old, _ = self._tiles.popitem(last=False)
             self._dirty.pop(old, None)
             self._provisional.discard(old)

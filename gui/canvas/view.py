@@ -39,7 +39,7 @@ from gui.canvas.mask_layer import COMPOSITE_MIN_ITEMS, MaskLayer
 from gui.canvas.match_overlay import MatchLegend, MatchMark, MatchOverlay
 from gui.canvas.overlays import BrushCursor, PolygonItem, RubberBand, StrokeOverlay
 from gui.canvas.polygon_tool import PolygonTool
-from gui.canvas.tag_layout import TagLayer, TagRequest, place_tags
+from gui.canvas.tag_layout import TagLayer, TagPlacer, TagRequest
 from gui.canvas.tiled_image import TiledImageItem
 from gui.canvas.tools import BoxTool, SelectTool, Tool
 from gui.canvas.zoom import CanvasZoom
@@ -115,6 +115,7 @@ class CanvasView(QGraphicsView):
         self._tag_scale = 0.0
         self._tag_selected: set[int] = set()
         self._tag_layout_key: frozenset[int] | None = None  # the tags in the last layout
+        self._tag_placer = TagPlacer()  # places anew only what a change may move
         # Each laid-out tag's offset and scene rect, reused while neither changes.
         self._tag_rects: dict[int, tuple[QPointF | None, QRectF | None]] = {}
         self._by_score: list[tuple[float, int]] | None = None  # proposals; None: to sort again
@@ -525,10 +526,21 @@ class CanvasView(QGraphicsView):
 
     def select_next(self, backwards: bool = False) -> None:
         """Tab order: the visible annotations by id, wrapping around."""
-        ids = sorted(ann_id for ann_id, item in self._items.items() if item.isVisible())
+        current = self.selected_ids()
+        order = sorted(self._items)
+        item = self._items.get(current[0]) if current else None
+        if item is not None and item.isVisible():
+            # Walk from the selection to the next visible one: asking all 2,000 items whether
+            # they are visible took longer than the rest of a Tab.
+            start, step = bisect.bisect_left(order, current[0]), -1 if backwards else 1
+            for k in range(1, len(order) + 1):
+                ann_id = order[(start + step * k) % len(order)]
+                if self._items[ann_id].isVisible():
+                    self.select_annotation(ann_id)
+                    return
+        ids = [ann_id for ann_id in order if self._items[ann_id].isVisible()]
         if not ids:
             return
-        current = self.selected_ids()
         if not current:
             self.select_annotation(ids[-1] if backwards else ids[0])
             return
@@ -543,7 +555,8 @@ class CanvasView(QGraphicsView):
         self._tag_timer.stop()
         scale = self.view_scale()
         in_view = self.mapToScene(self.viewport().rect()).boundingRect()
-        changed = self._update_tag_requests(scale)
+        rebuilt = self._update_tag_requests(scale)
+        changed = rebuilt is None or bool(rebuilt)
         # Requests hold their boxes in screen pixels: test them against the view there.
         view_px = QRectF(in_view.topLeft() * scale, in_view.size() * scale)
         requests = []
@@ -561,19 +574,20 @@ class CanvasView(QGraphicsView):
         if not changed and layout_key == self._tag_layout_key:
             return
         self._tag_layout_key = layout_key
-        offsets = place_tags(requests)
+        offsets = self._tag_placer.place(requests)
         shown = []
         for ann_id in self._tagged.difference(offsets):  # tags that were placed before
             old = self._items.get(ann_id)
             if old is not None:
                 old.set_label_offset(None)
         self._tagged = set(offsets)
-        before = self._tag_rects if not changed else {}
+        before = {} if rebuilt is None else self._tag_rects
+        asked_again = rebuilt or set()
         rects: dict[int, tuple[QPointF | None, QRectF | None]] = {}
         for ann_id, offset in offsets.items():
             item = self._items[ann_id]
             kept = before.get(ann_id)
-            if kept is not None and kept[0] == offset:  # most tags stay put on a pan step
+            if kept is not None and kept[0] == offset and ann_id not in asked_again:
                 rect = kept[1]
             else:
                 item.set_label_offset(offset)
@@ -585,12 +599,13 @@ class CanvasView(QGraphicsView):
         self._tag_rects = rects
         self.tag_layer.set_tags(self._scene.sceneRect(), shown)
 
-    def _update_tag_requests(self, scale: float) -> bool:
+    def _update_tag_requests(self, scale: float) -> set[int] | None:
         """Keep one TagRequest per item that shows a tag, rebuilt only for the items marked
-        changed (or all after a zoom): asking 2,000 items on every Tab took 200 ms. True
-        when any was rebuilt."""
-        changed = bool(self._tag_stale) or scale != self._tag_scale
+        changed (or all after a zoom): asking 2,000 items on every Tab took 200 ms. Returns
+        the ids rebuilt, None when all were (a new scale)."""
+        rebuilt: set[int] | None = set(self._tag_stale)
         if scale != self._tag_scale:
+            rebuilt = None
             self._tag_scale = scale
             self._tag_stale.update(self._items)
             self._tag_requests.clear()
@@ -606,7 +621,7 @@ class CanvasView(QGraphicsView):
             priority = score + (2.0 if item.isSelected() else 0.0)
             self._tag_requests[ann_id] = TagRequest(ann_id, box, size, priority)
         self._tag_stale.clear()
-        return changed
+        return rebuilt
 
     def _schedule_tag_layout(self, *_: object) -> None:
         self._tag_timer.start()

@@ -11,7 +11,9 @@ QImage: once a project's tile cache is set (`set_tile_cache`), its tile pyramid 
 (once, cached beside the project) or opened, and `tiledLoaded` hands it to the canvas.
 One pyramid is built at a time, and only for an image the user opens: `preload` uses a
 pyramid already cached but builds none (a build holds one of the pool's threads for tens of
-seconds, and the image the user jumps to next would wait behind it).
+seconds, and the image the user jumps to next would wait behind it). Before a JPEG's build
+starts, a reduced decode (core/files/preview.py, 1/2 to 1/8 a side, a second or two) goes
+out as `previewLoaded`, so the canvas shows the whole image at once while the tiles build.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
-from superqt.utils import FunctionWorker, create_worker
+from superqt.utils import GeneratorWorker, create_worker
 
 from core.files.pyramid import TilePyramid
 
@@ -51,16 +54,34 @@ class _Decoded:
     skipped: bool = False  # a preload of a huge image with no pyramid yet: not built ahead
 
 
-def _pixels(path: Path, tile_cache: Path | None, build: bool) -> QImage | TilePyramid | None:
+@dataclass(frozen=True)
+class _Preview:
+    """A reduced decode of a huge image whose pyramid is being built (see previewLoaded)."""
+
+    image_id: int
+    path: str
+    image: QImage
+    size: tuple[int, int]  # the image's full (width, height)
+
+
+def _pixels(
+    image_id: int, path: Path, tile_cache: Path | None, build: bool
+) -> Generator[_Preview, None, QImage | TilePyramid | None]:
     from core.files.images import read_image, read_image_size
+    from core.files.preview import decode_preview
     from core.files.pyramid import load_pyramid, needs_pyramid, open_pyramid
 
-    if tile_cache is not None and needs_pyramid(*read_image_size(path)):
+    size = read_image_size(path)
+    if tile_cache is not None and needs_pyramid(*size):
         cached = open_pyramid(path, tile_cache)
         if cached is not None:
             return cached
         if not build:
             return None
+        preview = decode_preview(path, *size)
+        if preview is not None:
+            yield _Preview(image_id, str(path), qimage_from_rgb(preview.pixels), size)
+            del preview
         try:
             return load_pyramid(path, tile_cache)  # one build at a time, process-wide
         except OSError:
@@ -70,12 +91,13 @@ def _pixels(path: Path, tile_cache: Path | None, build: bool) -> QImage | TilePy
 
 def _decode(
     image_id: int, path: Path, done: threading.Event, tile_cache: Path | None, build: bool
-) -> _Decoded:
-    """Runs on a worker thread; never raises, so every request gets an answer."""
+) -> Generator[_Preview, None, _Decoded]:
+    """Runs on a worker thread; never raises, so every request gets an answer. Yields a
+    preview first when a huge JPEG's pyramid is about to be built."""
     from core.errors import MaskLoopError
 
     try:
-        pixels = _pixels(path, tile_cache, build)
+        pixels = yield from _pixels(image_id, path, tile_cache, build)
         return _Decoded(image_id, str(path), pixels, skipped=pixels is None)
     except MaskLoopError as exc:
         return _Decoded(image_id, str(path), None, str(exc))
@@ -95,10 +117,14 @@ class ImageLoader(QObject):
             `failed` follows once it is decoded (the canvas shows "Decoding image…").
         tiledLoaded(int image_id, TilePyramid): a huge image's tiles are ready (instead
             of `loaded`).
+        previewLoaded(int image_id, QImage, object size): a reduced decode of a huge JPEG
+            whose tiles are being built; `size` is the image's full (width, height), which
+            the preview stands for. `tiledLoaded` (or `failed`) follows.
     """
 
     loaded = Signal(int, QImage)
     tiledLoaded = Signal(int, object)
+    previewLoaded = Signal(int, QImage, object)
     failed = Signal(int, str)
     decodingStarted = Signal(int)
 
@@ -108,8 +134,10 @@ class ImageLoader(QObject):
         self._tile_cache: Path | None = None
         self._cache_size = cache_size
         # Running decodes: the worker (kept alive until it reports) and its "done" flag.
-        self._pending: dict[tuple[int, str], tuple[FunctionWorker, threading.Event]] = {}
+        self._pending: dict[tuple[int, str], tuple[GeneratorWorker, threading.Event]] = {}
         self._wanted: tuple[int, str] | None = None  # the one request whose result is announced
+        # The preview of each build still running, shown again if its image is asked for anew.
+        self._previews: dict[tuple[int, str], _Preview] = {}
 
     def request(self, image_id: int, path: Path) -> None:
         """Ask for an image; `loaded` follows (synchronously when it is cached)."""
@@ -122,6 +150,9 @@ class ImageLoader(QObject):
             return
         self._start(key)
         self.decodingStarted.emit(image_id)
+        preview = self._previews.get(key)
+        if preview is not None:
+            self.previewLoaded.emit(image_id, preview.image, preview.size)
 
     def preload(self, items: list[tuple[int, Path]]) -> None:
         """Decode images the user is likely to open next, without announcing them."""
@@ -141,6 +172,7 @@ class ImageLoader(QObject):
 
     def clear(self) -> None:
         self._cache.clear()
+        self._previews.clear()
         self._wanted = None
 
     def is_decoding(self, image_id: int, path: Path) -> bool:
@@ -162,14 +194,24 @@ class ImageLoader(QObject):
         worker = create_worker(
             _decode, key[0], Path(key[1]), done, self._tile_cache, build, _start_thread=False
         )
-        # A bound method of this QObject: Qt queues the call to this object's thread.
+        # Bound methods of this QObject: Qt queues the calls to this object's thread.
+        worker.yielded.connect(self._on_preview)
         worker.returned.connect(self._on_decoded)
         self._pending[key] = (worker, done)
         worker.start()
 
+    def _on_preview(self, preview: _Preview) -> None:
+        key = (preview.image_id, preview.path)
+        if key not in self._pending:
+            return  # its build already reported
+        self._previews[key] = preview
+        if key == self._wanted:
+            self.previewLoaded.emit(preview.image_id, preview.image, preview.size)
+
     def _on_decoded(self, result: _Decoded) -> None:
         key = (result.image_id, result.path)
         self._pending.pop(key, None)
+        self._previews.pop(key, None)
         if result.skipped:
             if key == self._wanted:  # opened while its preload was looking: build it now
                 self._start(key)

@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QPixmap,
     QPixmapCache,
     QResizeEvent,
+    QTransform,
     QUndoCommand,
     QWheelEvent,
 )
@@ -245,6 +246,27 @@ class CanvasView(QGraphicsView):
             self.zoom.fit()
         self.decoding_overlay.show_for(width, height)
 
+    def show_preview(self, image: QImage, size: tuple[int, int]) -> None:
+        """Show a reduced decode of a huge image while its tiles are built, stretched over
+        its full-resolution rectangle: scene coordinates stay full-resolution pixels, so
+        every tool edits the image as it will be once the sharp tiles replace the preview
+        (`set_tiled_image`). A note at the bottom says it is a preview."""
+        width, height = size
+        if image.isNull() or width <= 0 or height <= 0:
+            return
+        self._drop_tiles()
+        self._pixmap_item.setPixmap(QPixmap.fromImage(image))
+        self._pixmap_item.setTransform(
+            QTransform.fromScale(width / image.width(), height / image.height())
+        )
+        self._pixmap_item.setVisible(True)
+        resized = (width, height) != self._image_size
+        self._image_size = (width, height)
+        self._scene.setSceneRect(QRectF(0, 0, width, height))
+        if resized:
+            self.zoom.fit()
+        self.decoding_overlay.show_preview_note(width, height, width / image.width())
+
     def set_match_overlay(self, marks: list[MatchMark] | None) -> None:
         """Outline an evaluation's TP/FP/FN on this image, with a legend; None hides both."""
         self.match_overlay.set_marks(marks or [])
@@ -266,7 +288,8 @@ class CanvasView(QGraphicsView):
         zoom's level; scene coordinates stay full-resolution pixels."""
         self.decoding_overlay.hide()
         self._drop_tiles()
-        self._pixmap_item.setPixmap(QPixmap())  # free the previous image's pixels
+        self._pixmap_item.setPixmap(QPixmap())  # free the previous image's or preview's pixels
+        self._pixmap_item.setTransform(QTransform())
         self._pixmap_item.setVisible(False)
         self._tiled_item = TiledImageItem(pyramid)
         self._scene.addItem(self._tiled_item)
@@ -289,6 +312,7 @@ class CanvasView(QGraphicsView):
         self._pixmap_item.setVisible(True)
         first = self._pixmap_item.pixmap().isNull()
         resized = (image.width(), image.height()) != self._image_size
+        self._pixmap_item.setTransform(QTransform())  # a preview's stretch no longer applies
         self._pixmap_item.setPixmap(QPixmap.fromImage(image))
         self._image_size = (image.width(), image.height())
         self._scene.setSceneRect(QRectF(0, 0, image.width(), image.height()))

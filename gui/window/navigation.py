@@ -69,11 +69,13 @@ class NavigationController(QObject):
         self._categories: ProjectCategories | None = None
         self.documents: OrderedDict[int, ImageDocument] = OrderedDict()
         self.current_document: ImageDocument | None = None
+        self._previewed: int | None = None  # the image whose reduced preview is on the canvas
         image_list.imageActivated.connect(self.go_to_image)
         image_loader.loaded.connect(self._on_pixels_loaded)
         image_loader.failed.connect(self._on_pixels_failed)
         image_loader.decodingStarted.connect(self._on_decoding_started)
         image_loader.tiledLoaded.connect(self._on_tiles_loaded)
+        image_loader.previewLoaded.connect(self._on_preview_loaded)
         canvas.selectionChanged.connect(instances_dock.show_selection)
         instances_dock.selectionChanged.connect(self._select_on_canvas)
 
@@ -252,9 +254,18 @@ class NavigationController(QObject):
     def _on_tiles_loaded(self, image_id: int, pyramid: TilePyramid) -> None:
         if image_id == self.current_image_id:
             self._canvas.set_tiled_image(pyramid)
-            self._canvas.zoom.fit()
+            if self._previewed != image_id:  # else keep where the user went on the preview
+                self._canvas.zoom.fit()
+        if self._previewed == image_id:
+            self._previewed = None
+
+    def _on_preview_loaded(self, image_id: int, image: QImage, size: tuple[int, int]) -> None:
+        if image_id == self.current_image_id:
+            self._canvas.show_preview(image, size)
+            self._previewed = image_id
 
     def _on_decoding_started(self, image_id: int) -> None:
+        self._previewed = None
         document = self.current_document
         if document is not None and image_id == document.image_id:
             self._canvas.show_decoding((document.image.width, document.image.height))

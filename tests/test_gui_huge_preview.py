@@ -1,0 +1,150 @@
+"""A huge JPEG's first opening: a reduced preview at once, edited at full resolution, then
+replaced by the sharp tiles once its pyramid is built."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from _gui_helpers import drag, make_canvas  # noqa: E402
+from _window_helpers import shown_window, wait_until  # noqa: E402
+from PySide6.QtCore import QPointF, QRectF  # noqa: E402
+
+from core import masks  # noqa: E402
+from core.files import pyramid  # noqa: E402
+from core.files.preview import decode_preview, reduction_for  # noqa: E402
+from core.store import ProjectStore  # noqa: E402
+from gui.canvas.mask_crops import decode_crop  # noqa: E402
+
+WIDTH, HEIGHT = 4200, 4100  # just above the tiling threshold (4,096 px)
+QUADRANTS = {
+    (0, 0): (200, 40, 40),
+    (1, 0): (40, 200, 40),
+    (0, 1): (40, 40, 200),
+    (1, 1): (230, 230, 60),
+}
+
+
+def _quadrants() -> np.ndarray:
+    """Four flat colours, one per quadrant: a preview pixel in each says where it comes from."""
+    rgb = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    for (col, row), colour in QUADRANTS.items():
+        ys = slice(row * HEIGHT // 2, (row + 1) * HEIGHT // 2)
+        xs = slice(col * WIDTH // 2, (col + 1) * WIDTH // 2)
+        rgb[ys, xs] = colour
+    return rgb
+
+
+@pytest.fixture
+def gated_build(monkeypatch: pytest.MonkeyPatch):
+    """Pyramid builds wait for the test to open the gate: "before the pyramid is done" is
+    then a state the test holds, not a race it hopes to win."""
+    gate = threading.Event()
+    real = pyramid.load_pyramid
+
+    def gated(*args, **kwargs):
+        assert gate.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyramid, "load_pyramid", gated)
+    yield gate
+    gate.set()
+
+
+def test_reduced_preview_covers_the_whole_image(tmp_path: Path) -> None:
+    path = tmp_path / "huge.jpg"
+    assert cv2.imwrite(str(path), cv2.cvtColor(_quadrants(), cv2.COLOR_RGB2BGR))
+    preview = decode_preview(path, WIDTH, HEIGHT)
+    assert preview is not None and preview.factor == reduction_for(WIDTH, HEIGHT) == 4
+    assert preview.pixels.shape == (1025, 1050, 3)  # ceil(4100 / 4), ceil(4200 / 4)
+    for (col, row), colour in QUADRANTS.items():
+        y, x = (row * 2 + 1) * 1025 // 4, (col * 2 + 1) * 1050 // 4  # each quadrant's middle
+        assert np.abs(preview.pixels[y, x].astype(int) - colour).max() <= 3, (col, row)
+    png = tmp_path / "huge.png"
+    assert cv2.imwrite(str(png), _quadrants()[:8])
+    assert decode_preview(png, WIDTH, 8) is None  # PNG has no reduced decode
+
+
+def test_huge_jpeg_shows_a_preview_until_its_tiles_replace_it(
+    qtbot, tmp_path: Path, gated_build: threading.Event
+) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    rgb = _quadrants()
+    assert cv2.imwrite(str(images / "huge.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    project = tmp_path / "huge.maskloop"
+    with ProjectStore.create(project, images) as store:
+        store.add_category("field")
+        store.add_image("huge.jpg", WIDTH, HEIGHT)
+    window = shown_window(qtbot, tmp_path)
+    window.resize(1200, 900)
+    assert window.open_project(project)
+    canvas = window.canvas
+    item = canvas.pixmap_item
+    wait_until(qtbot, lambda: item.isVisible() and not item.pixmap().isNull())
+
+    # The pyramid is not built yet: the preview, 1/4 a side, stretched over the whole image.
+    assert canvas.tiled_item is None and not gated_build.is_set()
+    assert (item.pixmap().width(), item.pixmap().height()) == (1050, 1025)
+    assert item.sceneBoundingRect() == QRectF(0, 0, WIDTH, HEIGHT)
+    assert canvas.image_size == (WIDTH, HEIGHT)
+    preview = item.pixmap().toImage()
+    for (col, row), colour in QUADRANTS.items():
+        pixel = preview.pixelColor((col * 2 + 1) * 1050 // 4, (row * 2 + 1) * 1025 // 4)
+        assert np.abs(np.array(pixel.getRgb()[:3]) - colour).max() <= 3, (col, row)
+    note = canvas.decoding_overlay
+    assert note.isVisible() and note.label.text().startswith("Preview at 1/4")
+
+    # Tools work in full-resolution pixels on the preview: the same stroke as on a small
+    # image, moved 2,950 px right and 3,060 down.
+    (tmp_path / "small").mkdir()
+    small = make_canvas(qtbot, tmp_path / "small")
+    small.view.set_tool("brush")
+    small.view.set_brush_size(10)
+    drag(small.view, (50.5, 40.5), (150.5, 40.5))
+    (reference,) = small.stored()
+    expected = masks.decode(reference.segmentation, 150, 200)
+    canvas.zoom.zoom_100()
+    canvas.centerOn(QPointF(3050, 3100))
+    canvas.set_tool("brush")
+    canvas.set_brush_size(10)
+    drag(canvas, (3000.5, 3100.5), (3100.5, 3100.5))
+    with ProjectStore.open(project) as store:
+        (ann,) = store.annotations(window.current_document.image_id)
+    x, y, w, h = reference.bbox
+    assert tuple(ann.bbox) == (x + 2950, y + 3060, w, h)
+    crop = decode_crop(ann.segmentation, (2950, 3060, 200, 150), HEIGHT, WIDTH)
+    assert np.array_equal(crop, expected)
+
+    # The build finishes: the sharp tiles replace the preview, the view stays where it was.
+    centre = canvas.mapToScene(canvas.viewport().rect().center())
+    gated_build.set()
+    wait_until(qtbot, lambda: canvas.tiled_item is not None, timeout_ms=60_000)
+    assert item.pixmap().isNull() and not item.isVisible()
+    assert item.transform().isIdentity()
+    assert not note.isVisible()
+    assert canvas.view_scale() == 1.0
+    assert canvas.mapToScene(canvas.viewport().rect().center()) == centre
+    assert canvas.item_for(ann.id) is not None  # the stroke drawn on the preview stays
+
+
+def test_a_png_gets_no_preview_and_goes_straight_to_its_tiles(qtbot, tmp_path: Path) -> None:
+    from gui.image_loader import ImageLoader
+
+    path = tmp_path / "strip.png"
+    assert cv2.imwrite(str(path), np.full((64, 4200, 3), 77, dtype=np.uint8))
+    loader = ImageLoader()
+    loader.set_tile_cache(tmp_path / "p.tiles")
+    events: list[str] = []
+    loader.previewLoaded.connect(lambda *_: events.append("preview"))
+    loader.tiledLoaded.connect(lambda *_: events.append("tiles"))
+    loader.request(1, path)
+    wait_until(qtbot, lambda: events == ["tiles"], timeout_ms=30_000)
+    qtbot.wait(50)
+    assert events == ["tiles"]

@@ -225,6 +225,11 @@ def test_a_transaction_inside_another_joins_it(store: ProjectStore) -> None:
     store.set_reviewed(first.id, False)  # a later transaction commits on its own again
     with ProjectStore.open(store.path) as other:
         assert not other.get_image(first.id).reviewed
+    with store.transaction():  # a refused change inside is a ProjectError the caller can catch
+        with pytest.raises(ProjectError, match="refused"):
+            store.add_image("a.png", 4, 4)
+        store.add_image("c.png", 4, 4)
+    assert store.image_by_file_name("c.png") is not None
 
 
 def test_image_names_reads_any_ids_and_leaves_out_unknown_ones(store: ProjectStore) -> None:

@@ -180,7 +180,10 @@ class ProjectStore(ProjectRecordsMixin):
                 f"This project is read-only: {self.read_only_reason}. The change was not saved."
             )
         if self._in_transaction:
-            yield self._conn  # the outer transaction commits, or rolls back on the error
+            try:
+                yield self._conn  # the outer transaction commits, or rolls back on the error
+            except sqlite3.Error as exc:
+                raise self._write_error(exc) from exc
             return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -198,11 +201,14 @@ class ProjectStore(ProjectRecordsMixin):
             if self._conn.in_transaction:
                 with suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.IntegrityError):
-                raise ProjectError(f"Change refused by {self.path.name}: {exc}") from exc
             if isinstance(exc, sqlite3.Error):
-                raise ProjectError(write_failure(self.path, exc)) from exc
+                raise self._write_error(exc) from exc
             raise
+
+    def _write_error(self, exc: sqlite3.Error) -> ProjectError:
+        if isinstance(exc, sqlite3.IntegrityError):
+            return ProjectError(f"Change refused by {self.path.name}: {exc}")
+        return ProjectError(write_failure(self.path, exc))
 
     # ---------------------------------------------------------------- images
     def add_image(

@@ -287,6 +287,25 @@ def test_reopening_a_project_starts_at_the_image_last_shown(qtbot, tmp_path):
     assert view.viewport().rect().contains(row_rect)  # scrolled to it, not left at the top
 
 
+def test_the_image_shown_is_remembered_once_the_annotator_stays_on_it(qtbot, tmp_path):
+    from core.store.setting_keys import LAST_IMAGE
+    from gui.window.navigation import REMEMBER_DELAY_MS
+
+    project = make_project(tmp_path, count=6)
+    window = _window(qtbot, tmp_path)
+    window.open_project(project)
+    ids = window.image_list.model.image_ids()
+
+    def remembered() -> object:
+        with ProjectStore.open(project) as other:
+            return other.get_setting(LAST_IMAGE)
+
+    for image_id in ids[1:5]:
+        window.go_to_image(image_id)
+    assert remembered() is None  # no write per move
+    qtbot.waitUntil(lambda: remembered() == ids[4], timeout=5 * REMEMBER_DELAY_MS)
+
+
 def test_a_project_whose_last_image_is_gone_starts_at_the_first(qtbot, tmp_path, project):
     with ProjectStore.open(project) as store:
         store.set_setting("last_image", 10_000)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage, QUndoCommand, QUndoGroup
 from PySide6.QtWidgets import QWidget
 
@@ -30,6 +30,9 @@ from gui.window.status import WorkStatus
 
 MAX_DOCUMENTS = 64
 PREFETCH_IMAGES = 3  # proposals and pixels are prepared this many images ahead
+REMEMBER_DELAY_MS = 1000
+"""The image shown is remembered for the next opening once the annotator stays on one this
+long (and on closing): a write per move cost an fsync, a third of each navigation."""
 
 
 class NavigationController(QObject):
@@ -69,6 +72,11 @@ class NavigationController(QObject):
         self._categories: ProjectCategories | None = None
         self.documents: OrderedDict[int, ImageDocument] = OrderedDict()
         self.current_document: ImageDocument | None = None
+        self._remember_timer = QTimer(self)
+        self._remember_timer.setSingleShot(True)
+        self._remember_timer.setInterval(REMEMBER_DELAY_MS)
+        self._remember_timer.timeout.connect(self._write_last_image)
+        self._unsaved_last_image: int | None = None
         self._previewed: int | None = None  # the image whose reduced preview is on the canvas
         image_list.imageActivated.connect(self.go_to_image)
         image_loader.loaded.connect(self._on_pixels_loaded)
@@ -87,6 +95,7 @@ class NavigationController(QObject):
         categories.annotationsRecategorised.connect(self._on_recategorised)
 
     def close(self) -> None:
+        self._write_last_image()
         self._loader.wait_idle()
         self._loader.clear()
         self._loader.set_tile_cache(None)
@@ -157,9 +166,15 @@ class NavigationController(QObject):
         self.go_to_image(target)
 
     def _remember_image(self, image_id: int) -> None:
+        self._unsaved_last_image = image_id
+        self._remember_timer.start()  # each move restarts it
+
+    def _write_last_image(self) -> None:
+        self._remember_timer.stop()
+        image_id, self._unsaved_last_image = self._unsaved_last_image, None
         # Only a convenience for the next opening: a failed write (a full disk, say) is not
         # worth a dialog here, and the annotator's own edits report it anyway.
-        if self._store is not None:
+        if self._store is not None and image_id is not None:
             with contextlib.suppress(MaskLoopError):
                 self._store.set_setting(LAST_IMAGE, image_id)
 

@@ -261,8 +261,11 @@ class MaskLayer(QGraphicsItem):
             }
             self._earlier[self._grid] = clean
         earlier = self._earlier.pop(grid, None)  # back to a zoom seen before: reuse its tiles
-        while len(self._earlier) > MAX_GRIDS - 1:
-            self._earlier.popitem(last=False)
+        overview = min(self._earlier, key=lambda g: g[0], default=None)
+        for old in [g for g in self._earlier if g != overview]:
+            if len(self._earlier) <= MAX_GRIDS - 1:
+                break
+            del self._earlier[old]
         self._tiles = OrderedDict(earlier or {})
         self._dirty.clear()
         self._provisional.clear()

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 MAX_ROWS = 3  # spots tried down each edge of the box
 _CHANGED_CELL_PX = 256.0  # cells of the areas changed since the last layout (whole boxes)
 Edges = tuple[float, float, float, float]  # left, top, right, bottom
+_MANY_CHANGES = 64  # tags changed in one layout beyond which the whole layer repaints
 TAG_LAYER_Z = 900.0  # above every annotation item, below the tools' overlays
 
 
@@ -152,6 +153,8 @@ class TagPlacer:
             return {}
         last = self._last
         current = {r.key: r for r in requests}
+        if not any(key in current and _same(current[key], old) for key, (old, _) in last.items()):
+            return self._place_all(requests)  # a new zoom: nothing to keep, nothing to track
         changed = _Grid(_CHANGED_CELL_PX)
         for key, (old, _) in last.items():
             new = current.get(key)
@@ -180,6 +183,12 @@ class TagPlacer:
                     if spot is not None:
                         changed.add(_tag_edges(request, spot))
             result[request.key] = (request, spot)
+        self._last = result
+        return {key: None if spot is None else QPointF(*spot) for key, (_, spot) in result.items()}
+
+    def _place_all(self, requests: list[TagRequest]) -> dict[int, QPointF | None]:
+        grid = _Grid(max(r.tag_size[1] for r in requests) * 4)
+        result = {r.key: (r, _place_one(r, grid)) for r in _order(requests)}
         self._last = result
         return {key: None if spot is None else QPointF(*spot) for key, (_, spot) in result.items()}
 
@@ -220,14 +229,19 @@ class TagLayer(QGraphicsItem):
         # Repaint only the tags that moved, changed or went: the view lays tags out after
         # every scroll step, and a whole-viewport repaint each time doubled a pan's cost.
         shown = {item: (tag_rect, item.tag_key()) for item, tag_rect in tags}
+        dirty: list[QRectF] = []
         for item, (tag_rect, key) in shown.items():
             before = self._shown.pop(item, None)
             if before is None or before != (tag_rect, key):
-                self.update(tag_rect)
+                dirty.append(tag_rect)
                 if before is not None:
-                    self.update(before[0])
-        for tag_rect, _ in self._shown.values():
-            self.update(tag_rect)
+                    dirty.append(before[0])
+        dirty += [tag_rect for tag_rect, _ in self._shown.values()]
+        if len(dirty) > _MANY_CHANGES:  # a zoom: one repaint, not 600 dirty rectangles
+            self.update()
+        else:
+            for tag_rect in dirty:
+                self.update(tag_rect)
         self._shown = shown
         self._tags = tags
         self._images = {}

@@ -19,10 +19,14 @@ image's resolved path, modification time and size, so an edited image gets new t
 the old ones are removed when the new ones are built.
 
 Memory bound:
-- while building (once per image and change): one full decode (W x H x 3 bytes, 2.7 GB
-  for a 30,000 px square; OpenCV's decoder briefly holds a second buffer of that size
-  while it decodes, so the measured peak is 5.2 GB, as for any plain decode) plus strips
-  of 256 rows; the coarser levels are written straight into their memory-mapped files;
+- while building (once per image and change): an 8-bit RGB JPEG or PNG (not interlaced, not
+  EXIF-rotated) is decoded strip by strip (core/files/strip_decode.py) and each strip is
+  written to every level at once, so the build holds one strip of S = max(256, 2**(L-1))
+  rows (L levels: 256 rows for any side up to 131,072 px) as RGBX, RGB and level sums, about
+  S x W x 14 bytes, plus the rows one 64 kB chunk of the file decodes: about 110 MB for a
+  30,000 px wide image, whatever its height. A progressive JPEG adds libjpeg's coefficients
+  (about W x H x 3 bytes). Any other file is decoded whole by OpenCV first (W x H x 3 bytes,
+  twice that while OpenCV's JPEG decoder runs), then written strip by strip;
 - afterwards: only the tiles asked for (TILE_SIZE**2 x 3 bytes each, 768 KB), plus whatever
   the caller caches (the canvas keeps an LRU of TILE_CACHE tiles); the mapped level files
   live in the page cache, which the system reclaims as it needs.
@@ -48,6 +52,7 @@ import numpy as np
 
 from core.errors import ImageReadError
 from core.files.images import read_image, read_image_size
+from core.files.strip_decode import iter_strips, strip_decodable
 
 TILE_SIZE = 512
 TILED_MIN_SIDE = 4096
@@ -59,7 +64,7 @@ _META = "pyramid.json"
 _BUILD_LOCK = threading.Lock()
 
 Progress = Callable[[int, int], None]
-"""progress(levels done, levels in all) while building."""
+"""progress(full-resolution rows written, rows in all) while building."""
 
 
 def needs_pyramid(width: int, height: int, min_side: int = TILED_MIN_SIDE) -> bool:
@@ -295,33 +300,65 @@ def _means(sums: np.ndarray, k: int, row_counts: np.ndarray, col_counts: np.ndar
     return means
 
 
-def _write_levels(full: np.ndarray, sizes: list[tuple[int, int]], folder: Path) -> None:
-    """Write levels 1.. from level 0, strip by strip, each pixel the mean of its block
-    rounded once: integer sums are carried from level to level, so no rounding error piles
-    up as halving 8-bit levels would (up to 1.5 grey levels after four halvings)."""
-    levels = [
-        np.lib.format.open_memmap(
-            folder / f"level-{k}.npy", mode="w+", dtype=np.uint8, shape=(h, w, full.shape[2])
-        )
-        for k, (w, h) in enumerate(sizes)
-        if k > 0
-    ]
-    top = 2 ** (len(sizes) - 1)
-    strip = top * max(1, 256 // top)  # a multiple of the coarsest block: strips never split one
-    height, width = full.shape[:2]
-    for y0 in range(0, height, strip):
-        sums = full[y0 : y0 + strip]
-        row_counts = np.ones(sums.shape[0], dtype=np.int64)
+class _LevelWriter:
+    """Writes every level from full-resolution strips handed in top to bottom.
+
+    Each level is a ``.npy`` file written by appending rows: a strip's rows of every level
+    follow the previous strip's, so nothing but the current strip is ever in memory. Each
+    level pixel is the mean of its block rounded once: integer sums are carried from level
+    to level, so no rounding error piles up as halving 8-bit levels would (up to 1.5 grey
+    levels after four halvings)."""
+
+    def __init__(self, folder: Path, sizes: list[tuple[int, int]], channels: int = 3) -> None:
+        self.sizes = sizes
+        top = 2 ** (len(sizes) - 1)
+        # A multiple of the coarsest block: strips never split one.
+        self.strip_rows = top * max(1, 256 // top)
+        self._files = []
+        for k, (w, h) in enumerate(sizes):
+            file = open(folder / f"level-{k}.npy", "wb")  # noqa: SIM115 - closed in close()
+            header = {"descr": "|u1", "fortran_order": False, "shape": (h, w, channels)}
+            np.lib.format.write_array_header_1_0(file, header)
+            self._files.append(file)
+        self.rows = 0  # full-resolution rows written so far
+
+    def add(self, strip: np.ndarray) -> None:
+        """The next `strip_rows` rows of the image (fewer for the last strip)."""
+        strip = np.ascontiguousarray(strip)
+        strip.tofile(self._files[0])
+        sums = strip
+        width = strip.shape[1]
+        row_counts = np.ones(strip.shape[0], dtype=np.int64)
         col_counts = np.ones(width, dtype=np.int64)
-        for k, out in enumerate(levels, start=1):
+        for k, file in enumerate(self._files[1:], start=1):
             # 4**k pixels of at most 255 fit 16 bits up to k = 4.
             sums = _pair_sums(sums, np.uint16 if 4**k * 255 < 2**16 else np.uint32)
             row_counts, col_counts = _pair_counts(row_counts), _pair_counts(col_counts)
-            start = y0 // 2**k
-            out[start : start + sums.shape[0]] = _means(sums, k, row_counts, col_counts)
-    for out in levels:
-        out.flush()
-    del levels
+            _means(sums, k, row_counts, col_counts).tofile(file)
+        self.rows += strip.shape[0]
+
+    def close(self) -> None:
+        for file in self._files:
+            file.close()
+
+
+def _write_levels(
+    pixels: Iterator[np.ndarray], writer: _LevelWriter, progress: Progress | None
+) -> None:
+    height = writer.sizes[0][1]
+    for strip in pixels:
+        writer.add(strip)
+        if progress is not None:
+            progress(writer.rows, height)
+    if writer.rows != height:
+        raise ImageReadError(f"the image has {writer.rows} rows, its header said {height}")
+
+
+def _whole_decode_strips(path: Path, rows: int) -> Iterator[np.ndarray]:
+    """Strips of a whole decode (`_decode_rgb`), for the formats Pillow cannot stream."""
+    pixels = _decode_rgb(path)
+    for y0 in range(0, pixels.shape[0], rows):
+        yield pixels[y0 : y0 + rows]
 
 
 def build_pyramid(
@@ -333,27 +370,31 @@ def build_pyramid(
 ) -> TilePyramid:
     """Decode the image once and write its levels; replaces older tiles of the same file.
 
+    An 8-bit RGB JPEG or PNG is decoded strip by strip (core/files/strip_decode.py): only a
+    strip of rows is ever held. Other files are decoded whole, then written strip by strip.
     Written into a temporary folder that is renamed into place at the end, so a crash or
     kill mid-build leaves no half pyramid that a later opening would trust.
     """
     path = Path(image_path).resolve()
     root = Path(cache_root)
     key = cache_key(path)
-    pixels = _decode_rgb(path)
-    height, width = pixels.shape[:2]
+    width, height = read_image_size(path)  # a missing file or a decompression bomb fails here
     sizes = level_sizes(width, height, tile)
     root.mkdir(parents=True, exist_ok=True)
     partial = root / f".{key}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
-        np.save(partial / "level-0.npy", pixels, allow_pickle=False)
-        if progress is not None:
-            progress(1, 2)
-        _write_levels(pixels, sizes, partial)
-        del pixels
-        if progress is not None:
-            progress(2, 2)
+        writer = _LevelWriter(partial, sizes)
+        try:
+            strips: Iterator[np.ndarray]
+            if strip_decodable(path):
+                strips = (s for _y0, s in iter_strips(path, writer.strip_rows))
+            else:
+                strips = _whole_decode_strips(path, writer.strip_rows)
+            _write_levels(strips, writer, progress)
+        finally:
+            writer.close()
         meta = {
             "version": FORMAT_VERSION,
             "source": str(path),

@@ -1,0 +1,100 @@
+"""Pyramids of JPEG and PNG files built strip by strip: the same levels as from a whole
+decode, each pixel its block's exact mean, and broken files refused as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from test_pyramid import _reference_levels, _synthetic
+
+from core.errors import ImageReadError
+from core.files import pyramid
+from core.files.images import read_image
+from core.files.pyramid import build_pyramid
+from core.files.strip_decode import iter_strips, strip_decodable
+
+WIDTH, HEIGHT = 4300, 4133  # just above the tiling threshold; odd rows: a short last strip
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("streamed")
+    bgr = cv2.cvtColor(_synthetic(WIDTH, HEIGHT), cv2.COLOR_RGB2BGR)
+    paths = {"jpg": folder / "huge.jpg", "png": folder / "huge.png"}
+    assert cv2.imwrite(str(paths["jpg"]), bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert cv2.imwrite(str(paths["png"]), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return paths
+
+
+def _levels(built: pyramid.TilePyramid) -> list[np.ndarray]:
+    return [np.asarray(built.level_array(k)) for k in range(built.level_count)]
+
+
+@pytest.mark.parametrize("kind", ["jpg", "png"])
+def test_streamed_levels_equal_the_whole_decode_levels_and_the_exact_block_means(
+    files: dict[str, Path], kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = files[kind]
+    assert strip_decodable(path)
+    whole = read_image(path)  # OpenCV, as the canvas and the model read every image
+
+    def no_whole_decode(_path: Path) -> np.ndarray:
+        raise AssertionError("the streamed build decoded the image whole")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pyramid, "_decode_rgb", no_whole_decode)
+        streamed = build_pyramid(path, tmp_path / "streamed")
+    with monkeypatch.context() as patched:  # the old way: one decode, then the levels
+        patched.setattr(pyramid, "strip_decodable", lambda _path: False)
+        decoded = build_pyramid(path, tmp_path / "whole")
+
+    assert streamed.sizes == decoded.sizes
+    for k, (mine, theirs) in enumerate(zip(_levels(streamed), _levels(decoded), strict=True)):
+        assert mine.shape == theirs.shape and np.array_equal(mine, theirs), k
+    assert np.array_equal(_levels(streamed)[0], whole)
+    for k, reference in enumerate(_reference_levels(whole, streamed.level_count)):
+        # Each level pixel is its block's mean, rounded once.
+        assert np.abs(_levels(streamed)[k] - reference).max() <= 0.5, k
+
+
+def test_strips_are_handed_out_top_to_bottom_in_whole_strips(files: dict[str, Path]) -> None:
+    starts, heights = [], []
+    for y0, strip in iter_strips(files["png"], 512):
+        starts.append(y0)
+        heights.append(strip.shape[0])
+        assert strip.shape[1:] == (WIDTH, 3) and strip.flags.c_contiguous
+    assert starts == list(range(0, HEIGHT, 512))
+    assert heights == [512] * (HEIGHT // 512) + [HEIGHT % 512]
+
+
+@pytest.mark.parametrize("kind", ["jpg", "png"])
+def test_a_truncated_big_file_is_refused_naming_it_and_leaves_no_tiles(
+    files: dict[str, Path], kind: str, tmp_path: Path
+) -> None:
+    data = files[kind].read_bytes()
+    path = tmp_path / f"half.{kind}"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match=f"half.{kind} is corrupt"):
+        build_pyramid(path, tmp_path / "cache")
+    assert not any((tmp_path / "cache").iterdir())  # no half-built folder left behind
+
+
+def test_files_pillow_cannot_stream_exactly_are_decoded_whole(tmp_path: Path) -> None:
+    grey = tmp_path / "grey.png"
+    assert cv2.imwrite(str(grey), np.zeros((8, 8), np.uint8))
+    deep = tmp_path / "deep.png"
+    assert cv2.imwrite(str(deep), np.zeros((8, 8, 3), np.uint16))
+    bmp = tmp_path / "plain.bmp"
+    assert cv2.imwrite(str(bmp), np.zeros((8, 8, 3), np.uint8))
+    rotated = tmp_path / "rotated.jpg"  # Pillow would not turn it as OpenCV does
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (8, 4)).save(rotated, exif=exif)
+    upright = tmp_path / "upright.jpg"
+    Image.new("RGB", (8, 4)).save(upright)
+    assert strip_decodable(upright)
+    assert not any(strip_decodable(p) for p in (grey, deep, bmp, rotated))

@@ -1,7 +1,12 @@
 """Huge images: tile pyramid build and reopen, tiled canvas frames, tiled inference.
 
-Writes a synthetic SIDE x SIDE JPEG (30,000 px by default: 2.7 GB of pixels), then measures:
+Writes a synthetic SIDE x SIDE JPEG (30,000 px by default: 2.7 GB of pixels; `--format png`
+for a PNG), then measures:
 
+- first preview: the reduced decode the canvas shows while the pyramid builds
+  (core/files/preview.py), and its peak memory, in a child process; baseline: the pyramid
+  build, before which nothing was on screen (a PNG has no reduced decode: its first pixels
+  come with the build);
 - pyramid build: the one-time decode into the tile pyramid (core/files/pyramid.py) and its
   peak memory, in a child process; baseline: a plain full decode (`read_image`), what
   opening the image cost on every visit before, and its peak memory;
@@ -16,7 +21,9 @@ Writes a synthetic SIDE x SIDE JPEG (30,000 px by default: 2.7 GB of pixels), th
 
 Each figure is one line `name: value unit (baseline, ratio)`.
 
-    python benchmarks/huge_image.py [--side 30000] [--keep DIR]
+    python benchmarks/huge_image.py [--side 30000] [--format jpg|png] [--keep DIR]
+
+The load average is printed first and last: timings on a shared machine are CPU shares.
 """
 
 from __future__ import annotations
@@ -59,7 +66,12 @@ def write_image(path: Path, side: int) -> None:
     for cy in range(500, side, 1500):
         for cx in range(500, side, 1500):
             cv2.circle(image, (cx, cy), 300, (30, 200, 240), -1)
-    assert cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    params = (
+        [cv2.IMWRITE_JPEG_QUALITY, 90]
+        if path.suffix == ".jpg"
+        else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    )
+    assert cv2.imwrite(str(path), image, params)
 
 
 _CHILD = """
@@ -67,18 +79,33 @@ import resource, sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 t = time.perf_counter()
-if {build!r}:
+if {build!r} == "preview":
+    from core.files.images import read_image_size
+    from core.files.preview import decode_preview
+    preview = decode_preview(Path({path!r}), *read_image_size(Path({path!r})))
+    if preview is None:
+        print("nan", "nan")
+        raise SystemExit
+elif {build!r}:
     from core.files.pyramid import build_pyramid
     build_pyramid(Path({path!r}), Path({cache!r}))
 else:
     from core.files.images import read_image
     read_image(Path({path!r}))
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+seconds = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:  # Linux keeps ru_maxrss across exec (the parent's size at fork); VmHWM is this image's
+    with open("/proc/self/status") as status:
+        peak = next(int(l.split()[1]) for l in status if l.startswith("VmHWM")) / 1024
+except (OSError, StopIteration):
+    pass
+print(seconds, peak)
 """
 
 
-def child(path: Path, cache: Path, *, build: bool) -> tuple[float, float]:
-    """(seconds, peak RSS MB) of a pyramid build or a plain decode in a fresh process."""
+def child(path: Path, cache: Path, *, build: bool | str) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of a pyramid build, a plain decode or (build="preview") a
+    reduced preview decode in a fresh process."""
     code = _CHILD.format(root=str(ROOT), path=str(path), cache=str(cache), build=build)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     seconds, peak = out.stdout.split()
@@ -180,6 +207,7 @@ def tiled_inference(path: Path) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=30_000)
+    parser.add_argument("--format", choices=("jpg", "png"), default="jpg")
     parser.add_argument("--keep", type=Path, default=None, help="reuse/keep files in DIR")
     parser.add_argument("--skip-inference", action="store_true")
     parser.add_argument(
@@ -188,7 +216,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="maskloop-huge-"))
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"huge-{args.side}.jpg"
+    path = folder / f"huge-{args.side}.{args.format}"
+    print("# load average: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     cache = folder / "cache"
     try:
         if not path.exists():
@@ -203,7 +232,13 @@ def main() -> None:
         if not (args.reuse_tiles and open_pyramid(path, cache) is not None):
             shutil.rmtree(cache, ignore_errors=True)
             decode_s, decode_mb = child(path, cache, build=False)
+            preview_s, preview_mb = child(path, cache, build="preview")
             build_s, build_mb = child(path, cache, build=True)
+            if preview_s == preview_s:  # not NaN: the format has a reduced decode
+                line("first_preview", preview_s, "s", build_s)
+                line("first_preview_peak_rss", preview_mb, "MB", decode_mb)
+            else:
+                print(f"# {args.format}: no reduced decode; the first pixels come with the build")
             line("pyramid_build", build_s, "s", decode_s)
             line("pyramid_build_peak_rss", build_mb, "MB", decode_mb)
 
@@ -226,6 +261,7 @@ def main() -> None:
             # merging. The whole image is shrunk to the model's 256 px: cheap and blind.
             line("tiled_inference", tiled, "s/MP", bare)
             line("whole_image_inference", whole, "s/MP", tiled)
+        print("# load average: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

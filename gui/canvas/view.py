@@ -581,16 +581,19 @@ class CanvasView(QGraphicsView):
         in_view = self.mapToScene(self.viewport().rect()).boundingRect()
         rebuilt = self._update_tag_requests(scale)
         changed = rebuilt is None or bool(rebuilt)
-        # Requests hold their boxes in screen pixels: test them against the view there.
-        view_px = QRectF(in_view.topLeft() * scale, in_view.size() * scale)
+        # Requests hold their boxes in screen pixels: test them against the view there, as
+        # plain floats (QRectF calls for 600 tags were a third of a pan step's layout).
+        left, top = in_view.left() * scale, in_view.top() * scale
+        right, bottom = in_view.right() * scale, in_view.bottom() * scale
         requests = []
         sizes: dict[int, QSizeF] = {}
         for ann_id, request in self._tag_requests.items():
             item = self._items[ann_id]
-            box = request.box
+            x0, y0, x1, y1 = request.edges
             if ann_id in self._tag_selected:  # only a selected item can be dragged
-                box = box.translated(item.pos() * scale)
-            if box.intersects(view_px) and item.isVisible():
+                moved = item.pos() * scale
+                x0, x1, y0, y1 = x0 + moved.x(), x1 + moved.x(), y0 + moved.y(), y1 + moved.y()
+            if x0 < right and left < x1 and y0 < bottom and top < y1 and item.isVisible():
                 sizes[ann_id] = request.size
                 requests.append(request)
         # A pan that brings no tag in or out of view leaves the layout as it is.

@@ -633,8 +633,10 @@ class CanvasView(QGraphicsView):
         rebuilt: set[int] | None = set(self._tag_stale)
         if scale != self._tag_scale:
             rebuilt = None
+            # A zoom: the items with a tag need new boxes; the others (accepted masks, most
+            # of a crowded image) still have none, whatever the scale. 0.0: all items new.
+            self._tag_stale.update(self._items if self._tag_scale == 0.0 else self._tag_requests)
             self._tag_scale = scale
-            self._tag_stale.update(self._items)
             self._tag_requests.clear()
         for ann_id in self._tag_stale:
             self._tag_requests.pop(ann_id, None)

@@ -5,7 +5,8 @@ RoIAlign to the box and mask heads exactly as a region proposal would, so a box-
 object gets a mask (and a class opinion) from the model the project already has, and that
 mask improves with every fine-tune. Nothing here re-implements a head: torchvision's
 `box_roi_pool`, `box_head`, `box_predictor`, `mask_roi_pool`, `mask_head`, `mask_predictor`
-and `paste_masks_in_image` do the work.
+and `paste_mask_in_image` do the work. Each mask is pasted into its box only (the whole-image
+paste is N x H x W floats: 1.6 GB per box on a 20,000 px square image) and kept as that crop.
 
 The backbone (with its FPN) is by far the expensive part, and it depends only on the image.
 `BoxSegmenter.prepare(key, image)` runs the model's transform and backbone once per image and
@@ -24,12 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision.models.detection.roi_heads import paste_masks_in_image
+from torchvision.models.detection.roi_heads import expand_boxes, expand_masks, paste_mask_in_image
 from torchvision.models.detection.transform import resize_boxes
 
 from core.detection.detector import MASK_THRESHOLD, Detector
 from core.detection.oom import run_with_oom_fallback
 from core.errors import MaskLoopError
+from core.mask_pixels import MaskCrop
 
 DEFAULT_CACHED_IMAGES = 4  # the open image and the few prefetched after it
 DEFAULT_CACHE_BYTES = 512 * 2**20  # r50 features at 800 x 1333 are ~90 MB per image
@@ -42,10 +44,11 @@ class BoxToMaskError(MaskLoopError):
 
 @dataclass(frozen=True)
 class BoxMask:
-    """The mask the model gives one box, in full-image pixels.
+    """The mask the model gives one box.
 
-    `mask` is an H x W boolean array of the whole image, clipped to the box (the user drew the
-    object's extent). `category_id` is the model's category id: the one asked for, else the box
+    `crop` holds its pixels inside the box rounded outwards to whole pixels (the user drew the
+    object's extent: every pixel outside it is clear); `mask` is the H x W boolean array of
+    the whole image, built on demand for scripts on ordinary images. `category_id` is the model's category id: the one asked for, else the box
     head's top choice. `choices` are the box head's best (category_id, probability) pairs, best
     first, background excluded. `mask_score` is the mean mask probability over the pixels the
     mask keeps: near 1 when the head is sure of its outline, 0 for an empty mask.
@@ -53,15 +56,23 @@ class BoxMask:
     (the label audit weighs a label's class by it).
     """
 
-    mask: np.ndarray
+    crop: MaskCrop
+    image_size: tuple[int, int]  # (h, w) of the image
     category_id: int
     choices: tuple[tuple[int, float], ...]
     mask_score: float
     probability: float = 0.0  # the box head's probability of `category_id` for this box
 
     @property
+    def mask(self) -> np.ndarray:
+        full = np.zeros(self.image_size, dtype=bool)
+        c = self.crop
+        full[c.y : c.y + c.height, c.x : c.x + c.width] = c.mask
+        return full
+
+    @property
     def area(self) -> int:
-        return int(self.mask.sum())
+        return int(np.count_nonzero(self.crop.mask))
 
 
 @dataclass
@@ -210,18 +221,20 @@ class BoxSegmenter:
         labels = self._chosen_labels(class_probs, category_id)
         index = torch.arange(len(labels))
         mask_probs = mask_logits.float().sigmoid()[index, labels.to(mask_logits.device)]
-        pasted = paste_masks_in_image(mask_probs[:, None], boxes.to(device), entry.original_size)
-        binary = (pasted[:, 0] > MASK_THRESHOLD).cpu().numpy()
+        crops = paste_in_boxes(mask_probs, boxes.to(device))
         results = []
         for i in range(len(labels)):
-            mask = _clip_to_box(binary[i], boxes[i].tolist())
+            crop = crops[i]
             inside = mask_probs[i][mask_probs[i] > MASK_THRESHOLD]
             results.append(
                 BoxMask(
-                    mask=mask,
+                    crop=crop,
+                    image_size=entry.original_size,
                     category_id=self._label_category[int(labels[i])],
                     choices=self._top_choices(class_probs[i]),
-                    mask_score=float(inside.mean()) if inside.numel() and mask.any() else 0.0,
+                    mask_score=(
+                        float(inside.mean()) if inside.numel() and crop.mask.any() else 0.0
+                    ),
                     probability=float(class_probs[i, labels[i]]),
                 )
             )
@@ -271,15 +284,23 @@ class BoxSegmenter:
         return boxes
 
 
-def _clip_to_box(mask: np.ndarray, box: list[float]) -> np.ndarray:
-    """Keep the pixels inside the box, rounded outwards to whole pixels.
+def paste_in_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor) -> list[MaskCrop]:
+    """Each mask (N x M x M probabilities) pasted and thresholded inside its box (N x 4, x0 y0
+    x1 y1, on the image), rounded outwards to whole pixels.
 
-    paste_masks_in_image pads the box by a pixel or two on each side; the user's box is
-    the object's extent, so nothing spills past it.
+    Pixel for pixel what torchvision's `paste_masks_in_image` on the whole image gives there:
+    the same padded mask and integer box, shifted by whole pixels into the box's frame.
+    Nothing is kept outside the box: paste_masks_in_image pads the box by a pixel or two on
+    each side, and the user's box is the object's extent, so nothing spills past it.
     """
-    x0, y0, x1, y1 = box
-    clipped = np.zeros_like(mask)
-    r0, c0 = int(np.floor(y0)), int(np.floor(x0))
-    r1, c1 = int(np.ceil(y1)), int(np.ceil(x1))
-    clipped[r0:r1, c0:c1] = mask[r0:r1, c0:c1]
-    return clipped
+    padded, scale = expand_masks(mask_probs[:, None], padding=1)
+    pasted_boxes = expand_boxes(boxes, scale).to(dtype=torch.int64).tolist()
+    crops = []
+    for mask, pasted, box in zip(padded, pasted_boxes, boxes.tolist(), strict=True):
+        x0, y0, x1, y1 = box
+        c0, r0 = int(np.floor(x0)), int(np.floor(y0))
+        c1, r1 = int(np.ceil(x1)), int(np.ceil(y1))
+        shifted = [pasted[0] - c0, pasted[1] - r0, pasted[2] - c0, pasted[3] - r0]
+        region = paste_mask_in_image(mask[0], shifted, r1 - r0, c1 - c0)
+        crops.append(MaskCrop(c0, r0, (region > MASK_THRESHOLD).cpu().numpy()))
+    return crops

@@ -5,7 +5,8 @@ gui/workers/box_mask_job.py) for the mask of the box as it is now; a request the
 moved away from is dropped before it runs, and an answer for an old box is ignored, so the
 preview follows the box. The image's backbone runs once; each move costs only the heads.
 On release the mask of the final box becomes one annotation, as one undo step; brush and
-eraser then edit it like any other mask.
+eraser then edit it like any other mask. The worker sends the mask as its crop, so nothing
+image-sized reaches the UI thread on a huge image.
 
 The category is the one picked on this image (a digit or a click in the Labels list), else
 the box head's top choice; the status bar names it with the model's next two choices.
@@ -17,18 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter
 from PySide6.QtWidgets import QGraphicsItem
 
-from core.mask_pixels import tight_bbox
+from core.mask_edits import annotation_with_crop
+from core.mask_pixels import MaskCrop
 from core.records import Annotation, ReviewState, Source
 from core.store.effort import Origin
 from gui.canvas.mask_raster import overlay_image
 from gui.canvas.overlays import OVERLAY_Z
 from gui.canvas.tools import Tool
-from gui.commands import AddAnnotation, annotation_with_mask
+from gui.commands import AddAnnotation
 
 if TYPE_CHECKING:
     from gui.canvas.tool_canvas import ToolCanvas
@@ -64,15 +65,14 @@ class MaskPreview(QGraphicsItem):
         self._image: QImage | None = None
         self._rect = QRectF()
 
-    def show_mask(self, mask: np.ndarray | None, color: QColor) -> None:
+    def show_mask(self, crop: MaskCrop | None, color: QColor) -> None:
+        """Show the mask (its tight crop; None: nothing)."""
         self.prepareGeometryChange()
-        box = None if mask is None else tight_bbox(mask)
-        if mask is None or box is None:
+        if crop is None:
             self._image, self._rect = None, QRectF()
         else:
-            x, y, w, h = (int(v) for v in box)
-            self._image = overlay_image(mask[y : y + h, x : x + w], color, 140)
-            self._rect = QRectF(x, y, w, h)
+            self._image = overlay_image(crop.mask, color, 140)
+            self._rect = QRectF(crop.x, crop.y, crop.width, crop.height)
         self.update()
 
     @property
@@ -170,23 +170,24 @@ class BoxToMaskTool(Tool):
         if category_id is None:
             category_id = self.canvas.current_category_id
         if not request.final:
-            self.preview.show_mask(result.mask, self.canvas.category_color(category_id))
+            self.preview.show_mask(result.crop, self.canvas.category_color(category_id))
             return
         if self._origin is None:  # no new box is being dragged: clear this one's overlays
             self.cancel()
-        if not result.mask.any():
+        crop = result.crop
+        if crop is None:
             self.say("The model sees no object in this box; nothing was added.")
             return
         ann = Annotation(
             image_id=doc.image_id,
             category_id=category_id,
-            bbox=(0.0, 0.0, 0.0, 0.0),  # annotation_with_mask makes the box follow the mask
+            bbox=(0.0, 0.0, 0.0, 0.0),  # annotation_with_crop makes the box follow the mask
             source=Source.HUMAN,
             state=ReviewState.ACCEPTED,
         )
-        command = AddAnnotation(
-            doc, annotation_with_mask(ann, result.mask), "Box to mask", origin=Origin.BOX_TO_MASK
-        )
+        w, h = self.canvas.image_size
+        new = annotation_with_crop(ann, crop, h, w)
+        command = AddAnnotation(doc, new, "Box to mask", origin=Origin.BOX_TO_MASK)
         self.canvas.push(command)
         self.canvas.remember_drawn(command.annotation_id)
         self.say(self._describe(result, fallback))

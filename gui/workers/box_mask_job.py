@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.categories import category_key
+from core.mask_crops import tight
+from core.mask_pixels import MaskCrop
 
 if TYPE_CHECKING:
     from core.detection.box_to_mask import BoxSegmenter
@@ -45,7 +47,7 @@ class Choice:
 @dataclass(frozen=True)
 class BoxMaskResult:
     request: BoxMaskRequest
-    mask: np.ndarray  # H x W bool, the whole image
+    crop: MaskCrop | None  # the mask cut to its tight box; None: the model found no pixel
     category_id: int | None  # the project category to use; None: the project lacks the model's
     category_name: str  # the model's name for the category whose mask channel was used
     choices: tuple[Choice, ...]  # the box head's top three, best first
@@ -142,7 +144,7 @@ def run_request(
     chosen_id = request.category_id if request.category_id is not None else project_id(chosen_name)
     return BoxMaskResult(
         request=request,
-        mask=result.mask,
+        crop=tight(result.crop),
         category_id=chosen_id,
         category_name=chosen_name,
         choices=tuple(

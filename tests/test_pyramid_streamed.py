@@ -61,6 +61,22 @@ def test_streamed_levels_equal_the_whole_decode_levels_and_the_exact_block_means
         assert np.abs(_levels(streamed)[k] - reference).max() <= 0.5, k
 
 
+def test_a_grey_jpeg_streams_to_the_levels_of_its_whole_decode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "grey.jpg"
+    grey = cv2.cvtColor(_synthetic(700, 530), cv2.COLOR_RGB2GRAY)
+    assert cv2.imwrite(str(path), grey)
+    assert strip_decodable(path)
+    streamed = build_pyramid(path, tmp_path / "streamed", tile=128)
+    monkeypatch.setattr(pyramid, "strip_decodable", lambda _path: False)
+    decoded = build_pyramid(path, tmp_path / "whole", tile=128)
+    assert streamed.level_count == decoded.level_count == 4
+    for mine, theirs in zip(_levels(streamed), _levels(decoded), strict=True):
+        assert np.array_equal(mine, theirs)
+    assert np.array_equal(_levels(streamed)[0], read_image(path))
+
+
 def test_strips_are_handed_out_top_to_bottom_in_whole_strips(files: dict[str, Path]) -> None:
     starts, heights = [], []
     for y0, strip in iter_strips(files["png"], 512):
@@ -84,7 +100,7 @@ def test_a_truncated_big_file_is_refused_naming_it_and_leaves_no_tiles(
 
 
 def test_files_pillow_cannot_stream_exactly_are_decoded_whole(tmp_path: Path) -> None:
-    grey = tmp_path / "grey.png"
+    grey = tmp_path / "grey.png"  # Pillow's PNG decoder writes grey only as grey
     assert cv2.imwrite(str(grey), np.zeros((8, 8), np.uint8))
     deep = tmp_path / "deep.png"
     assert cv2.imwrite(str(deep), np.zeros((8, 8, 3), np.uint16))

@@ -13,9 +13,10 @@ mapping starts as zeros, and both decoders write whole rows in order, so the wri
 are the prefix whose last pixel's fourth byte is set. (Were that ever not so, nothing would
 be wrong: the rows would all be handed out when the decoder reports the end, only later.)
 
-Used for 8-bit RGB JPEG and non-interlaced PNG without an EXIF rotation, whose pixels come
-out identical to OpenCV's (the same libjpeg IDCT and upsampling; PNG is lossless). The
-rest (grey, 16-bit, CMYK, rotated, interlaced, TIFF, ...) is decoded whole by the caller.
+Used for 8-bit RGB or grey JPEG and RGB non-interlaced PNG without an EXIF rotation, whose
+pixels come out identical to OpenCV's (the same libjpeg IDCT and upsampling; PNG is
+lossless). The rest (grey PNG, 16-bit, CMYK, rotated, interlaced, TIFF, ...) is decoded
+whole by the caller.
 
 Memory bound on Linux: the rows one chunk (CHUNK bytes of the file) completes plus one
 strip, as RGBX (4 bytes a pixel). A chunk of maximally compressed data completes at most
@@ -53,13 +54,13 @@ def strip_decodable(path: str | os.PathLike[str]) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                if image.mode != "RGB" or len(image.tile) != 1:
+                if image.mode not in ("RGB", "L") or len(image.tile) != 1:
                     return False
                 codec, _extents, _offset, args = image.tile[0]
                 if image.format == "JPEG":
                     rotated = image.getexif().get(_EXIF_ORIENTATION, 1) != 1
-                    return codec == "jpeg" and args[0] == "RGB" and not rotated
-                if image.format == "PNG":
+                    return codec == "jpeg" and args[0] == image.mode and not rotated
+                if image.format == "PNG" and image.mode == "RGB":
                     # An eXIf chunk before the pixels is in `info`; getexif would decode them.
                     return (
                         codec == "zip"
@@ -86,6 +87,8 @@ def iter_strips(path: str | os.PathLike[str], rows: int) -> Iterator[tuple[int, 
             width, height = image.size
             codec, extents, offset, args = image.tile[0]
             config = image.decoderconfig
+    if codec == "jpeg":  # libjpeg turns grey into RGB itself, as OpenCV's grey-to-RGB does
+        args = ("RGB", *args[1:])
     # Pillow's decoder for the file's codec, writing RGB rows into an RGBX image.
     decoder = Image._getdecoder("RGBX", codec, args, config)  # noqa: SLF001 - no public one
     flags = (

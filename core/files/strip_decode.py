@@ -91,10 +91,7 @@ def iter_strips(path: str | os.PathLike[str], rows: int) -> Iterator[tuple[int, 
         args = ("RGB", *args[1:])
     # Pillow's decoder for the file's codec, writing RGB rows into an RGBX image.
     decoder = Image._getdecoder("RGBX", codec, args, config)  # noqa: SLF001 - no public one
-    flags = (
-        mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20) | getattr(mmap, "MAP_NORESERVE", 0)
-    )
-    buffer = mmap.mmap(-1, width * height * 4, flags=flags)
+    buffer = _anonymous_mapping(width * height * 4)
     pixels = np.frombuffer(buffer, dtype=np.uint8).reshape(height, width, 4)
     target = Image.frombuffer("RGBX", (width, height), pixels, "raw", "RGBX", 0, 1)
     decoder.setimage(target.im, extents)
@@ -135,6 +132,15 @@ def iter_strips(path: str | os.PathLike[str], rows: int) -> Iterator[tuple[int, 
         del decoder, target, pixels
         with contextlib.suppress(BufferError):  # a caller holds a strip: it keeps the mapping
             buffer.close()
+
+
+def _anonymous_mapping(size: int) -> mmap.mmap:
+    """Zero-filled memory of `size` bytes that only takes room where it is written; no swap
+    is reserved for it (the rows written are handed out and released strip by strip)."""
+    if os.name == "nt":  # no MAP_* flags on Windows; its anonymous mappings commit lazily
+        return mmap.mmap(-1, size)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+    return mmap.mmap(-1, size, flags=flags)
 
 
 def _rgb(rgbx: np.ndarray) -> np.ndarray:

@@ -113,4 +113,8 @@ def test_files_pillow_cannot_stream_exactly_are_decoded_whole(tmp_path: Path) ->
     upright = tmp_path / "upright.jpg"
     Image.new("RGB", (8, 4)).save(upright)
     assert strip_decodable(upright)
-    assert not any(strip_decodable(p) for p in (grey, deep, bmp, rotated))
+    progressive = tmp_path / "progressive.jpg"  # libjpeg would hold it whole anyway
+    assert cv2.imwrite(
+        str(progressive), np.zeros((8, 8, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]
+    )
+    assert not any(strip_decodable(p) for p in (grey, deep, bmp, rotated, progressive))

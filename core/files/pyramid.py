@@ -19,15 +19,14 @@ image's resolved path, modification time and size, so an edited image gets new t
 the old ones are removed when the new ones are built.
 
 Memory bound:
-- while building (once per image and change): an 8-bit RGB or grey JPEG or an 8-bit RGB PNG
-  (not interlaced, not EXIF-rotated) is decoded strip by strip (core/files/strip_decode.py)
+- while building (once per image and change): an 8-bit RGB or grey baseline JPEG or an 8-bit
+  RGB PNG (not interlaced, not EXIF-rotated) is decoded strip by strip (core/files/strip_decode.py)
   and each strip is written to every level at once, so the build holds one strip of
   S = max(256, 2**(L-1)) rows (L levels: 256 rows for any side up to 131,072 px) as RGBX,
   RGB and level sums, about S x W x 14 bytes, plus the rows one 64 kB chunk of the file
-  decodes: about 110 MB for a 30,000 px wide image, whatever its height. A progressive JPEG
-  adds libjpeg's coefficients (about W x H x 3 bytes). Any other file is decoded whole by
-  OpenCV first (W x H x 3 bytes, twice that while OpenCV decodes), then written strip by
-  strip;
+  decodes: about 110 MB for a 30,000 px wide image, whatever its height. Any other file
+  (progressive JPEG included) is decoded whole by OpenCV first (W x H x 3 bytes, twice that
+  while OpenCV decodes), then written strip by strip;
 - afterwards: only the tiles asked for (TILE_SIZE**2 x 3 bytes each, 768 KB), plus whatever
   the caller caches (the canvas keeps an LRU of TILE_CACHE tiles); the mapped level files
   live in the page cache, which the system reclaims as it needs.
@@ -371,7 +370,7 @@ def build_pyramid(
 ) -> TilePyramid:
     """Decode the image once and write its levels; replaces older tiles of the same file.
 
-    An 8-bit RGB or grey JPEG or RGB PNG is decoded strip by strip
+    An 8-bit RGB or grey baseline JPEG or RGB PNG is decoded strip by strip
     (core/files/strip_decode.py): only a strip of rows is ever held. Other files are decoded
     whole, then written strip by strip.
     Written into a temporary folder that is renamed into place at the end, so a crash or

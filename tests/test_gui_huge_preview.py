@@ -148,3 +148,52 @@ def test_a_png_gets_no_preview_and_goes_straight_to_its_tiles(qtbot, tmp_path: P
     wait_until(qtbot, lambda: events == ["tiles"], timeout_ms=30_000)
     qtbot.wait(50)
     assert events == ["tiles"]
+
+
+def test_a_truncated_huge_jpeg_gets_no_preview_and_its_error_names_it(
+    qtbot, tmp_path: Path
+) -> None:
+    from gui.image_loader import ImageLoader
+
+    whole = tmp_path / "whole.jpg"
+    assert cv2.imwrite(str(whole), cv2.cvtColor(_quadrants(), cv2.COLOR_RGB2BGR))
+    path = tmp_path / "half.jpg"
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    loader = ImageLoader()
+    loader.set_tile_cache(tmp_path / "p.tiles")
+    events: list[str] = []
+    loader.previewLoaded.connect(lambda *_: events.append("preview"))
+    loader.tiledLoaded.connect(lambda *_: events.append("tiles"))
+    loader.failed.connect(lambda _id, message: events.append(message))
+    loader.request(1, path)
+    wait_until(qtbot, lambda: bool(events), timeout_ms=30_000)
+    assert loader.wait_idle()
+    qtbot.wait(50)
+    (message,) = events
+    assert "half.jpg" in message and "corrupt" in message
+
+
+def test_coming_back_during_the_build_shows_the_preview_again(
+    qtbot, tmp_path: Path, gated_build: threading.Event
+) -> None:
+    from gui.image_loader import ImageLoader
+
+    path = tmp_path / "huge.jpg"
+    assert cv2.imwrite(str(path), cv2.cvtColor(_quadrants(), cv2.COLOR_RGB2BGR))
+    small = tmp_path / "small.png"
+    assert cv2.imwrite(str(small), np.zeros((20, 30, 3), np.uint8))
+    loader = ImageLoader()
+    loader.set_tile_cache(tmp_path / "p.tiles")
+    events: list[tuple[str, int]] = []
+    loader.previewLoaded.connect(lambda image_id, *_: events.append(("preview", image_id)))
+    loader.loaded.connect(lambda image_id, _image: events.append(("pixels", image_id)))
+    loader.tiledLoaded.connect(lambda image_id, _p: events.append(("tiles", image_id)))
+    loader.request(1, path)
+    wait_until(qtbot, lambda: ("preview", 1) in events)
+    loader.request(2, small)  # the annotator moves on while the tiles build...
+    wait_until(qtbot, lambda: ("pixels", 2) in events)
+    loader.request(1, path)  # ...and comes back: the preview at once, not a blank canvas
+    assert events == [("preview", 1), ("pixels", 2), ("preview", 1)]
+    gated_build.set()
+    wait_until(qtbot, lambda: ("tiles", 1) in events, timeout_ms=60_000)
+    assert events[-1] == ("tiles", 1)

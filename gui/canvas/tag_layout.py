@@ -11,8 +11,7 @@ free; a tag with no free spot is hidden rather than drawn over another.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
@@ -35,20 +34,19 @@ class TagRequest:
     box: QRectF  # the box in screen pixels (scene rect times the view scale)
     size: QSizeF  # the tag's size in screen pixels
     priority: float  # higher is placed first
+    # The box and tag size as plain floats, made once: the layout reads them for every tag,
+    # every time (functools.cached_property took a lock on each read).
+    edges: Edges = field(init=False, compare=False)
+    tag_size: tuple[float, float] = field(init=False, compare=False)
+    signature: tuple[Edges, tuple[float, float], float] = field(init=False, compare=False)
 
-    @cached_property
-    def edges(self) -> Edges:
-        """The box as plain floats: the layout reads them for every tag, every time."""
+    def __post_init__(self) -> None:
         box = self.box
-        return (box.x(), box.y(), box.x() + box.width(), box.y() + box.height())
-
-    @cached_property
-    def tag_size(self) -> tuple[float, float]:
-        return self.size.width(), self.size.height()
-
-    @cached_property
-    def signature(self) -> tuple[Edges, tuple[float, float], float]:
-        return self.edges, self.tag_size, self.priority
+        edges = (box.x(), box.y(), box.x() + box.width(), box.y() + box.height())
+        tag_size = (self.size.width(), self.size.height())
+        object.__setattr__(self, "edges", edges)
+        object.__setattr__(self, "tag_size", tag_size)
+        object.__setattr__(self, "signature", (edges, tag_size, self.priority))
 
 
 class _Grid:

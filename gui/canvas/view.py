@@ -112,6 +112,8 @@ class CanvasView(QGraphicsView):
         self._tagged: set[int] = set()  # items whose tag has a place (layout_tags)
         # Tag requests by item at _tag_scale; _tag_stale lists the items to ask again.
         self._tag_requests: dict[int, TagRequest] = {}
+        # What each tag needs at any zoom: scene box (x, y, w, h), size (screen px), priority.
+        self._tag_info: dict[int, tuple[tuple[float, float, float, float], QSizeF, float]] = {}
         self._tag_stale: set[int] = set()
         self._tag_scale = 0.0
         self._tag_selected: set[int] = set()
@@ -420,6 +422,8 @@ class CanvasView(QGraphicsView):
         self._items = {}
         self._tagged = set()
         self._tag_scale = 0.0  # every tag request is asked again
+        self._tag_info = {}
+        self._tag_requests = {}
         self._tag_selected = set()
         self.mask_layer.clear()
         if self._document is not None:
@@ -587,14 +591,19 @@ class CanvasView(QGraphicsView):
         right, bottom = in_view.right() * scale, in_view.bottom() * scale
         requests = []
         sizes: dict[int, QSizeF] = {}
-        for ann_id, request in self._tag_requests.items():
+        made = self._tag_requests
+        for ann_id, ((x, y, w, h), size, priority) in self._tag_info.items():
             item = self._items[ann_id]
-            x0, y0, x1, y1 = request.edges
+            x0, y0, x1, y1 = x * scale, y * scale, (x + w) * scale, (y + h) * scale
             if ann_id in self._tag_selected:  # only a selected item can be dragged
                 moved = item.pos() * scale
                 x0, x1, y0, y1 = x0 + moved.x(), x1 + moved.x(), y0 + moved.y(), y1 + moved.y()
             if x0 < right and left < x1 and y0 < bottom and top < y1 and item.isVisible():
-                sizes[ann_id] = request.size
+                request = made.get(ann_id)
+                if request is None:  # made for the boxes in view only, once per zoom
+                    box = QRectF(x * scale, y * scale, w * scale, h * scale)
+                    request = made[ann_id] = TagRequest(ann_id, box, size, priority)
+                sizes[ann_id] = size
                 requests.append(request)
         # A pan that brings no tag in or out of view leaves the layout as it is.
         layout_key = frozenset(sizes)
@@ -618,8 +627,8 @@ class CanvasView(QGraphicsView):
                 rect = kept[1]
             else:
                 item.set_label_offset(offset)
-                size = sizes.get(ann_id)
-                rect = None if size is None else item.label_scene_rect(scale, size)
+                known = sizes.get(ann_id)
+                rect = None if known is None else item.label_scene_rect(scale, known)
             rects[ann_id] = (offset, rect)
             if rect is not None:
                 shown.append((item, rect))
@@ -627,28 +636,28 @@ class CanvasView(QGraphicsView):
         self.tag_layer.set_tags(self._scene.sceneRect(), shown)
 
     def _update_tag_requests(self, scale: float) -> set[int] | None:
-        """Keep one TagRequest per item that shows a tag, rebuilt only for the items marked
-        changed (or all after a zoom): asking 2,000 items on every Tab took 200 ms. Returns
-        the ids rebuilt, None when all were (a new scale)."""
+        """Keep what each item's tag needs (scene box, size, priority), asked again only of
+        the items marked changed: asking 2,000 items on every Tab took 200 ms. The requests
+        (boxes in screen pixels) are made at layout for the boxes in view, kept per zoom.
+        Returns the ids asked again, None after a zoom (every request is new)."""
         rebuilt: set[int] | None = set(self._tag_stale)
         if scale != self._tag_scale:
             rebuilt = None
-            # A zoom: the items with a tag need new boxes; the others (accepted masks, most
-            # of a crowded image) still have none, whatever the scale. 0.0: all items new.
-            self._tag_stale.update(self._items if self._tag_scale == 0.0 else self._tag_requests)
+            if self._tag_scale == 0.0:  # new items: all asked
+                self._tag_stale.update(self._items)
             self._tag_scale = scale
             self._tag_requests.clear()
         for ann_id in self._tag_stale:
             self._tag_requests.pop(ann_id, None)
+            self._tag_info.pop(ann_id, None)
             item = self._items.get(ann_id)
             size = None if item is None else item.label_size()
             if item is None or size is None:
                 continue
             r = item.box_rect
-            box = QRectF(r.x() * scale, r.y() * scale, r.width() * scale, r.height() * scale)
             score = item.annotation.score if item.annotation.score is not None else 1.0
             priority = score + (2.0 if item.isSelected() else 0.0)
-            self._tag_requests[ann_id] = TagRequest(ann_id, box, size, priority)
+            self._tag_info[ann_id] = ((r.x(), r.y(), r.width(), r.height()), size, priority)
         self._tag_stale.clear()
         return rebuilt
 

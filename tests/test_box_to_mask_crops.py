@@ -10,6 +10,7 @@ import pytest
 import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
+from core import masks
 from core.detection.box_to_mask import BoxMask, paste_in_boxes
 from core.detection.detector import MASK_THRESHOLD
 
@@ -53,6 +54,7 @@ def test_pasting_in_the_box_equals_the_whole_image_paste(seed: int) -> None:
             result = BoxMask(crop, (h, w), 1, ((1, 1.0),), 0.5)
             assert np.array_equal(result.mask, expected[i])
             assert result.area == int(expected[i].sum())
+            assert result.rle() == masks.encode_mask(expected[i])
             x0, y0, x1, y1 = boxes[i].tolist()
             assert (crop.x, crop.y) == (int(np.floor(x0)), int(np.floor(y0)))
             assert (crop.x + crop.width, crop.y + crop.height) == (

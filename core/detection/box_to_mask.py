@@ -31,6 +31,7 @@ from torchvision.models.detection.transform import resize_boxes
 from core.detection.detector import MASK_THRESHOLD, Detector
 from core.detection.oom import run_with_oom_fallback
 from core.errors import MaskLoopError
+from core.mask_crops import encode_crop
 from core.mask_pixels import MaskCrop
 
 DEFAULT_CACHED_IMAGES = 4  # the open image and the few prefetched after it
@@ -73,6 +74,12 @@ class BoxMask:
     @property
     def area(self) -> int:
         return int(np.count_nonzero(self.crop.mask))
+
+    def rle(self) -> dict[str, Any]:
+        """The mask's compressed RLE (counts as str), encoded from the crop: the same string
+        `core.masks.encode_mask(self.mask)` gives, at the box's cost."""
+        c = self.crop
+        return encode_crop(c.mask, c.x, c.y, *self.image_size)
 
 
 @dataclass

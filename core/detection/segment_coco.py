@@ -27,7 +27,6 @@ from core.categories import match_by_name
 from core.detection.box_to_mask import BoxSegmenter
 from core.errors import CocoFormatError, ImageReadError
 from core.files.images import read_image
-from core.masks import encode_mask
 
 BOXES_PER_CALL = 8
 """Boxes segmented together: each pastes a float mask of the whole image, so a 4000 x 3000
@@ -178,10 +177,10 @@ def _write_masks(
     for (annotation, _), result in zip(
         members, segmenter.segment(key, boxes, category_id=picked), strict=True
     ):
-        if not result.mask.any():
+        if result.area == 0:
             report.empty_masks += 1
             continue
-        annotation["segmentation"] = encode_mask(result.mask)
+        annotation["segmentation"] = result.rle()
         annotation["area"] = float(result.area)
         written += 1
     return written

@@ -24,7 +24,6 @@ from core.errors import Cancelled, ImageReadError
 from core.evaluation.audit import AuditImage, ImagePredictions, ModelInstance
 from core.files.images import read_image
 from core.files.paths import resolve_inside
-from core.masks import encode_mask
 
 if TYPE_CHECKING:  # torch loads with the model, in the worker, not with this module
     from core.detection.box_to_mask import BoxSegmenter
@@ -99,7 +98,7 @@ def predict_for_audit(
             for lab, answer in zip(
                 labels, model.segmenter.segment(key, boxes, category_id=model_class), strict=True
             ):
-                box_masks[lab.annotation_id] = encode_mask(answer.mask)
+                box_masks[lab.annotation_id] = answer.rle()
                 classes = {
                     model.to_truth[cid]: p for cid, p in answer.choices if cid in model.to_truth
                 }

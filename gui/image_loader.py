@@ -14,14 +14,17 @@ pyramid already cached but builds none (a build holds one of the pool's threads 
 seconds, and the image the user jumps to next would wait behind it). Before a JPEG's build
 starts, a reduced decode (core/files/preview.py, 1/2 to 1/8 a side, a second or two) goes
 out as `previewLoaded`, so the canvas shows the whole image at once while the tiles build.
+A PNG has no reduced decode: its pyramid is built from the top down, and its 1/8 level goes
+out as `previewLoaded` every PARTIAL_PREVIEW_SECONDS, filling in as the build goes.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +67,36 @@ class _Preview:
     size: tuple[int, int]  # the image's full (width, height)
 
 
+PARTIAL_PREVIEW_SECONDS = 2.0
+"""How often the preview of a huge PNG (no reduced decode) is refreshed while its pyramid is
+built from the top down."""
+
+
+def _partial_previews(
+    image_id: int, path: Path, size: tuple[int, int], send: Callable[[_Preview], None]
+) -> Callable[[np.ndarray, int], None]:
+    """A build's `partial` callback that sends its coarse level as a preview now and then."""
+    last = -math.inf
+
+    def partial(pixels: np.ndarray, _level: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PARTIAL_PREVIEW_SECONDS:
+            last = now
+            send(_Preview(image_id, str(path), qimage_from_rgb(pixels), size))
+
+    return partial
+
+
 def _pixels(
-    image_id: int, path: Path, tile_cache: Path | None, build: bool
+    image_id: int,
+    path: Path,
+    tile_cache: Path | None,
+    build: bool,
+    send: Callable[[_Preview], None] | None = None,
 ) -> Generator[_Preview, None, QImage | TilePyramid | None]:
     from core.files.images import read_image, read_image_size
-    from core.files.preview import decode_preview
+    from core.files.preview import decode_preview, has_reduced_decode
     from core.files.pyramid import load_pyramid, needs_pyramid, open_pyramid
 
     size = read_image_size(path)
@@ -79,25 +107,37 @@ def _pixels(
         if not build:
             return None
         preview = decode_preview(path, *size)
+        partial = None
         if preview is not None:
             yield _Preview(image_id, str(path), qimage_from_rgb(preview.pixels), size)
             del preview
+        elif send is not None and not has_reduced_decode(path):
+            # No reduced decode (PNG): show a coarse level as the build writes it. A JPEG
+            # whose reduced decode failed is broken: the build says how.
+            partial = _partial_previews(image_id, path, size, send)
         try:
-            return load_pyramid(path, tile_cache)  # one build at a time, process-wide
+            # One build at a time, process-wide.
+            return load_pyramid(path, tile_cache, partial=partial)
         except OSError:
             pass  # no room or no right to write the cache: show it decoded whole instead
     return qimage_from_rgb(read_image(path))
 
 
 def _decode(
-    image_id: int, path: Path, done: threading.Event, tile_cache: Path | None, build: bool
+    image_id: int,
+    path: Path,
+    done: threading.Event,
+    tile_cache: Path | None,
+    build: bool,
+    send: Callable[[_Preview], None] | None = None,
 ) -> Generator[_Preview, None, _Decoded]:
     """Runs on a worker thread; never raises, so every request gets an answer. Yields a
-    preview first when a huge JPEG's pyramid is about to be built."""
+    preview first when a huge JPEG's pyramid is about to be built; `send` (thread-safe)
+    takes the previews of a PNG's pyramid while it is built."""
     from core.errors import MaskLoopError
 
     try:
-        pixels = yield from _pixels(image_id, path, tile_cache, build)
+        pixels = yield from _pixels(image_id, path, tile_cache, build, send)
         return _Decoded(image_id, str(path), pixels, skipped=pixels is None)
     except MaskLoopError as exc:
         return _Decoded(image_id, str(path), None, str(exc))
@@ -125,6 +165,7 @@ class ImageLoader(QObject):
     loaded = Signal(int, QImage)
     tiledLoaded = Signal(int, object)
     previewLoaded = Signal(int, QImage, object)
+    _partialPreview = Signal(object)  # emitted on a worker thread, received on this one
     failed = Signal(int, str)
     decodingStarted = Signal(int)
 
@@ -138,6 +179,7 @@ class ImageLoader(QObject):
         self._wanted: tuple[int, str] | None = None  # the one request whose result is announced
         # The preview of each build still running, shown again if its image is asked for anew.
         self._previews: dict[tuple[int, str], _Preview] = {}
+        self._partialPreview.connect(self._on_preview)
 
     def request(self, image_id: int, path: Path) -> None:
         """Ask for an image; `loaded` follows (synchronously when it is cached)."""
@@ -192,7 +234,14 @@ class ImageLoader(QObject):
             return
         done = threading.Event()
         worker = create_worker(
-            _decode, key[0], Path(key[1]), done, self._tile_cache, build, _start_thread=False
+            _decode,
+            key[0],
+            Path(key[1]),
+            done,
+            self._tile_cache,
+            build,
+            self._partialPreview.emit,
+            _start_thread=False,
         )
         # Bound methods of this QObject: Qt queues the calls to this object's thread.
         worker.yielded.connect(self._on_preview)

@@ -134,20 +134,38 @@ def test_huge_jpeg_shows_a_preview_until_its_tiles_replace_it(
     assert canvas.item_for(ann.id) is not None  # the stroke drawn on the preview stays
 
 
-def test_a_png_gets_no_preview_and_goes_straight_to_its_tiles(qtbot, tmp_path: Path) -> None:
+def test_a_png_preview_fills_in_from_the_top_as_its_pyramid_is_built(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PNG has no reduced decode: its 1/8 level is shown as the streamed build writes it."""
+    import gui.image_loader
     from gui.image_loader import ImageLoader
 
-    path = tmp_path / "strip.png"
-    assert cv2.imwrite(str(path), np.full((64, 4200, 3), 77, dtype=np.uint8))
+    monkeypatch.setattr(gui.image_loader, "PARTIAL_PREVIEW_SECONDS", 0.0)  # after every strip
+    path = tmp_path / "huge.png"
+    assert cv2.imwrite(str(path), cv2.cvtColor(_quadrants(), cv2.COLOR_RGB2BGR))
     loader = ImageLoader()
     loader.set_tile_cache(tmp_path / "p.tiles")
-    events: list[str] = []
-    loader.previewLoaded.connect(lambda *_: events.append("preview"))
-    loader.tiledLoaded.connect(lambda *_: events.append("tiles"))
+    events: list[object] = []
+    loader.previewLoaded.connect(lambda _id, image, size: events.append((image.copy(), size)))
+    loader.tiledLoaded.connect(lambda _id, built: events.append(built))
     loader.request(1, path)
-    wait_until(qtbot, lambda: events == ["tiles"], timeout_ms=30_000)
-    qtbot.wait(50)
-    assert events == ["tiles"]
+    wait_until(qtbot, lambda: len(events) > 1 and not isinstance(events[-1], tuple))
+    *previews, built = events
+    assert (built.width, built.height) == (WIDTH, HEIGHT)
+    assert len(previews) == -(-HEIGHT // 256)  # one a strip, all before the tiles
+    first, _ = previews[0]
+    last, size = previews[-1]
+    assert size == (WIDTH, HEIGHT) and (last.width(), last.height()) == (525, 513)
+
+    def rgb(image, x: int, y: int) -> tuple[int, ...]:
+        return tuple(image.pixelColor(x, y).getRgb()[:3])
+
+    top_left, bottom_right = (131, 10), (393, 500)
+    assert rgb(first, *top_left) == QUADRANTS[(0, 0)]  # the first strip's rows...
+    assert rgb(first, *bottom_right) == (0, 0, 0)  # ...and none of the rest yet
+    assert rgb(last, *top_left) == QUADRANTS[(0, 0)]
+    assert rgb(last, *bottom_right) == QUADRANTS[(1, 1)]
 
 
 def test_a_truncated_huge_jpeg_gets_no_preview_and_its_error_names_it(

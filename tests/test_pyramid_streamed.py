@@ -118,3 +118,18 @@ def test_files_pillow_cannot_stream_exactly_are_decoded_whole(tmp_path: Path) ->
         str(progressive), np.zeros((8, 8, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]
     )
     assert not any(strip_decodable(p) for p in (grey, deep, bmp, rotated, progressive))
+
+
+def test_a_streamed_build_shows_its_coarse_level_filling_in(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    seen: list[tuple[np.ndarray, int]] = []
+    built = build_pyramid(
+        files["png"], tmp_path / "cache", partial=lambda pixels, k: seen.append((pixels.copy(), k))
+    )
+    assert [k for _, k in seen] == [3] * len(seen) and len(seen) == -(-HEIGHT // 256)
+    level = np.asarray(built.level_array(3))
+    rows = [int(np.any(pixels.any(axis=2), axis=1).sum()) for pixels, _ in seen]
+    assert rows[0] == 256 // 8 and rows == sorted(rows)  # the top strip's rows, then more
+    assert np.array_equal(seen[0][0][:32], level[:32])
+    assert np.array_equal(seen[-1][0], level)

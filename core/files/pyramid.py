@@ -65,6 +65,9 @@ _BUILD_LOCK = threading.Lock()
 
 Progress = Callable[[int, int], None]
 """progress(full-resolution rows written, rows in all) while building."""
+PartialLevel = Callable[[np.ndarray, int], None]
+"""partial(pixels, level) after each strip of a streamed build: the whole level so far, its
+rows below the decoded ones still zero (the array is reused: copy what you keep)."""
 
 
 def needs_pyramid(width: int, height: int, min_side: int = TILED_MIN_SIDE) -> bool:
@@ -204,6 +207,7 @@ def load_pyramid(
     *,
     tile: int = TILE_SIZE,
     progress: Progress | None = None,
+    partial: PartialLevel | None = None,
 ) -> TilePyramid:
     """The image's pyramid: the cached one, or built now (once) and cached. Builds in one
     process wait for each other, and the second finds the first's tiles."""
@@ -214,7 +218,7 @@ def load_pyramid(
         cached = open_pyramid(image_path, cache_root)
         if cached is not None:
             return cached
-        return build_pyramid(image_path, cache_root, tile=tile, progress=progress)
+        return build_pyramid(image_path, cache_root, tile=tile, progress=progress, partial=partial)
 
 
 def _decode_rgb(path: Path) -> np.ndarray:
@@ -309,8 +313,20 @@ class _LevelWriter:
     to level, so no rounding error piles up as halving 8-bit levels would (up to 1.5 grey
     levels after four halvings)."""
 
-    def __init__(self, folder: Path, sizes: list[tuple[int, int]], channels: int = 3) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        sizes: list[tuple[int, int]],
+        channels: int = 3,
+        kept_level: int | None = None,
+    ) -> None:
         self.sizes = sizes
+        # One coarse level also kept in memory, for a preview that fills in as rows arrive.
+        self.kept_level = kept_level
+        self.kept: np.ndarray | None = None
+        if kept_level is not None:
+            w, h = sizes[kept_level]
+            self.kept = np.zeros((h, w, channels), dtype=np.uint8)
         top = 2 ** (len(sizes) - 1)
         # A multiple of the coarsest block: strips never split one.
         self.strip_rows = top * max(1, 256 // top)
@@ -334,7 +350,11 @@ class _LevelWriter:
             # 4**k pixels of at most 255 fit 16 bits up to k = 4.
             sums = _pair_sums(sums, np.uint16 if 4**k * 255 < 2**16 else np.uint32)
             row_counts, col_counts = _pair_counts(row_counts), _pair_counts(col_counts)
-            _means(sums, k, row_counts, col_counts).tofile(file)
+            means = _means(sums, k, row_counts, col_counts)
+            means.tofile(file)
+            if k == self.kept_level and self.kept is not None:
+                start = self.rows >> k
+                self.kept[start : start + means.shape[0]] = means
         self.rows += strip.shape[0]
 
     def close(self) -> None:
@@ -343,13 +363,18 @@ class _LevelWriter:
 
 
 def _write_levels(
-    pixels: Iterator[np.ndarray], writer: _LevelWriter, progress: Progress | None
+    pixels: Iterator[np.ndarray],
+    writer: _LevelWriter,
+    progress: Progress | None,
+    partial: PartialLevel | None = None,
 ) -> None:
     height = writer.sizes[0][1]
     for strip in pixels:
         writer.add(strip)
         if progress is not None:
             progress(writer.rows, height)
+        if partial is not None and writer.kept is not None and writer.kept_level is not None:
+            partial(writer.kept, writer.kept_level)
     if writer.rows != height:
         raise ImageReadError(f"the image has {writer.rows} rows, its header said {height}")
 
@@ -367,12 +392,17 @@ def build_pyramid(
     *,
     tile: int = TILE_SIZE,
     progress: Progress | None = None,
+    partial: PartialLevel | None = None,
+    partial_level: int = 3,
 ) -> TilePyramid:
     """Decode the image once and write its levels; replaces older tiles of the same file.
 
     An 8-bit RGB or grey baseline JPEG or RGB PNG is decoded strip by strip
     (core/files/strip_decode.py): only a strip of rows is ever held. Other files are decoded
     whole, then written strip by strip.
+    `partial`, on a streamed build, sees level `partial_level` (or the coarsest) fill in
+    strip by strip: a preview for formats without a reduced decode (it costs that level's
+    size in memory, W x H x 3 / 64 bytes for level 3).
     Written into a temporary folder that is renamed into place at the end, so a crash or
     kill mid-build leaves no half pyramid that a later opening would trust.
     """
@@ -382,18 +412,20 @@ def build_pyramid(
     width, height = read_image_size(path)  # a missing file or a decompression bomb fails here
     sizes = level_sizes(width, height, tile)
     root.mkdir(parents=True, exist_ok=True)
-    partial = root / f".{key}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
+    building = root / f".{key}.partial-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
     try:
-        writer = _LevelWriter(partial, sizes)
+        streamed = strip_decodable(path)
+        kept = min(partial_level, len(sizes) - 1) if partial and streamed else None
+        writer = _LevelWriter(building, sizes, kept_level=kept)
         try:
             strips: Iterator[np.ndarray]
-            if strip_decodable(path):
+            if streamed:
                 strips = (s for _y0, s in iter_strips(path, writer.strip_rows))
             else:
                 strips = _whole_decode_strips(path, writer.strip_rows)
-            _write_levels(strips, writer, progress)
+            _write_levels(strips, writer, progress, partial)
         finally:
             writer.close()
         meta = {
@@ -402,12 +434,12 @@ def build_pyramid(
             "tile": tile,
             "levels": [list(s) for s in sizes],
         }
-        (partial / _META).write_text(json.dumps(meta), encoding="utf-8")
+        (building / _META).write_text(json.dumps(meta), encoding="utf-8")
         target = root / key
         shutil.rmtree(target, ignore_errors=True)
-        os.replace(partial, target)
+        os.replace(building, target)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(building, ignore_errors=True)
         raise
     _remove_stale(root, str(path), keep=key)
     return TilePyramid(target, meta)

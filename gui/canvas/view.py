@@ -81,10 +81,9 @@ class CanvasView(QGraphicsView):
         self._pixmap_item = QGraphicsPixmapItem()
         self._pixmap_item.setZValue(-1)
         self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
-        # The photo scaled to the view, kept in device pixels: Qt scrolls it on a pan and
-        # draws only the strip that comes in, instead of smooth-scaling the visible part of
-        # a 4000 x 3000 image on every frame (6 ms at 50 %).
-        self._pixmap_item.setCacheMode(QGraphicsPixmapItem.CacheMode.DeviceCoordinateCache)
+        # Below 100 % the photo scaled to the view is kept in device pixels (CanvasZoom sets
+        # it): Qt scrolls it on a pan and draws only the strip that comes in, instead of
+        # smooth-scaling the visible part of a 4000 x 3000 image on every frame.
         self._scene.addItem(self._pixmap_item)
         self._tiled_item: TiledImageItem | None = None  # a huge image's pixels, tile by tile
         self.polygon_item = PolygonItem(QColor("#ffffff"))

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QTransform, QWheelEvent
+from PySide6.QtWidgets import QGraphicsItem
 
 if TYPE_CHECKING:
     from gui.canvas.view import CanvasView
@@ -72,6 +73,12 @@ class CanvasZoom:
         mode = Qt.TransformationMode
         view.pixmap_item.setTransformationMode(
             mode.SmoothTransformation if scale < 1.0 else mode.FastTransformation
+        )
+        # Shrunk smoothly, the photo is worth keeping in device pixels (a pan then scrolls
+        # it); at 100 % and above a plain blit costs less than keeping the cache.
+        cache = QGraphicsItem.CacheMode
+        view.pixmap_item.setCacheMode(
+            cache.DeviceCoordinateCache if scale < 1.0 else cache.NoCache
         )
         view.layout_tags()  # tags keep their screen size: who fits where changes with zoom
         view.zoomChanged.emit(scale)

@@ -67,6 +67,7 @@ class _Preview:
     size: tuple[int, int]  # the image's full (width, height)
 
 
+PLACEHOLDER_RGB = (0x3A, 0x3A, 0x3A)  # gui/canvas/tiled_image.py's PLACEHOLDER_COLOR
 PARTIAL_PREVIEW_SECONDS = 2.0
 """How often the preview of a huge PNG (no reduced decode) is refreshed while its pyramid is
 built from the top down."""
@@ -75,15 +76,18 @@ built from the top down."""
 def _partial_previews(
     image_id: int, path: Path, size: tuple[int, int], send: Callable[[_Preview], None]
 ) -> Callable[[np.ndarray, int], None]:
-    """A build's `partial` callback that sends its coarse level as a preview now and then."""
+    """A build's `partial` callback that sends its coarse level as a preview now and then,
+    the rows not built yet in the canvas's placeholder grey (black would look like pixels)."""
     last = -math.inf
 
-    def partial(pixels: np.ndarray, _level: int) -> None:
+    def partial(pixels: np.ndarray, rows: int) -> None:
         nonlocal last
         now = time.monotonic()
         if now - last >= PARTIAL_PREVIEW_SECONDS:
             last = now
-            send(_Preview(image_id, str(path), qimage_from_rgb(pixels), size))
+            frame = pixels.copy()
+            frame[rows:] = PLACEHOLDER_RGB
+            send(_Preview(image_id, str(path), qimage_from_rgb(frame), size))
 
     return partial
 

@@ -139,7 +139,7 @@ def test_a_png_preview_fills_in_from_the_top_as_its_pyramid_is_built(
 ) -> None:
     """PNG has no reduced decode: its 1/8 level is shown as the streamed build writes it."""
     import gui.image_loader
-    from gui.image_loader import ImageLoader
+    from gui.image_loader import PLACEHOLDER_RGB, ImageLoader
 
     monkeypatch.setattr(gui.image_loader, "PARTIAL_PREVIEW_SECONDS", 0.0)  # after every strip
     path = tmp_path / "huge.png"
@@ -163,7 +163,7 @@ def test_a_png_preview_fills_in_from_the_top_as_its_pyramid_is_built(
 
     top_left, bottom_right = (131, 10), (393, 500)
     assert rgb(first, *top_left) == QUADRANTS[(0, 0)]  # the first strip's rows...
-    assert rgb(first, *bottom_right) == (0, 0, 0)  # ...and none of the rest yet
+    assert rgb(first, *bottom_right) == PLACEHOLDER_RGB  # ...the rest not built yet
     assert rgb(last, *top_left) == QUADRANTS[(0, 0)]
     assert rgb(last, *bottom_right) == QUADRANTS[(1, 1)]
 

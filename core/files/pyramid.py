@@ -66,8 +66,8 @@ _BUILD_LOCK = threading.Lock()
 Progress = Callable[[int, int], None]
 """progress(full-resolution rows written, rows in all) while building."""
 PartialLevel = Callable[[np.ndarray, int], None]
-"""partial(pixels, level) after each strip of a streamed build: the whole level so far, its
-rows below the decoded ones still zero (the array is reused: copy what you keep)."""
+"""partial(pixels, rows) after each strip of a streamed build: the whole coarse level, of
+which the first `rows` rows are written (the array is reused: copy what you keep)."""
 
 
 def needs_pyramid(width: int, height: int, min_side: int = TILED_MIN_SIDE) -> bool:
@@ -374,7 +374,8 @@ def _write_levels(
         if progress is not None:
             progress(writer.rows, height)
         if partial is not None and writer.kept is not None and writer.kept_level is not None:
-            partial(writer.kept, writer.kept_level)
+            scale = 2**writer.kept_level
+            partial(writer.kept, min(-(-writer.rows // scale), writer.kept.shape[0]))
     if writer.rows != height:
         raise ImageReadError(f"the image has {writer.rows} rows, its header said {height}")
 

@@ -5,8 +5,9 @@ for a PNG), then measures:
 
 - first preview: the reduced decode the canvas shows while the pyramid builds
   (core/files/preview.py), and its peak memory, in a child process; baseline: the pyramid
-  build, before which nothing was on screen (a PNG has no reduced decode: its first pixels
-  come with the build);
+  build, before which nothing was on screen. A PNG has no reduced decode: its first preview
+  is the first strip of the streamed build's 1/8 level, which then fills in until the build
+  ends;
 - pyramid build: the one-time decode into the tile pyramid (core/files/pyramid.py) and its
   peak memory, in a child process; baseline: a plain full decode (`read_image`), what
   opening the image cost on every visit before, and its peak memory;
@@ -83,9 +84,21 @@ if {build!r} == "preview":
     from core.files.images import read_image_size
     from core.files.preview import decode_preview
     preview = decode_preview(Path({path!r}), *read_image_size(Path({path!r})))
-    if preview is None:
-        print("nan", "nan")
-        raise SystemExit
+    if preview is None:  # no reduced decode: the first strip of the streamed build's 1/8 level
+        from core.files.pyramid import build_pyramid
+
+        class First(Exception):
+            pass
+
+        def first(pixels, rows):
+            raise First
+
+        try:
+            build_pyramid(Path({path!r}), Path({cache!r}), partial=first)
+            print("nan", "nan")  # not streamed: the first pixels come with the build
+            raise SystemExit
+        except First:
+            pass
 elif {build!r}:
     from core.files.pyramid import build_pyramid
     build_pyramid(Path({path!r}), Path({cache!r}))
@@ -238,7 +251,7 @@ def main() -> None:
                 line("first_preview", preview_s, "s", build_s)
                 line("first_preview_peak_rss", preview_mb, "MB", decode_mb)
             else:
-                print(f"# {args.format}: no reduced decode; the first pixels come with the build")
+                print(f"# {args.format}: no preview; the first pixels come with the build")
             line("pyramid_build", build_s, "s", decode_s)
             line("pyramid_build_peak_rss", build_mb, "MB", decode_mb)
 

@@ -133,3 +133,36 @@ def test_a_streamed_build_shows_its_coarse_level_filling_in(
     for pixels, n in seen:
         assert np.array_equal(pixels[:n], level[:n])
         assert not pixels[n:].any()  # not built yet
+
+
+@pytest.mark.parametrize("kind", ["jpg", "png"])
+def test_strips_are_handed_out_and_released_while_the_file_is_still_decoding(
+    files: dict[str, Path], kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What bounds the memory: a strip goes out as soon as its rows are decoded, long before
+    the last row is, and its rows are given back to the system right after."""
+    from core.files import strip_decode
+
+    decoded: list[int] = []
+    released: list[tuple[int, int]] = []
+    rows_written, release = strip_decode._rows_written, strip_decode._release
+
+    def counting(pixels: np.ndarray, start: int) -> int:
+        decoded.append(rows_written(pixels, start))
+        return decoded[-1]
+
+    def recording(buffer, width: int, y0: int, y1: int) -> None:
+        released.append((y0, y1))
+        release(buffer, width, y0, y1)
+
+    monkeypatch.setattr(strip_decode, "_rows_written", counting)
+    monkeypatch.setattr(strip_decode, "_release", recording)
+    decoded_at_first_strip = None
+    for y0, _strip in iter_strips(files[kind], 256):
+        if y0 == 0:
+            decoded_at_first_strip = decoded[-1]
+            assert released == []
+        else:
+            assert released[-1] == (y0 - 256, y0)  # the strip before, once it was used
+    assert decoded_at_first_strip is not None and 256 <= decoded_at_first_strip < HEIGHT // 2
+    assert released == [(y, min(y + 256, HEIGHT)) for y in range(0, HEIGHT, 256)]

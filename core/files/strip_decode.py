@@ -52,6 +52,8 @@ _EXIF_ORIENTATION = 0x0112
 
 def strip_decodable(path: str | os.PathLike[str]) -> bool:
     """Whether `iter_strips` decodes this file exactly as `read_image` would (see above)."""
+    if not hasattr(Image, "_getdecoder"):  # a Pillow without it: the whole decode still works
+        return False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

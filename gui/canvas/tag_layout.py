@@ -25,6 +25,7 @@ MAX_ROWS = 3  # spots tried down each edge of the box
 _CHANGED_CELL_PX = 256.0  # cells of the areas changed since the last layout (whole boxes)
 Edges = tuple[float, float, float, float]  # left, top, right, bottom
 _MANY_CHANGES = 64  # tags changed in one layout beyond which the whole layer repaints
+_Place = tuple[float, float, float, float, float, float]  # tag edges, box corner (scene)
 TAG_LAYER_Z = 900.0  # above every annotation item, below the tools' overlays
 
 
@@ -216,7 +217,9 @@ class TagLayer(QGraphicsItem):
         self._index_of: dict[QGraphicsItem, int] = {}  # an item's tag in _tags
         # Each tag's image and offset, asked of its item once per layout and zoom.
         self._images: dict[int, tuple[float, float, QImage] | None] = {}
-        self._places: list[tuple[float, float, float, float, float, float]] = []
+        self._places: list[_Place] = []
+        # Each shown tag's rect and floats, reused while its rect stays the same.
+        self._known: dict[AnnotationItem, tuple[QRectF, _Place]] = {}
         self._images_lod = 0.0
 
     def set_tags(self, rect: QRectF, tags: list[tuple[AnnotationItem, QRectF]]) -> None:
@@ -258,14 +261,28 @@ class TagLayer(QGraphicsItem):
         cells = self._cells
         places = self._places = []
         self._index_of = {item: index for index, (item, _) in enumerate(tags)}
+        known, self._known = self._known, {}
         for index, (item, rect) in enumerate(tags):
-            corner = item.box_rect.topLeft()
-            # Plain floats for the paint: the tag's scene edges and its box's corner.
-            edges = (rect.left(), rect.top(), rect.right(), rect.bottom())
-            places.append((*edges, corner.x(), corner.y()))
+            hit = known.get(item)
+            place: _Place
+            if hit is not None and hit[0] == rect:  # most tags stay put on a pan step
+                place = hit[1]
+            else:
+                corner = item.box_rect.topLeft()
+                # Plain floats for the paint: the tag's scene edges and its box's corner.
+                place = (
+                    rect.left(),
+                    rect.top(),
+                    rect.right(),
+                    rect.bottom(),
+                    corner.x(),
+                    corner.y(),
+                )
+            self._known[item] = (rect, place)
+            places.append(place)
             # Filed by its top-left corner only: a cell is 4 tags wide, so a tag reaches at
             # most into the next cell right and down, and a query starts one cell before.
-            key = (math.floor(rect.x() / cell), math.floor(rect.y() / cell))
+            key = (math.floor(place[0] / cell), math.floor(place[1] / cell))
             cells.setdefault(key, []).append(index)
 
     def _cell_keys(self, rect: QRectF) -> list[tuple[int, int]]:

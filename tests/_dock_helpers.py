@@ -22,3 +22,6 @@ class StoreDocument(QObject):
 
     def annotations(self) -> list[Annotation]:
         return self.store.annotations(self.image_id)
+
+    def annotation(self, ann_id: int) -> Annotation:
+        return self.store.get_annotation(ann_id)

@@ -71,6 +71,48 @@ def test_instance_columns_fit_a_five_digit_id_and_their_texts(qtbot, store):
     assert metrics.horizontalAdvance("12345") <= rect.width()
 
 
+def test_accepting_an_images_proposals_rewrites_their_rows_without_reloading(
+    qtbot, store, monkeypatch
+):
+    """A crowd image's accept-all emits one change per proposal; a whole reload for each was
+    quadratic (2,000 proposals: 2,000 reloads of 2,000 rows). Each row is rewritten in place,
+    the selection kept, and the table ends as a fresh reload would show it."""
+    from gui.commands import accept_all_above
+    from gui.document import ImageDocument
+
+    for n in range(300):
+        store.add_annotation(_proposal(1, 1, 0.3 + n / 1000))
+    document = ImageDocument(store, 1)
+    dock = InstancesDock()
+    qtbot.addWidget(dock)
+    reloads: list[int] = []
+    reload = dock.reload
+    monkeypatch.setattr(dock, "reload", lambda *args: (reloads.append(1), reload(*args)))
+    dock.set_document(document)
+    dock.set_score_threshold(0.5)
+    dock.show_selection([document.annotations()[250].id])
+    command = accept_all_above(document, 0.5)
+    assert command is not None
+    document.undo_stack.push(command)
+    assert reloads == [1]  # set_document's only
+
+    def rows() -> list[tuple[str, ...]]:
+        table = dock.table
+        return [
+            (*(table.item(r, c).text() for c in range(len(COLUMNS))), table.isRowHidden(r))
+            for r in range(table.rowCount())
+        ]
+
+    states = [row[4] for row in rows()]
+    assert states.count("accepted") == 100 and states.count("proposed") == 200
+    assert dock.selected_ids() == [document.annotations()[250].id]
+    shown = rows()
+    reload()
+    assert rows() == shown
+    document.undo_stack.undo()  # back to proposals: rows rewritten again, still no reload
+    assert reloads == [1] and [row[4] for row in rows()] == ["proposed"] * 300
+
+
 # ---- image list status filter -------------------------------------------------------------
 def _listed(dock: ImageListDock) -> list[tuple[int, ImageStatus]]:
     model = dock.model

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.errors import ProjectError
 from core.records import ReviewState, Source
 from gui.colors import category_color
 
@@ -50,6 +51,7 @@ class InstancesDock(QDockWidget):
         self._names: dict[int, Any] = {}
         self._syncing = False
         self._threshold = 0.0
+        self._rows: dict[int, int] = {}  # annotation id -> its row
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setObjectName("instances_table")
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -75,21 +77,24 @@ class InstancesDock(QDockWidget):
 
     def set_document(self, document: Any) -> None:
         if self._document is not None:
-            for signal in (
-                self._document.annotationAdded,
-                self._document.annotationChanged,
-                self._document.annotationRemoved,
-                self._document.reset,
-            ):
+            for signal, slot in self._connections(self._document):
                 with contextlib.suppress(RuntimeError, TypeError):
-                    signal.disconnect(self.reload)
+                    signal.disconnect(slot)
         self._document = document
         if document is not None:
-            document.annotationAdded.connect(self.reload)
-            document.annotationChanged.connect(self.reload)
-            document.annotationRemoved.connect(self.reload)
-            document.reset.connect(self.reload)
+            for signal, slot in self._connections(document):
+                signal.connect(slot)
         self.reload()
+
+    def _connections(self, document: Any) -> list[tuple[Any, Any]]:
+        # A changed annotation rewrites its own row: accepting an image's 2,000 proposals
+        # emits 2,000 changes, and a whole reload for each was quadratic (minutes).
+        return [
+            (document.annotationAdded, self.reload),
+            (document.annotationChanged, self.update_row),
+            (document.annotationRemoved, self.reload),
+            (document.reset, self.reload),
+        ]
 
     def reload(self, *_args: Any) -> None:
         selected = set(self.selected_ids())
@@ -97,29 +102,59 @@ class InstancesDock(QDockWidget):
         self._syncing = True
         try:
             self.table.setRowCount(len(annotations))
+            self._rows = {}
             for row, ann in enumerate(annotations):
-                category = self._names.get(ann.category_id)
-                name = category.name if category is not None else f"id {ann.category_id}"
-                cells = (
-                    str(ann.id),
-                    name,
-                    "" if ann.score is None else f"{ann.score:.2f}",
-                    Source(ann.source).value,
-                    ReviewState(ann.state).value,
-                )
-                for column, text in enumerate(cells):
-                    item = QTableWidgetItem(text)
-                    item.setData(Qt.ItemDataRole.UserRole, ann.id)
-                    if column == 1:
-                        item.setForeground(category_color(category, ann.category_id).darker(130))
-                    if column == 4:
-                        item.setForeground(STATE_COLORS[ReviewState(ann.state)])
-                    self.table.setItem(row, column, item)
+                self._fill_row(row, ann)
             self._select_rows(selected)
             self._hide_below_threshold(annotations)
             self._fit_columns()
         finally:
             self._syncing = False
+
+    def update_row(self, ann_id: int) -> None:
+        """Rewrite one annotation's row in place (a reload when it has none yet)."""
+        row = self._rows.get(ann_id)
+        try:
+            ann = self._document.annotation(ann_id) if self._document is not None else None
+        except ProjectError:
+            ann = None
+        if row is None or ann is None:
+            self.reload()
+            return
+        model = self.table.selectionModel()
+        was_selected = model.isRowSelected(row)
+        self._syncing = True
+        try:
+            self._fill_row(row, ann)
+            if was_selected:
+                flags = (
+                    QItemSelectionModel.SelectionFlag.Select
+                    | QItemSelectionModel.SelectionFlag.Rows
+                )
+                model.select(self.table.model().index(row, 0), flags)
+            self.table.setRowHidden(row, self._below_threshold(ann))
+        finally:
+            self._syncing = False
+
+    def _fill_row(self, row: int, ann: Any) -> None:
+        category = self._names.get(ann.category_id)
+        name = category.name if category is not None else f"id {ann.category_id}"
+        cells = (
+            str(ann.id),
+            name,
+            "" if ann.score is None else f"{ann.score:.2f}",
+            Source(ann.source).value,
+            ReviewState(ann.state).value,
+        )
+        for column, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, ann.id)
+            if column == 1:
+                item.setForeground(category_color(category, ann.category_id).darker(130))
+            if column == 4:
+                item.setForeground(STATE_COLORS[ReviewState(ann.state)])
+            self.table.setItem(row, column, item)
+        self._rows[ann.id] = row
 
     def _fit_columns(self) -> None:
         """Each column as wide as its widest text (header included); category fills the rest."""
@@ -161,12 +196,14 @@ class InstancesDock(QDockWidget):
 
     def _hide_below_threshold(self, annotations: list[Any]) -> None:
         for row, ann in enumerate(annotations):
-            below = (
-                ann.state == ReviewState.PROPOSED
-                and ann.score is not None
-                and ann.score < self._threshold
-            )
-            self.table.setRowHidden(row, below)
+            self.table.setRowHidden(row, self._below_threshold(ann))
+
+    def _below_threshold(self, ann: Any) -> bool:
+        return bool(
+            ann.state == ReviewState.PROPOSED
+            and ann.score is not None
+            and ann.score < self._threshold
+        )
 
     def selected_ids(self) -> list[int]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})

@@ -80,5 +80,10 @@ class CanvasZoom:
         view.pixmap_item.setCacheMode(
             cache.DeviceCoordinateCache if scale < 1.0 else cache.NoCache
         )
+        rect, viewport = view.scene_rect(), view.viewport()
+        view.tag_layer.set_cached(  # nothing scrolls while the whole image is in view
+            rect.width() * scale <= viewport.width() + 1
+            and rect.height() * scale <= viewport.height() + 1
+        )
         view.layout_tags()  # tags keep their screen size: who fits where changes with zoom
         view.zoomChanged.emit(scale)

@@ -13,13 +13,22 @@ The backbone (with its FPN) is by far the expensive part, and it depends only on
 keeps the features in a small LRU cache; `segment(key, boxes)` then costs only the heads,
 so moving or resizing a box re-runs only them. `backbone_runs` counts backbone passes.
 
+A huge image (above the tiling threshold, core/detection/tiling.py's AUTO_TILING) is never
+given to the backbone whole: the model would shrink it to its own size and a 100 px object
+on a 20,000 px image would be a pixel. `prepare` only keeps the pixels (best a memory-mapped
+level 0 of the tile pyramid, so nothing is read yet), and `segment` runs the backbone on a
+square window around each box at the model's native scale (core/detection/box_windows.py),
+caching the features per (image, window), a few windows per image, most recent last: a box
+moved inside its window costs only the heads, a box elsewhere prepares a new window. Masks
+come back as crops shifted by the window's corner, in the image's own pixels.
+
 Not thread-safe: one thread (the app's proposal worker, a CLI loop) owns a segmenter.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +37,17 @@ import torch
 from torchvision.models.detection.roi_heads import expand_boxes, expand_masks, paste_mask_in_image
 from torchvision.models.detection.transform import resize_boxes
 
+from core.detection.box_windows import Window, serves, window_for
 from core.detection.detector import MASK_THRESHOLD, Detector
 from core.detection.oom import run_with_oom_fallback
+from core.detection.tiling import AUTO_TILING, Tiling
 from core.errors import MaskLoopError
 from core.mask_crops import encode_crop
 from core.mask_pixels import MaskCrop
 
 DEFAULT_CACHED_IMAGES = 4  # the open image and the few prefetched after it
 DEFAULT_CACHE_BYTES = 512 * 2**20  # r50 features at 800 x 1333 are ~90 MB per image
+DEFAULT_CACHED_WINDOWS = 4  # per huge image: the box being drawn and a few left behind
 TOP_CHOICES = 3
 
 
@@ -85,9 +97,28 @@ class BoxMask:
 @dataclass
 class _Features:
     features: OrderedDict[str, torch.Tensor]
-    original_size: tuple[int, int]  # (h, w) of the image
+    original_size: tuple[int, int]  # (h, w) of the pixels the backbone saw (image or window)
     resized_size: tuple[int, int]  # (h, w) after the model's transform, before padding
     nbytes: int
+
+
+@dataclass
+class _Windowed:
+    """A huge image: its pixels (ideally memory-mapped) and the features of a few windows."""
+
+    pixels: np.ndarray
+    tile: int  # the model's native scale: the smallest window side
+    windows: OrderedDict[Window, _Features]
+
+    @property
+    def nbytes(self) -> int:
+        # A decoded image held here counts too; a memory-mapped one is the page cache's.
+        held = 0 if isinstance(self.pixels, np.memmap) else self.pixels.nbytes
+        return held + sum(f.nbytes for f in self.windows.values())
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.pixels.shape[0]), int(self.pixels.shape[1])
 
 
 class BoxSegmenter:
@@ -99,14 +130,18 @@ class BoxSegmenter:
         *,
         max_images: int = DEFAULT_CACHED_IMAGES,
         max_bytes: int = DEFAULT_CACHE_BYTES,
+        tiling: Tiling | None = AUTO_TILING,
+        max_windows: int = DEFAULT_CACHED_WINDOWS,
     ) -> None:
-        if max_images < 1:
-            raise ValueError("max_images must be at least 1")
+        if max_images < 1 or max_windows < 1:
+            raise ValueError("max_images and max_windows must be at least 1")
         self.detector = detector
         self.max_images = max_images
         self.max_bytes = max_bytes
+        self.tiling = tiling  # which images are segmented in windows (None: none)
+        self.max_windows = max_windows
         self.backbone_runs = 0  # read by tests and benchmarks
-        self._cache: OrderedDict[Hashable, _Features] = OrderedDict()
+        self._cache: OrderedDict[Hashable, _Features | _Windowed] = OrderedDict()
         labels = detector.label_category_ids
         known = {c.id for c in detector.categories}
         # Label index -> category id for labels that name a category (not the background,
@@ -124,6 +159,11 @@ class BoxSegmenter:
         """Keys of the cached images, least recently used first."""
         return list(self._cache)
 
+    def windows(self, image_key: Hashable) -> list[Window]:
+        """The cached windows of a huge image, least recently used first ([] for others)."""
+        entry = self._cache.get(image_key)
+        return list(entry.windows) if isinstance(entry, _Windowed) else []
+
     def forget(self, image_key: Hashable | None = None) -> None:
         """Drop one image's features, or all of them (e.g. when the model changes)."""
         if image_key is None:
@@ -133,10 +173,23 @@ class BoxSegmenter:
 
     @torch.inference_mode()
     def prepare(self, image_key: Hashable, image: np.ndarray) -> None:
-        """Compute and cache the features of `image` (RGB uint8) unless they are cached."""
+        """Compute and cache the features of `image` (RGB uint8) unless they are cached.
+
+        A huge image's features are computed per window by `segment`; here its pixels are
+        only kept (a memory-mapped array is not read)."""
         if image_key in self._cache:
             self._cache.move_to_end(image_key)
             return
+        height, width = int(image.shape[0]), int(image.shape[1])
+        tiling = self.tiling
+        tile = None if tiling is None else tiling.tile_size_for(self.detector, width, height)
+        if tile is not None:
+            self._cache[image_key] = _Windowed(image, tile, OrderedDict())
+        else:
+            self._cache[image_key] = self._features(image)
+        self._evict()
+
+    def _features(self, image: np.ndarray) -> _Features:
         computed, _, _ = run_with_oom_fallback(
             lambda batch: [self._backbone(batch[0])],
             [image],
@@ -150,14 +203,40 @@ class BoxSegmenter:
             features = OrderedDict([("0", features)])
         self.backbone_runs += 1
         resized = image_list.image_sizes[0]
-        entry = _Features(
+        return _Features(
             features=features,
             original_size=(int(image.shape[0]), int(image.shape[1])),
             resized_size=(int(resized[0]), int(resized[1])),
             nbytes=sum(f.numel() * f.element_size() for f in features.values()),
         )
-        self._cache[image_key] = entry
-        self._evict()
+
+    def _window_features(self, entry: _Windowed, window: Window) -> _Features:
+        """A window's features, from the cache or computed now (reading only its pixels)."""
+        cached = entry.windows.get(window)
+        if cached is not None:
+            entry.windows.move_to_end(window)
+            return cached
+        x0, y0, x1, y1 = window
+        features = self._features(np.ascontiguousarray(entry.pixels[y0:y1, x0:x1]))
+        entry.windows[window] = features
+        while len(entry.windows) > self.max_windows:
+            entry.windows.popitem(last=False)
+        return features
+
+    def _window_of(
+        self,
+        entry: _Windowed,
+        box: tuple[float, float, float, float],
+        pending: Iterable[Window] = (),
+    ) -> Window:
+        """The cached (or `pending`) window that serves `box` best (the smallest: the finest
+        scale; the most recent among equals), else a new one centred on it."""
+        known = [*entry.windows, *(w for w in pending if w not in entry.windows)]
+        fitting = [w for w in known if serves(w, box, entry.tile)]
+        if fitting:
+            return min(reversed(fitting), key=lambda w: w[2] - w[0])
+        height, width = entry.size
+        return window_for(box, entry.tile, width, height)
 
     def _backbone(self, image: np.ndarray) -> tuple[Any, Any]:
         model = self.detector.model
@@ -171,7 +250,8 @@ class BoxSegmenter:
         """Out of GPU memory: the model and the cached features move to the CPU."""
         self.detector.move_to_cpu()
         for entry in self._cache.values():
-            entry.features = OrderedDict((k, v.cpu()) for k, v in entry.features.items())
+            for features in entry.windows.values() if isinstance(entry, _Windowed) else [entry]:
+                features.features = OrderedDict((k, v.cpu()) for k, v in features.features.items())
 
     def _evict(self) -> None:
         # The newest entry always stays, however large: it is the image being worked on.
@@ -205,11 +285,47 @@ class BoxSegmenter:
             raise BoxToMaskError(
                 f"the model has no category {category_id}; its categories are {known}"
             )
+        if isinstance(entry, _Windowed):
+            boxes = self._image_boxes(boxes_xyxy, entry.size)
+            return self._segment_windowed(entry, boxes, category_id) if len(boxes) else []
         boxes = self._image_boxes(boxes_xyxy, entry.original_size)
         if len(boxes) == 0:
             return []
+        return self._segment_in(entry, boxes, category_id, entry.original_size, (0, 0))
+
+    def _segment_windowed(
+        self, entry: _Windowed, boxes: torch.Tensor, category_id: int | None
+    ) -> list[BoxMask]:
+        """Boxes of a huge image, each in the window that serves it (boxes sharing a window
+        share its one backbone pass, even a window opened by this very call)."""
+        groups: dict[Window, list[int]] = {}
+        for row, box in enumerate(boxes.tolist()):
+            groups.setdefault(self._window_of(entry, tuple(box), groups), []).append(row)
+        results: list[BoxMask | None] = [None] * len(boxes)
+        for window, rows in groups.items():
+            features = self._window_features(entry, window)
+            x0, y0 = window[0], window[1]
+            shifted = boxes[rows] - torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
+            answers = self._segment_in(features, shifted, category_id, entry.size, (x0, y0))
+            for row, answer in zip(rows, answers, strict=True):
+                results[row] = answer
+        self._evict()
+        return [r for r in results if r is not None]
+
+    def _segment_in(
+        self,
+        features: _Features,
+        boxes: torch.Tensor,
+        category_id: int | None,
+        image_size: tuple[int, int],
+        offset: tuple[int, int],
+    ) -> list[BoxMask]:
+        """Boxes in the frame of the pixels `features` came from; masks shifted by `offset`
+        (the window's corner) into an image of `image_size`."""
         results, _, _ = run_with_oom_fallback(
-            lambda rows: self._segment_boxes(entry, boxes[list(rows)], category_id),
+            lambda rows: self._segment_boxes(
+                features, boxes[list(rows)], category_id, image_size, offset
+            ),
             range(len(boxes)),
             batch_size=len(boxes),
             device=self.detector.device,
@@ -219,7 +335,12 @@ class BoxSegmenter:
         return results
 
     def _segment_boxes(
-        self, entry: _Features, boxes: torch.Tensor, category_id: int | None
+        self,
+        entry: _Features,
+        boxes: torch.Tensor,
+        category_id: int | None,
+        image_size: tuple[int, int],
+        offset: tuple[int, int],
     ) -> list[BoxMask]:
         device = self.detector.device
         with torch.autocast(device.type, enabled=device.type == "cuda"):
@@ -231,12 +352,13 @@ class BoxSegmenter:
         crops = paste_in_boxes(mask_probs, boxes.to(device))
         results = []
         for i in range(len(labels)):
-            crop = crops[i]
+            # Whole-pixel offsets: the same pixels the paste gave, in the image's frame.
+            crop = MaskCrop(crops[i].x + offset[0], crops[i].y + offset[1], crops[i].mask)
             inside = mask_probs[i][mask_probs[i] > MASK_THRESHOLD]
             results.append(
                 BoxMask(
                     crop=crop,
-                    image_size=entry.original_size,
+                    image_size=image_size,
                     category_id=self._label_category[int(labels[i])],
                     choices=self._top_choices(class_probs[i]),
                     mask_score=(

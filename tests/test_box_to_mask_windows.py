@@ -135,7 +135,9 @@ def test_a_small_image_keeps_the_whole_image_path_and_a_huge_one_is_read_in_wind
     segmenter.prepare("huge", np.load(path, mmap_mode="r"))
     segmenter.segment("huge", np.array([[4000, 50, 4040, 90]]))
     assert seen == [(TILE, TILE, 3)]
-    assert segmenter.windows("huge") == [(4020 - TILE // 2, 70 - TILE // 2, 4020 + TILE // 2, 70 + TILE // 2)]
+    assert segmenter.windows("huge") == [
+        (4020 - TILE // 2, 70 - TILE // 2, 4020 + TILE // 2, 70 + TILE // 2)
+    ]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -205,3 +207,52 @@ def test_a_small_object_on_a_huge_image_gets_the_mask_a_crop_around_it_gets() ->
     assert window_iou >= crop_iou - 0.05  # as well on the huge image
     assert window_iou >= whole_iou + 0.2  # and far better than the whole image shrunk
     assert windowed.backbone_runs < len(objects)  # shapes of one sample share a window
+
+
+def test_the_app_worker_reads_a_huge_images_windows_from_its_tile_pyramid(
+    tmp_path, monkeypatch
+) -> None:
+    """The proposal worker's box-to-mask job on a 4,200 px project image: pixels come from
+    the tile pyramid beside the project (memory-mapped), never from a whole decode."""
+    import cv2
+
+    from core.files import images as image_files
+    from core.store import ProjectStore
+    from gui.workers.box_mask_job import BoxMaskRequest, run_request
+
+    images = tmp_path / "images"
+    images.mkdir()
+    pixels = _image(300, 4200, seed=7)
+    cv2.imwrite(str(images / "strip.png"), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    whole_decodes: list[object] = []
+    real_read = image_files.read_image
+    monkeypatch.setattr(
+        "core.detection.proposals.read_image",
+        lambda path: whole_decodes.append(path) or real_read(path),
+    )
+    segmenter = BoxSegmenter(_random_detector())
+    with ProjectStore.create(tmp_path / "p.maskloop", images) as store:
+        store.add_category("dog", category_id=2)
+        image_id = store.add_image("strip.png", 4200, 300).id
+        request = BoxMaskRequest(1, image_id, (3900.0, 130.0, 3940.0, 170.0), 2, final=True)
+        result = run_request(segmenter, store, request)
+    assert whole_decodes == []
+    assert any((tmp_path / "p.tiles").iterdir())
+    assert segmenter.backbone_runs == 1
+    (window,) = segmenter.windows(("lite-test", image_id))
+    assert window == (3920 - TILE // 2, 150 - TILE // 2, 3920 + TILE // 2, 150 + TILE // 2)
+    assert result.category_id == 2 and result.category_name == "dog"
+    # The same answer as the window's pixels segmented on their own, shifted back.
+    x0, y0, x1, y1 = window
+    plain = BoxSegmenter(segmenter.detector)
+    plain.prepare("crop", np.ascontiguousarray(pixels[y0:y1, x0:x1]))
+    (want,) = plain.segment("crop", np.array([[3900 - x0, 130 - y0, 3940 - x0, 170 - y0]]), 9)
+    if result.crop is None:
+        assert not want.crop.mask.any()
+    else:
+        full = np.zeros((300, 4200), dtype=bool)
+        full[y0:y1, x0:x1] = want.mask
+        got = np.zeros((300, 4200), dtype=bool)
+        c = result.crop
+        got[c.y : c.y + c.height, c.x : c.x + c.width] = c.mask
+        np.testing.assert_array_equal(got, full)

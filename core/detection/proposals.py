@@ -169,10 +169,11 @@ def unreviewed_image_ids(store: ProjectStore) -> list[int]:
     return [image.id for image in store.list_images() if not image.reviewed]
 
 
-def _pixels(store: ProjectStore, image_id: int, tiling: Tiling | None) -> np.ndarray:
+def model_pixels(store: ProjectStore, image_id: int, tiling: Tiling | None) -> np.ndarray:
     """The image's RGB pixels. A huge image that will be tiled is read from level 0 of its
     tile pyramid (memory-mapped: only the tiles being predicted are in memory, for the hours
-    a 30,000 px image can take on a CPU), built now if the canvas has not built it yet."""
+    a 30,000 px image can take on a CPU), built now if the canvas has not built it yet.
+    Box-to-mask (gui/workers/box_mask_job.py) reads its windows from the same array."""
     path = store.image_path(image_id)
     image = store.get_image(image_id)
     if tiling is not None and needs_pyramid(image.width, image.height):
@@ -212,7 +213,7 @@ def propose_images(
         for image_id in image_ids[start : start + batch_size]:
             try:
                 warning = check_image_size(store, image_id)
-                pixels.append(_pixels(store, image_id, tiling))
+                pixels.append(model_pixels(store, image_id, tiling))
             except ImageReadError as exc:
                 report.warnings.append(str(exc))
                 report.failed_images.append(image_id)

@@ -7,7 +7,10 @@ has already moved away from is dropped without reaching the model, and the worke
 latest box as soon as it is free. A released box's request is never dropped.
 
 The image's backbone features are computed once (`BoxSegmenter.prepare`) and cached per
-image and model, so every later request for that image costs only the RoI heads.
+image and model, so every later request for that image costs only the RoI heads. A huge image
+(above the tiling threshold) is read from its tile pyramid's memory-mapped level 0, never
+decoded whole, and the segmenter runs the backbone on a window around each box at the model's
+scale, cached per window (core/detection/box_to_mask.py).
 """
 
 from __future__ import annotations
@@ -110,12 +113,13 @@ class BoxMaskRequests:
 
 
 def prepare_image(segmenter: BoxSegmenter, store: ProjectStore, image_id: int) -> tuple:
-    """Make sure the image's backbone features are cached; returns their cache key."""
-    from core.files.images import read_image
+    """Make sure the image's backbone features are cached (for a huge image: its pixels,
+    memory-mapped from the tile pyramid); returns their cache key."""
+    from core.detection.proposals import model_pixels
 
     key = (segmenter.detector.model_key, image_id)
     if not segmenter.is_prepared(key):
-        segmenter.prepare(key, read_image(store.image_path(image_id)))
+        segmenter.prepare(key, model_pixels(store, image_id, segmenter.tiling))
     return key
 
 

@@ -10,6 +10,7 @@ from scratch (the items built again), and check which work was or was not done a
 from __future__ import annotations
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QApplication
 
@@ -114,3 +115,19 @@ def test_the_index_lists_items_in_the_scenes_stacking_order(qtbot, tmp_path):
         if isinstance(item, AnnotationItem)
     ]
     assert canvas.view.mask_layer._index.items_in(rect) == scene_order
+
+
+def test_closing_the_view_while_tiles_wait_to_be_drawn_raises_nothing(qtbot, tmp_path):
+    """The layer draws between events from a timer; the view (and with it the layer) may be
+    gone before the timer fires."""
+    canvas = _layer_canvas(qtbot, tmp_path)
+    layer = canvas.view.mask_layer
+    _pixels(canvas)
+    layer.frame_budget_s = 0.0
+    canvas.view.zoom.zoom_by(1.37)
+    _pixels(canvas)
+    assert not layer.settled  # a slice is due
+    # What closing the window does to the layer: its scene deletes it, the timer lives on.
+    canvas.view.scene().removeItem(layer)
+    shiboken6.delete(layer)
+    qtbot.wait(50)  # the slice's timer fires on a deleted layer: pytest-qt fails on any raise

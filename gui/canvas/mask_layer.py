@@ -39,6 +39,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import shiboken6
 from PySide6.QtCore import QPoint, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QImage, QPainter, QRegion, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
@@ -341,6 +342,10 @@ class MaskLayer(QGraphicsItem):
 
     def _draw_some(self) -> None:
         """One slice of drawing between events: the visible stand-ins first, then the ring."""
+        if not shiboken6.isValid(self):  # the view and its scene went while a slice waited
+            self._timer.stop()
+            self._retired.clear()
+            return
         if self._grid is None or self.scene() is None or not self.isVisible():
             self._pending = []
             return

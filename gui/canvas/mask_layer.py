@@ -63,6 +63,7 @@ MASK_LAYER_Z = 5.0  # above the image (-1), below every annotation item (~10)
 # Device pixels around a changed item that are redrawn too: cosmetic halos (3 px wide) and
 # antialiasing reach a little beyond the item's bounding rectangle.
 _MARGIN_PX = 3
+_MAX_QUERY_RECTS = 16
 
 TileKey = tuple[int, int]
 Grid = tuple[float, float, float]  # the view scale and the tiles' sub-pixel offset
@@ -407,7 +408,14 @@ class MaskLayer(QGraphicsItem):
         """The composited items that may touch these device pixels, bottom first."""
         assert self._grid is not None
         margin = _MARGIN_PX / self._grid[0]
-        parts: list[QRect] = list(device)  # type: ignore[call-overload]  # its rectangles
+        # A region of many rectangles (a threshold jump showing 600 proposals) is looked up
+        # as its bounding rectangle: one pass over the index instead of one per rectangle;
+        # the clip still keeps the drawing to the region.
+        parts: list[QRect] = (
+            list(device)  # type: ignore[call-overload]  # its rectangles
+            if device.rectCount() <= _MAX_QUERY_RECTS
+            else [device.boundingRect()]
+        )
         rects = [self._to_scene(r).adjusted(-margin, -margin, margin, margin) for r in parts]
         return [i for i in self._index.items_in(*rects) if i.isVisible() and i.composited]
 

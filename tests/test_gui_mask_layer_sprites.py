@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import shiboken6
 from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from gui.canvas.items import AnnotationItem
@@ -131,3 +132,19 @@ def test_closing_the_view_while_tiles_wait_to_be_drawn_raises_nothing(qtbot, tmp
     canvas.view.scene().removeItem(layer)
     shiboken6.delete(layer)
     qtbot.wait(50)  # the slice's timer fires on a deleted layer: pytest-qt fails on any raise
+
+
+def test_a_new_image_size_keeps_the_masks_the_layer_was_given(qtbot, tmp_path):
+    """The view may take the document before the image's pixels (or the image's size may
+    change under it): a new scene rectangle drops the layer's pixels, not its items."""
+    canvas = make_canvas(qtbot, tmp_path, _crowd())
+    _use_layer(canvas, 0)
+    view = canvas.view
+    image = QImage(400, 300, QImage.Format.Format_RGB32)
+    image.fill(Qt.GlobalColor.darkGray)
+    view.set_image(image)  # another scene rectangle
+    view.zoom.zoom_100()
+    shown = _pixels(canvas)
+    # Inside the first, accepted mask (no score tag there), against bare image.
+    inside, background = view.mapFromScene(40, 45), view.mapFromScene(190, 10)
+    assert not np.array_equal(shown[inside.y(), inside.x()], shown[background.y(), background.x()])

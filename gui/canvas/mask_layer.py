@@ -113,10 +113,14 @@ class MaskLayer(QGraphicsItem):
         if rect != self._rect:
             self.prepareGeometryChange()
             self._rect = QRectF(rect)
-            self.clear()
+            self._drop_pixels()  # the items stay: the view may set them before the image
 
     def clear(self) -> None:
         """Forget every tile, sprite and item (another document, the layer turned on or off)."""
+        self._drop_pixels()
+        self._index.clear()
+
+    def _drop_pixels(self) -> None:
         self._tiles.clear()
         self._dirty.clear()
         self._provisional.clear()
@@ -125,7 +129,6 @@ class MaskLayer(QGraphicsItem):
         self._retired.clear()
         self._sprite_bytes = 0
         self._pending = []
-        self._index.clear()
         self._timer.stop()
         self.update()
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -291,7 +291,7 @@ class BoxSegmenter:
         boxes = self._image_boxes(boxes_xyxy, entry.original_size)
         if len(boxes) == 0:
             return []
-        return self._segment_in(entry, boxes, category_id, entry.original_size, (0, 0))
+        return self._segment_in(entry, boxes, category_id)
 
     def _segment_windowed(
         self, entry: _Windowed, boxes: torch.Tensor, category_id: int | None
@@ -306,26 +306,23 @@ class BoxSegmenter:
             features = self._window_features(entry, window)
             x0, y0 = window[0], window[1]
             shifted = boxes[rows] - torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
-            answers = self._segment_in(features, shifted, category_id, entry.size, (x0, y0))
-            for row, answer in zip(rows, answers, strict=True):
-                results[row] = answer
+            for row, answer in zip(
+                rows, self._segment_in(features, shifted, category_id), strict=True
+            ):
+                # Whole-pixel offsets: the pixels the paste gave, in the image's own frame.
+                c = answer.crop
+                results[row] = replace(
+                    answer, crop=MaskCrop(c.x + x0, c.y + y0, c.mask), image_size=entry.size
+                )
         self._evict()
         return [r for r in results if r is not None]
 
     def _segment_in(
-        self,
-        features: _Features,
-        boxes: torch.Tensor,
-        category_id: int | None,
-        image_size: tuple[int, int],
-        offset: tuple[int, int],
+        self, features: _Features, boxes: torch.Tensor, category_id: int | None
     ) -> list[BoxMask]:
-        """Boxes in the frame of the pixels `features` came from; masks shifted by `offset`
-        (the window's corner) into an image of `image_size`."""
+        """Boxes in the frame of the pixels `features` came from (the image or a window)."""
         results, _, _ = run_with_oom_fallback(
-            lambda rows: self._segment_boxes(
-                features, boxes[list(rows)], category_id, image_size, offset
-            ),
+            lambda rows: self._segment_boxes(features, boxes[list(rows)], category_id),
             range(len(boxes)),
             batch_size=len(boxes),
             device=self.detector.device,
@@ -335,12 +332,7 @@ class BoxSegmenter:
         return results
 
     def _segment_boxes(
-        self,
-        entry: _Features,
-        boxes: torch.Tensor,
-        category_id: int | None,
-        image_size: tuple[int, int],
-        offset: tuple[int, int],
+        self, entry: _Features, boxes: torch.Tensor, category_id: int | None
     ) -> list[BoxMask]:
         device = self.detector.device
         with torch.autocast(device.type, enabled=device.type == "cuda"):
@@ -352,13 +344,12 @@ class BoxSegmenter:
         crops = paste_in_boxes(mask_probs, boxes.to(device))
         results = []
         for i in range(len(labels)):
-            # Whole-pixel offsets: the same pixels the paste gave, in the image's frame.
-            crop = MaskCrop(crops[i].x + offset[0], crops[i].y + offset[1], crops[i].mask)
+            crop = crops[i]
             inside = mask_probs[i][mask_probs[i] > MASK_THRESHOLD]
             results.append(
                 BoxMask(
                     crop=crop,
-                    image_size=image_size,
+                    image_size=entry.original_size,
                     category_id=self._label_category[int(labels[i])],
                     choices=self._top_choices(class_probs[i]),
                     mask_score=(

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from gui.canvas import mask_raster  # noqa: E402
 from gui.canvas.overlays import MIN_CURSOR_PX  # noqa: E402
-from gui.canvas.view import MIN_BRUSH_SCREEN_PX  # noqa: E402
+from gui.canvas.view import MIN_BRUSH_SCREEN_PX, PAN_TAG_LAYOUT_DELAY_MS  # noqa: E402
 from gui.commands import annotation_with_mask  # noqa: E402
 from tests._gui_helpers import (  # noqa: E402
     CAT_A,
@@ -152,14 +152,49 @@ def test_only_boxes_in_view_get_tags_and_a_scroll_lays_out_the_new_ones(qtbot, t
     view.zoom.zoom_by(4.0)  # the two boxes sit in opposite corners, never in view together
     view.horizontalScrollBar().setValue(view.horizontalScrollBar().minimum())
     view.verticalScrollBar().setValue(view.verticalScrollBar().minimum())
-    QApplication.processEvents()
     first, second = sorted(canvas.stored(), key=lambda a: -a.score)
-    assert set(_tag_rects(canvas)) == {first.id}
+    qtbot.waitUntil(lambda: set(_tag_rects(canvas)) == {first.id}, timeout=2000)
     view.horizontalScrollBar().setValue(view.horizontalScrollBar().maximum())
     view.verticalScrollBar().setValue(view.verticalScrollBar().maximum())
-    QApplication.processEvents()
-    assert set(_tag_rects(canvas)) == {second.id}
+    # Laid out once the pan pauses (PAN_TAG_LAYOUT_DELAY_MS), not in the scroll's frame.
+    qtbot.waitUntil(lambda: set(_tag_rects(canvas)) == {second.id}, timeout=2000)
     assert _tag_rects(canvas)[second.id].topLeft() == QPointF(IMAGE_W - 60, IMAGE_H - 50)
+
+
+def test_a_pan_lays_the_tags_out_once_it_pauses_not_at_each_step(qtbot, tmp_path, monkeypatch):
+    """A layout at 50 % with 2,000 instances costs as much as a frame: the steps of a pan
+    leave the tags as they are, and the pause after the last step lays them out once."""
+    boxes = [((10, 10, 40, 30), 0.9), ((IMAGE_W - 60, IMAGE_H - 50, 40, 30), 0.8)]
+    canvas = make_canvas(qtbot, tmp_path, [proposal(1, box, score) for box, score in boxes])
+    view = canvas.view
+    view.zoom.zoom_100()
+    view.zoom.zoom_by(4.0)
+    hbar, vbar = view.horizontalScrollBar(), view.verticalScrollBar()
+    hbar.setValue(hbar.minimum())
+    vbar.setValue(vbar.minimum())
+    view.layout_tags()
+    first, second = sorted(canvas.stored(), key=lambda a: -a.score)
+    layouts: list[set[int]] = []
+    placer = view._tag_placer
+    place = placer.place
+    monkeypatch.setattr(
+        placer,
+        "place",
+        lambda requests: layouts.append({r.key for r in requests}) or place(requests),
+    )
+    # A pause longer than any step here, so that a slow machine cannot end the pan early.
+    view._pan_tag_timer.setInterval(10 * PAN_TAG_LAYOUT_DELAY_MS)
+    for step in range(1, 6):  # five steps, each shown before the next comes
+        hbar.setValue(hbar.minimum() + (hbar.maximum() - hbar.minimum()) * step // 5)
+        vbar.setValue(vbar.minimum() + (vbar.maximum() - vbar.minimum()) * step // 5)
+        QApplication.processEvents()
+        view.viewport().repaint()
+    assert layouts == []
+    assert set(_tag_rects(canvas)) == {first.id}  # the last layout's, scrolled out of view
+    qtbot.waitUntil(lambda: bool(layouts), timeout=5000)
+    qtbot.wait(50)
+    assert layouts == [{second.id}]
+    assert set(_tag_rects(canvas)) == {second.id}
 
 
 def _dark_pixels_along(image, xs, ys) -> int:

@@ -14,12 +14,13 @@ import math
 import time
 from collections.abc import Iterable
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSizeF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSizeF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
     QKeyEvent,
     QMouseEvent,
+    QPainter,
     QPixmap,
     QPixmapCache,
     QResizeEvent,
@@ -153,6 +154,9 @@ class CanvasView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setBackgroundBrush(QColor("#2b2b2b"))
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        # drawBackground paints every exposed pixel (the photo or the background brush):
+        # the viewport's own fill of the whole frame first was wasted.
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing)
         self._scene.selectionChanged.connect(self._on_scene_selection)
         # Room for the items' device-coordinate caches (Qt's default is 10 MB).
@@ -699,6 +703,16 @@ class CanvasView(QGraphicsView):
     # ---- events ----------------------------------------------------------------------------------
     def wheelEvent(self, event: QWheelEvent) -> None:
         self.zoom.wheel(event)
+
+    def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        """The background brush around the photo only: under an opaque photo that covers
+        the exposed area, filling it cost a viewport-sized fill per frame, all drawn over."""
+        photo = self._pixmap_item
+        if photo.isVisible() and photo.sceneBoundingRect().contains(QRectF(rect)):
+            pixmap = photo.pixmap()
+            if not pixmap.isNull() and not pixmap.hasAlphaChannel():
+                return
+        super().drawBackground(painter, rect)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

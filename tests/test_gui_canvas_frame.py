@@ -1,0 +1,101 @@
+"""What a canvas frame shows around and under the photo: the view fills the background only
+where the photo does not cover the exposed area opaquely (a viewport-sized fill per pan step
+was drawn over at once), so every pixel must still be painted, at any pan step."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+import numpy as np  # noqa: E402
+from PySide6.QtGui import QColor, QImage  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from gui.canvas.view import CanvasView  # noqa: E402
+
+BACKGROUND = QColor("#2b2b2b")
+
+
+def _noise(width: int, height: int, alpha: int | None = None) -> QImage:
+    rng = np.random.default_rng(3)
+    if alpha is None:
+        rgb = np.ascontiguousarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+        fmt = QImage.Format.Format_RGB888
+        return QImage(rgb.data, width, height, 3 * width, fmt).copy()
+    rgba = np.ascontiguousarray(rng.integers(0, 255, (height, width, 4), dtype=np.uint8))
+    rgba[..., 3] = alpha
+    fmt = QImage.Format.Format_RGBA8888
+    return QImage(rgba.data, width, height, 4 * width, fmt).copy()
+
+
+def _view(qtbot, image: QImage, size: tuple[int, int] = (200, 150)) -> CanvasView:
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_image(image)
+    QApplication.processEvents()
+    return view
+
+
+def _frame(view: CanvasView) -> np.ndarray:
+    image = view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    width, height = image.width(), image.height()
+    data = np.frombuffer(image.constBits(), np.uint8, image.bytesPerLine() * height)
+    rows = data.reshape(height, image.bytesPerLine())[:, : 3 * width]
+    return rows.reshape(height, width, 3).copy()  # the image's buffer goes with it
+
+
+def test_every_pixel_of_a_pan_at_100_percent_is_the_photo(qtbot):
+    """Each step's frame, scrolled and then repainted where it came in, equals the photo's
+    pixels under the viewport: nothing is left from an earlier frame or unpainted."""
+    image = _noise(500, 400)
+    view = _view(qtbot, image)
+    view.zoom.zoom_100()
+    hbar, vbar = view.horizontalScrollBar(), view.verticalScrollBar()
+    hbar.setValue(hbar.minimum())
+    vbar.setValue(vbar.minimum())
+    QApplication.processEvents()
+    photo = _frame_of(image)
+    for step in range(1, 8):
+        hbar.setValue(hbar.minimum() + (hbar.maximum() - hbar.minimum()) * step // 7)
+        vbar.setValue(vbar.minimum() + (vbar.maximum() - vbar.minimum()) * step // 7)
+        QApplication.processEvents()
+        frame = _frame(view)
+        corner = view.mapToScene(0, 0)
+        x, y = round(corner.x()), round(corner.y())
+        height, width = frame.shape[:2]
+        assert np.array_equal(frame, photo[y : y + height, x : x + width]), f"step {step}"
+
+
+def _frame_of(image: QImage) -> np.ndarray:
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height = rgb.width(), rgb.height()
+    data = np.frombuffer(rgb.constBits(), np.uint8, rgb.bytesPerLine() * height)
+    return data.reshape(height, rgb.bytesPerLine())[:, : 3 * width].reshape(height, width, 3).copy()
+
+
+def test_the_background_shows_around_the_photo_at_fit(qtbot):
+    view = _view(qtbot, _noise(400, 100), size=(300, 300))  # wide: bands above and below
+    view.zoom.fit()
+    QApplication.processEvents()
+    frame = _frame(view)
+    expected = [BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue()]
+    assert frame[2, frame.shape[1] // 2].tolist() == expected
+    assert frame[-3, frame.shape[1] // 2].tolist() == expected
+
+
+def test_a_photo_with_transparent_pixels_shows_the_background_through_them(qtbot):
+    """Only an opaque photo stands in for the background fill: half-transparent red over
+    the background brush, at every pixel of the frame."""
+    image = QImage(500, 400, QImage.Format.Format_ARGB32)
+    image.fill(QColor(255, 0, 0, 128))
+    view = _view(qtbot, image)
+    view.zoom.zoom_100()
+    QApplication.processEvents()
+    frame = _frame(view).astype(int)
+    over = np.array([BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue()]) * (127 / 255)
+    expected = over + np.array([255, 0, 0]) * (128 / 255)
+    assert np.abs(frame - expected).max() <= 2

@@ -9,10 +9,13 @@ import pytest
 pytest.importorskip("pytestqt")
 
 import numpy as np  # noqa: E402
+from PySide6.QtCore import QPoint  # noqa: E402
 from PySide6.QtGui import QColor, QImage  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QGraphicsItem  # noqa: E402
 
-from gui.canvas.view import CanvasView  # noqa: E402
+from core.records import ReviewState, Source  # noqa: E402
+from gui.canvas.view import PAN_TAG_LAYOUT_DELAY_MS, CanvasView  # noqa: E402
+from tests._gui_helpers import IMAGE_H, IMAGE_W, make_canvas, mask_annotation  # noqa: E402
 
 BACKGROUND = QColor("#2b2b2b")
 
@@ -99,3 +102,53 @@ def test_a_photo_with_transparent_pixels_shows_the_background_through_them(qtbot
     over = np.array([BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue()]) * (127 / 255)
     expected = over + np.array([255, 0, 0]) * (128 / 255)
     assert np.abs(frame - expected).max() <= 2
+
+
+def _on_screen(view: CanvasView) -> np.ndarray:
+    """The viewport as the window shows it (its backing store, kept across scroll steps),
+    unlike `grab`, which paints the whole viewport afresh."""
+    window = QApplication.primaryScreen().grabWindow(view.winId()).toImage()
+    corner = view.viewport().mapTo(view, QPoint(0, 0))
+    width, height = view.viewport().width(), view.viewport().height()
+    return _frame_of(window.copy(corner.x(), corner.y(), width, height))
+
+
+def test_a_diagonal_pan_leaves_on_screen_what_a_full_repaint_draws(qtbot, tmp_path):
+    """The mask layer and the tag layer draw only the tiles and tags under what a pan step
+    exposes (two thin strips): the frame kept on screen must still be the whole picture."""
+    rng = np.random.default_rng(5)
+    anns = []
+    for _ in range(40):
+        cx, cy = int(rng.integers(20, IMAGE_W - 20)), int(rng.integers(20, IMAGE_H - 20))
+        mask = np.zeros((IMAGE_H, IMAGE_W), bool)
+        mask[max(cy - 12, 0) : cy + 12, max(cx - 18, 0) : cx + 18] = True
+        anns.append(
+            mask_annotation(
+                1,
+                mask,
+                source=Source.MODEL,
+                state=ReviewState.PROPOSED,
+                score=float(rng.uniform(0.3, 1.0)),
+            )
+        )
+    canvas = make_canvas(qtbot, tmp_path, anns)
+    view = canvas.view
+    view.composite_min_items = 0  # the mask layer paints them all
+    view.set_document(canvas.doc)
+    view.build_pending_overlays()
+    view.zoom.zoom_100()
+    view.zoom.zoom_by(3.0)
+    hbar, vbar = view.horizontalScrollBar(), view.verticalScrollBar()
+    hbar.setValue(hbar.minimum())
+    vbar.setValue(vbar.minimum())
+    for step in range(1, 11):
+        hbar.setValue(hbar.minimum() + (hbar.maximum() - hbar.minimum()) * step // 10)
+        vbar.setValue(vbar.minimum() + (vbar.maximum() - vbar.minimum()) * step // 10)
+        QApplication.processEvents()
+        # Sharp tiles and the tags of boxes scrolled in, then compare.
+        qtbot.waitUntil(lambda: view.mask_layer.settled, timeout=5000)
+        qtbot.wait(2 * PAN_TAG_LAYOUT_DELAY_MS)
+        assert view.tag_layer.cacheMode() == QGraphicsItem.CacheMode.NoCache
+        shown, fresh = _on_screen(view).astype(int), _frame(view).astype(int)
+        differ = np.abs(shown - fresh).max(axis=2) > 2
+        assert differ.sum() == 0, f"step {step}: {differ.sum()} pixels differ"

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from gui.canvas.items import AnnotationItem
 from gui.canvas.mask_index import ItemIndex
+from gui.canvas.paint_areas import meets, painted_areas
 
 COMPOSITE_MIN_ITEMS = 300  # below this, items keep painting (and caching) themselves
 TILE_PX = 256
@@ -246,11 +247,16 @@ class MaskLayer(QGraphicsItem):
         ]
         painter.save()
         painter.resetTransform()  # tiles are in device pixels already
+        # Blit only the tiles under what this paint can change (a pan step's two strips),
+        # not every tile of their bounding rectangle, the whole viewport.
+        areas = painted_areas(painter, margin=0.0)
         for key in keys:
             tile = self._tiles.get(key)
             if tile is not None:
                 self._tiles.move_to_end(key)
-                painter.drawImage(QPoint(key[0] * TILE_PX + ox, key[1] * TILE_PX + oy), tile)
+                x, y = key[0] * TILE_PX + ox, key[1] * TILE_PX + oy
+                if areas is None or meets(areas, x, y, x + TILE_PX, y + TILE_PX):
+                    painter.drawImage(QPoint(x, y), tile)
         painter.restore()
         self._evict(keys)
         if not self._timer.isActive() and (self._pending or self._retired or self._prefetch_keys()):

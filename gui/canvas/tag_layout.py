@@ -18,6 +18,8 @@ from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
+from gui.canvas.paint_areas import meets, painted_areas
+
 if TYPE_CHECKING:
     from gui.canvas.items import AnnotationItem
 
@@ -294,10 +296,10 @@ class TagLayer(QGraphicsItem):
             key = (math.floor(place[0] / cell), math.floor(place[1] / cell))
             cells.setdefault(key, []).append(index)
 
-    def _cell_keys(self, rect: QRectF) -> list[tuple[int, int]]:
+    def _cell_keys(self, edges: Edges) -> list[tuple[int, int]]:
         c = self._cell
-        i0, i1 = math.floor(rect.left() / c) - 1, math.floor(rect.right() / c)
-        j0, j1 = math.floor(rect.top() / c) - 1, math.floor(rect.bottom() / c)
+        i0, i1 = math.floor(edges[0] / c) - 1, math.floor(edges[2] / c)
+        j0, j1 = math.floor(edges[1] / c) - 1, math.floor(edges[3] / c)
         return [(i, j) for i in range(i0, i1 + 1) for j in range(j0, j1 + 1)]
 
     def boundingRect(self) -> QRectF:
@@ -312,10 +314,15 @@ class TagLayer(QGraphicsItem):
         if lod != self._images_lod:
             self._images, self._images_lod = {}, lod
         images = self._images
+        # Only the tags within what this paint can change (a pan step's strips), not all
+        # those of the exposed rectangle (the strips' bounding box: the whole viewport).
+        exposed_edges = (exposed.left(), exposed.top(), exposed.right(), exposed.bottom())
+        areas = painted_areas(painter) or [exposed_edges]
         indices: set[int] = set()
         if self._cells:
-            for key in self._cell_keys(exposed):
-                indices.update(self._cells.get(key, ()))
+            for area in areas:
+                for key in self._cell_keys(area):
+                    indices.update(self._cells.get(key, ()))
         # A dragged item is a selected one: its tag follows it, wherever its cell was.
         scene = self.scene()
         where = self._index_of
@@ -335,6 +342,8 @@ class TagLayer(QGraphicsItem):
                 x0, x1, cx = x0 + moved.x(), x1 + moved.x(), cx + moved.x()
                 y0, y1, cy = y0 + moved.y(), y1 + moved.y(), cy + moved.y()
             if x0 >= right or x1 <= left or y0 >= bottom or y1 <= top or not item.isVisible():
+                continue
+            if len(areas) > 1 and not meets(areas, x0, y0, x1, y1):
                 continue
             if index in images:
                 tag = images[index]

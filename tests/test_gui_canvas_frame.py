@@ -108,8 +108,9 @@ def _on_screen(view: CanvasView) -> np.ndarray:
     """The viewport as the window shows it (its backing store, kept across scroll steps),
     unlike `grab`, which paints the whole viewport afresh."""
     window = QApplication.primaryScreen().grabWindow(view.winId()).toImage()
-    corner = view.viewport().mapTo(view, QPoint(0, 0))
-    width, height = view.viewport().width(), view.viewport().height()
+    ratio = round(window.devicePixelRatio())  # device pixels, as `grab` gives them
+    corner = view.viewport().mapTo(view, QPoint(0, 0)) * ratio
+    width, height = view.viewport().width() * ratio, view.viewport().height() * ratio
     return _frame_of(window.copy(corner.x(), corner.y(), width, height))
 
 

@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGraphicsItem  # noqa: E402
 
 from core.records import ReviewState, Source  # noqa: E402
+from gui.canvas.items import AnnotationItem  # noqa: E402
 from gui.canvas.view import PAN_TAG_LAYOUT_DELAY_MS, CanvasView  # noqa: E402
 from tests._gui_helpers import IMAGE_H, IMAGE_W, make_canvas, mask_annotation  # noqa: E402
 
@@ -153,3 +154,47 @@ def test_a_diagonal_pan_leaves_on_screen_what_a_full_repaint_draws(qtbot, tmp_pa
         shown, fresh = _on_screen(view).astype(int), _frame(view).astype(int)
         differ = np.abs(shown - fresh).max(axis=2) > 2
         assert differ.sum() == 0, f"step {step}: {differ.sum()} pixels differ"
+
+
+def test_a_layout_asks_again_only_the_tags_it_changed(qtbot, tmp_path, monkeypatch):
+    """The tag layer keeps each tag's image across layouts while its rect and image stay:
+    after the threshold hides one proposal, the next frame asks no tag for its image again
+    (it asked every tag in view), and the hidden one's tag is gone."""
+    anns = [
+        mask_annotation(
+            1,
+            _box_mask(10 + 45 * (i % 4), 10 + 45 * (i // 4), 40, 35),
+            source=Source.MODEL,
+            state=ReviewState.PROPOSED,
+            score=0.5 + i / 20,
+        )
+        for i in range(8)
+    ]
+    canvas = make_canvas(qtbot, tmp_path, anns)
+    view = canvas.view
+    view.build_pending_overlays()  # decoded now, not between the events below (new tags)
+    view.zoom.zoom_by(3.0)  # the image does not fit: the layer paints each frame, uncached
+    view.horizontalScrollBar().setValue(0)
+    view.verticalScrollBar().setValue(0)
+    view.layout_tags()
+    view.viewport().grab()
+    asked: list[int] = []
+    tag_image = AnnotationItem.tag_image
+    monkeypatch.setattr(
+        AnnotationItem,
+        "tag_image",
+        lambda item, lod: asked.append(item.annotation.id) or tag_image(item, lod),
+    )
+    lowest = min(canvas.stored(), key=lambda a: a.score)
+    assert view.item_for(lowest.id).label_scene_rect(view.view_scale()) is not None
+    view.set_score_threshold(lowest.score + 0.01)
+    QApplication.processEvents()
+    view.viewport().grab()
+    assert asked == []
+    assert view.item_for(lowest.id).label_scene_rect(view.view_scale()) is None
+
+
+def _box_mask(x: int, y: int, w: int, h: int) -> np.ndarray:
+    mask = np.zeros((IMAGE_H, IMAGE_W), bool)
+    mask[y : y + h, x : x + w] = True
+    return mask

@@ -217,8 +217,9 @@ class TagLayer(QGraphicsItem):
         self._cell = 1.0
         self._cells: dict[tuple[int, int], list[int]] = {}  # indices into _tags, by cell
         self._index_of: dict[QGraphicsItem, int] = {}  # an item's tag in _tags
-        # Each tag's image and offset, asked of its item once per layout and zoom.
-        self._images: dict[int, tuple[float, float, QImage] | None] = {}
+        # Each tag's image and offset, asked of its item again only when its rect or image
+        # changed, or the zoom did.
+        self._images: dict[AnnotationItem, tuple[float, float, QImage] | None] = {}
         self._places: list[_Place] = []
         # Each shown tag's rect and floats, reused while its rect stays the same.
         self._known: dict[AnnotationItem, tuple[QRectF, _Place]] = {}
@@ -243,12 +244,17 @@ class TagLayer(QGraphicsItem):
         # every scroll step, and a whole-viewport repaint each time doubled a pan's cost.
         shown = {item: (tag_rect, item.tag_key()) for item, tag_rect in tags}
         dirty: list[QRectF] = []
+        # A tag whose rect and image stay keeps what its item was asked for it (the frame
+        # after a pan's layout asked each of 300 tags in view again).
+        images, self._images = self._images, {}
         for item, (tag_rect, key) in shown.items():
             before = self._shown.pop(item, None)
             if before is None or before != (tag_rect, key):
                 dirty.append(tag_rect)
                 if before is not None:
                     dirty.append(before[0])
+            elif item in images:
+                self._images[item] = images[item]
         dirty += [tag_rect for tag_rect, _ in self._shown.values()]
         if len(dirty) > _MANY_CHANGES:  # a zoom: one repaint, not 600 dirty rectangles
             self.update()
@@ -257,7 +263,6 @@ class TagLayer(QGraphicsItem):
                 self.update(tag_rect)
         self._shown = shown
         self._tags = tags
-        self._images = {}
         self._bucket(tags)
 
     def _bucket(self, tags: list[tuple[AnnotationItem, QRectF]]) -> None:
@@ -345,11 +350,11 @@ class TagLayer(QGraphicsItem):
                 continue
             if len(areas) > 1 and not meets(areas, x0, y0, x1, y1):
                 continue
-            if index in images:
-                tag = images[index]
+            if item in images:
+                tag = images[item]
             else:
                 found = item.tag_image(lod)
-                tag = images[index] = (
+                tag = images[item] = (
                     None if found is None else (found[0].x(), found[0].y(), found[1])
                 )
             if tag is not None:
